@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+/**
+ * Process-level settings from the environment (SPEC §2). This module and load.ts are the only
+ * places that read process.env.
+ */
+export interface RuntimeSettings {
+  configPath: string;
+  edgePort: number;
+  analyticsPort: number;
+  natsUrl?: string;
+  redisUrl?: string;
+  sessionSecret: string;
+  /** True when GATEWAY_SESSION_SECRET was not set and a random per-process secret is used. */
+  sessionSecretGenerated: boolean;
+  analyticsDb: string;
+  logLevel: string;
+  edgeId: string;
+  host: string;
+  /** Extra variables handed to config expansion. */
+  env: Record<string, string | undefined>;
+}
+
+export function readRuntimeSettings(env: Record<string, string | undefined> = process.env): RuntimeSettings {
+  const secret = env.GATEWAY_SESSION_SECRET;
+  return {
+    configPath: env.GATEWAY_CONFIG || 'gateway.yaml',
+    edgePort: port(env.EDGE_PORT, 8080, 'EDGE_PORT'),
+    analyticsPort: port(env.ANALYTICS_PORT, 8081, 'ANALYTICS_PORT'),
+    natsUrl: env.NATS_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    sessionSecret: secret || randomBytes(32).toString('hex'),
+    sessionSecretGenerated: !secret,
+    analyticsDb: env.ANALYTICS_DB || './data/analytics.duckdb',
+    logLevel: env.LOG_LEVEL || 'info',
+    edgeId: env.EDGE_ID || `${hostname()}-${process.pid}`,
+    host: env.HOST || '0.0.0.0',
+    env,
+  };
+}
+
+function port(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) {
+    throw new Error(`${name} must be a port number (0-65535), got "${value}"`);
+  }
+  return parsed;
+}

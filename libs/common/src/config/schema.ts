@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+export const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration "${text}" (use e.g. 500ms, 30s, 5m, 1h, 7d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const rateLimit = z.strictObject({
+  requests: z.number().int().positive(),
+  per: duration,
+});
+
+const glob = z.string().min(1);
+
+const httpUpstream = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'invalid URL' }),
+  transport: z.enum(['streamable', 'sse']).default('streamable'),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+const stdioUpstream = z.strictObject({
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional(),
+  idle_timeout: duration.default(600_000),
+  max_children: z.number().int().positive().default(32),
+});
+
+const namespace = z.strictObject({
+  upstream: z.union([httpUpstream, stdioUpstream], {
+    error: 'expected { url, transport?, headers? } or { command, args?, env? }',
+  }),
+  timeout_ms: z.number().int().positive().default(300_000),
+  tools: z
+    .strictObject({
+      allow: z.array(glob).default(['*']),
+      deny: z.array(glob).default([]),
+    })
+    .default({ allow: ['*'], deny: [] }),
+  rate_limit: rateLimit.optional(),
+});
+
+const key = z
+  .strictObject({
+    id: z.string().regex(/^[A-Za-z0-9._@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ @ -'),
+    user: z.string().optional(),
+    tenant: z.string().optional(),
+    key: z.string().min(16, 'keys are at least 16 characters').optional(),
+    key_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i, 'must be 64 hex characters (SHA-256 of the key)')
+      .optional(),
+    role: z.enum(['admin', 'user']).default('user'),
+    namespaces: z.array(z.string()).default([]),
+    rate_limit: rateLimit.optional(),
+    expires_at: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
+  })
+  .superRefine((value, ctx) => {
+    if ((value.key === undefined) === (value.key_sha256 === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of key or key_sha256' });
+    }
+  });
+
+export const gatewayConfigSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        allowed_origins: z.array(z.string()).optional(),
+        max_body_bytes: z.number().int().positive().default(1_048_576),
+        trust_proxy: z.boolean().default(false),
+      })
+      .default({ max_body_bytes: 1_048_576, trust_proxy: false }),
+    namespaces: z.record(z.string().regex(NAMESPACE_NAME, 'invalid namespace name'), namespace).default({}),
+    tenants: z.record(z.string(), z.strictObject({ rate_limit: rateLimit.optional() })).default({}),
+    keys: z.array(key).default([]),
+    auth: z
+      .strictObject({
+        cache_ttl: duration.default(30_000),
+        negative_ttl: duration.default(10_000),
+        stale_max: duration.default(300_000),
+        max_failures: z
+          .strictObject({ count: z.number().int().positive(), per: duration })
+          .default({ count: 10, per: 60_000 }),
+      })
+      .default({
+        cache_ttl: 30_000,
+        negative_ttl: 10_000,
+        stale_max: 300_000,
+        max_failures: { count: 10, per: 60_000 },
+      }),
+    rate_limits: z
+      .strictObject({
+        default: rateLimit.default({ requests: 600, per: 60_000 }),
+        on_store_error: z.enum(['allow', 'deny']).default('allow'),
+      })
+      .default({ default: { requests: 600, per: 60_000 }, on_store_error: 'allow' }),
+    analytics: z
+      .strictObject({ retention_days: z.number().int().positive().default(30) })
+      .default({ retention_days: 30 }),
+  })
+  .superRefine((config, ctx) => {
+    const ids = new Set<string>();
+    config.keys.forEach((k, i) => {
+      if (ids.has(k.id)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `duplicate key id "${k.id}"` });
+      ids.add(k.id);
+      k.namespaces.forEach((ns, j) => {
+        if (ns !== '*' && !(ns in config.namespaces)) {
+          ctx.addIssue({ code: 'custom', path: ['keys', i, 'namespaces', j], message: `unknown namespace "${ns}"` });
+        }
+      });
+    });
+  });
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+export type NamespaceConfig = GatewayConfig['namespaces'][string];
+export type KeyConfig = GatewayConfig['keys'][number];
+export type RateLimitConfig = z.output<typeof rateLimit>;
+export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
+export type StdioUpstreamConfig = z.output<typeof stdioUpstream>;
+
+export function isStdioUpstream(
+  upstream: NamespaceConfig['upstream'],
+): upstream is StdioUpstreamConfig {
+  return 'command' in upstream;
+}

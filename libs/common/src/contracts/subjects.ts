@@ -1,0 +1,59 @@
+/**
+ * NATS contracts: every subject the services exchange, next to its payload types. Call sites
+ * use these constants through the typed Bus, never string literals, so a subject and its
+ * payload cannot drift apart. A breaking payload change gets a new `.vN` subject.
+ */
+export const AUTH_KEY_VERIFY = 'auth.key.verify.v1';
+export const AUTH_KEYS_CHANGED = 'auth.keys.changed.v1';
+
+export type Role = 'admin' | 'user';
+
+export interface RateLimitSpec {
+  requests: number;
+  perMs: number;
+}
+
+/** Who a key belongs to and what it may do. Never contains the key or its hash. */
+export interface Principal {
+  keyId: string;
+  user: string | null;
+  tenant: string | null;
+  role: Role;
+  /** Namespace names, or ["*"] for every namespace. */
+  namespaces: string[];
+  rateLimit: RateLimitSpec | null;
+  /** Epoch ms after which the key is refused; null when it never expires. */
+  expiresAt: number | null;
+}
+
+export interface VerifyKeyRequest {
+  /** Lower-case hex SHA-256 of the presented key: the raw key never crosses the bus. */
+  keySha256: string;
+}
+
+export interface VerifyKeyReply {
+  ok: boolean;
+  principal?: Principal;
+}
+
+export interface KeysChangedEvent {
+  /** Monotonic per auth process; lets edges ignore stale broadcasts after a restart race. */
+  version: number;
+  at: string;
+}
+
+/** Request-reply subjects and their payloads. */
+export interface RequestContracts {
+  [AUTH_KEY_VERIFY]: { request: VerifyKeyRequest; reply: VerifyKeyReply };
+}
+
+/** Broadcast subjects and their payloads. */
+export interface EventContracts {
+  [AUTH_KEYS_CHANGED]: KeysChangedEvent;
+}
+
+export type RequestSubject = keyof RequestContracts;
+export type EventSubject = keyof EventContracts;
+export type RequestOf<S extends RequestSubject> = RequestContracts[S]['request'];
+export type ReplyOf<S extends RequestSubject> = RequestContracts[S]['reply'];
+export type EventOf<S extends EventSubject> = EventContracts[S];

@@ -1,0 +1,109 @@
+/** JetStream stream and subjects of analytics events (SPEC §7). */
+export const EVENTS_STREAM = 'MCP_EVENTS';
+export const EVENTS_SUBJECT_PREFIX = 'mcp.events.v1';
+export const EVENTS_SUBJECT_WILDCARD = `${EVENTS_SUBJECT_PREFIX}.>`;
+
+export function eventSubject(namespace: string): string {
+  // Namespace names are [a-z0-9_-]; an unknown one (404) is recorded under "_unknown".
+  return `${EVENTS_SUBJECT_PREFIX}.${namespace || '_unknown'}`;
+}
+
+export const TRANSPORTS = ['streamable', 'sse', 'stdio'] as const;
+export const DIRECTIONS = ['client_to_server', 'server_to_client'] as const;
+export const KINDS = ['request', 'notification', 'response'] as const;
+export const OUTCOMES = [
+  'ok',
+  'tool_error',
+  'rpc_error',
+  'denied_tool',
+  'unauthorized',
+  'forbidden',
+  'rate_limited',
+  'bad_request',
+  'upstream_error',
+  'upstream_timeout',
+  'client_closed',
+] as const;
+
+export type EventTransport = (typeof TRANSPORTS)[number];
+export type EventDirection = (typeof DIRECTIONS)[number];
+export type EventKind = (typeof KINDS)[number];
+export type EventOutcome = (typeof OUTCOMES)[number];
+
+/**
+ * One analytics event: one JSON-RPC message the gateway handled, or one rejected HTTP request.
+ * Field names are snake_case and are also the DuckDB column names. Arguments and results are
+ * never recorded.
+ */
+export interface McpEvent {
+  id: string;
+  ts: string;
+  edge_id: string;
+  request_id: string;
+  tenant: string | null;
+  key_id: string | null;
+  user: string | null;
+  namespace: string;
+  transport: EventTransport;
+  protocol_version: string | null;
+  session_id: string | null;
+  direction: EventDirection;
+  /** null for a rejected HTTP request that held no JSON-RPC message. */
+  kind: EventKind | null;
+  jsonrpc_id: string | null;
+  method: string | null;
+  tool: string | null;
+  outcome: EventOutcome;
+  http_status: number | null;
+  error_code: string | null;
+  duration_ms: number | null;
+  upstream_ms: number | null;
+  bytes_in: number | null;
+  bytes_out: number | null;
+  client_name: string | null;
+  client_version: string | null;
+}
+
+/** Column order used by writers and readers alike. */
+export const EVENT_COLUMNS = [
+  'id',
+  'ts',
+  'edge_id',
+  'request_id',
+  'tenant',
+  'key_id',
+  'user',
+  'namespace',
+  'transport',
+  'protocol_version',
+  'session_id',
+  'direction',
+  'kind',
+  'jsonrpc_id',
+  'method',
+  'tool',
+  'outcome',
+  'http_status',
+  'error_code',
+  'duration_ms',
+  'upstream_ms',
+  'bytes_in',
+  'bytes_out',
+  'client_name',
+  'client_version',
+] as const satisfies ReadonlyArray<keyof McpEvent>;
+
+/** Narrow check used by consumers before writing: rejects what is not an event at all. */
+export function isMcpEvent(value: unknown): value is McpEvent {
+  if (!value || typeof value !== 'object') return false;
+  const event = value as Record<string, unknown>;
+  return (
+    typeof event.id === 'string' &&
+    typeof event.ts === 'string' &&
+    !Number.isNaN(Date.parse(event.ts)) &&
+    typeof event.namespace === 'string' &&
+    (OUTCOMES as readonly string[]).includes(event.outcome as string) &&
+    (DIRECTIONS as readonly string[]).includes(event.direction as string) &&
+    (TRANSPORTS as readonly string[]).includes(event.transport as string)
+  );
+}
