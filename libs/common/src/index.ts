@@ -15,3 +15,4 @@ export * from './config/config-store.js';
 export * from './logging/logger.js';
 export * from './events/in-process-events.js';
 export * from './events/jetstream.js';
+export * from './logging/nest-logger.js';

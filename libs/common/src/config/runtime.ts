@@ -17,6 +17,8 @@ export interface RuntimeSettings {
   analyticsDb: string;
   logLevel: string;
   edgeId: string;
+  /** Prefix of every Redis key the gateway writes (several gateways may share one Redis). */
+  redisPrefix: string;
   host: string;
   /** Extra variables handed to config expansion. */
   env: Record<string, string | undefined>;
@@ -35,6 +37,7 @@ export function readRuntimeSettings(env: Record<string, string | undefined> = pr
     analyticsDb: env.ANALYTICS_DB || './data/analytics.duckdb',
     logLevel: env.LOG_LEVEL || 'info',
     edgeId: env.EDGE_ID || `${hostname()}-${process.pid}`,
+    redisPrefix: env.REDIS_PREFIX || 'mcpgw',
     host: env.HOST || '0.0.0.0',
     env,
   };

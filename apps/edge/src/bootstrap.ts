@@ -1,0 +1,114 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  type Bus,
+  type ConfigStore,
+  ensureEventsStream,
+  type InProcessEventChannel,
+  PinoNestLogger,
+} from '#common';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { KeyVerifier } from './auth/key-verifier.js';
+import { EdgeModule } from './edge.module.js';
+import { type EventPublisher, InProcessEventPublisher, JetStreamEventPublisher } from './events/event-publisher.js';
+import { Readiness } from './health/readiness.js';
+import { EdgeMetrics } from './metrics/edge-metrics.js';
+import { McpPipeline } from './pipeline/mcp-pipeline.js';
+import { registerMcpRoutes } from './pipeline/mcp.routes.js';
+import { requestIdOf } from './pipeline/request-id.js';
+import { HttpUpstream } from './proxy/http-upstream.js';
+import { RateLimiter } from './ratelimit/rate-limiter.js';
+import { SessionCodec } from './sessions/session-codec.js';
+import { StdioSessions } from './stdio/stdio-sessions.js';
+
+export interface EdgeOptions {
+  port: number;
+  host: string;
+  edgeId: string;
+  sessionSecret: string;
+  config: ConfigStore;
+  logger: Logger;
+  bus: Bus;
+  events: { kind: 'jetstream'; connection: NatsConnection } | { kind: 'in-process'; channel: InProcessEventChannel };
+  /** Shared counters for rate limits across replicas; in-memory limits without it. */
+  redis?: Redis;
+  redisPrefix?: string;
+}
+
+export interface EdgeHandle {
+  url: string;
+  port: number;
+  publisher: EventPublisher;
+  metrics: EdgeMetrics;
+  close(): Promise<void>;
+}
+
+export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
+  const { logger, config } = options;
+  const metrics = new EdgeMetrics();
+  let publisher: EventPublisher;
+  if (options.events.kind === 'jetstream') {
+    await ensureEventsStream(options.events.connection).catch((error: unknown) =>
+      logger.warn({ err: String(error) }, 'could not ensure the events stream yet; events are buffered'),
+    );
+    publisher = new JetStreamEventPublisher(options.events.connection, metrics, logger);
+  } else {
+    publisher = new InProcessEventPublisher(options.events.channel, metrics);
+  }
+  const readiness = new Readiness(options.bus, options.events.kind === 'jetstream', options.redis);
+  const http = new HttpUpstream(metrics, logger);
+  const stdio = new StdioSessions(metrics, logger);
+  const pipeline = new McpPipeline({
+    edgeId: options.edgeId,
+    config,
+    verifier: new KeyVerifier(options.bus, config, metrics),
+    limiter: new RateLimiter(config, metrics, options.redis, options.redisPrefix),
+    sessions: new SessionCodec(options.sessionSecret),
+    http,
+    stdio,
+    publisher,
+    metrics,
+    logger,
+  });
+
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    requestIdLogLabel: 'request_id',
+    genReqId: requestIdOf,
+    trustProxy: config.current.server.trust_proxy,
+    bodyLimit: 64 * 1024 * 1024,
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(EdgeModule.forRoot({ metrics, readiness }), adapter, {
+    logger: new PinoNestLogger(logger),
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  // Every response, errors and streams included, carries the request id.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.raw.setHeader('X-Request-Id', String(request.id));
+    done();
+  });
+  await registerMcpRoutes(fastify, pipeline, config);
+  await app.listen(options.port, options.host);
+  const address = fastify.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  logger.info({ port, edge_id: options.edgeId }, 'edge ready');
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    publisher,
+    metrics,
+    close: async () => {
+      readiness.draining = true;
+      await stdio.closeAll();
+      await app.close();
+      await http.close();
+      await publisher.close();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import { ErrorCode, GatewayError } from '#common';
+
+export type RpcId = string | number;
+
+/** One JSON-RPC message of a client body, classified once; the raw body is forwarded as is. */
+export interface RpcMessage {
+  kind: 'request' | 'notification' | 'response';
+  id?: RpcId;
+  method?: string;
+  /** `params.name` of a tools/call request. */
+  tool?: string;
+  /** The parsed message, for the few places that need more than the fields above. */
+  value: Record<string, unknown>;
+}
+
+export interface ParsedBody {
+  messages: RpcMessage[];
+  batch: boolean;
+}
+
+/**
+ * Parses a POST body as JSON-RPC 2.0 (a message or, for 2025-03-26, a batch). JSON.parse keeps
+ * the last of duplicate keys and decodes unicode escapes in keys, and the gateway decides on the
+ * very object it forwards the bytes of, so no encoding trick makes the gateway and the backend
+ * see different messages.
+ */
+export function parseJsonRpcBody(body: Buffer): ParsedBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new GatewayError(ErrorCode.ParseError, 'Parse error: body is not valid JSON');
+  }
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: empty batch');
+    return { messages: value.map(classify), batch: true };
+  }
+  return { messages: [classify(value)], batch: false };
+}
+
+/** Classifies one message; throws invalid_request for anything that is not JSON-RPC 2.0. */
+export function classify(value: unknown): RpcMessage {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 message');
+  }
+  const message = value as Record<string, unknown>;
+  if (message.jsonrpc !== '2.0') {
+    throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: jsonrpc must be "2.0"');
+  }
+  const hasId = 'id' in message;
+  if (hasId && !isValidId(message.id)) {
+    throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: id must be a string or an integer');
+  }
+  if (typeof message.method === 'string') {
+    if ('params' in message && (typeof message.params !== 'object' || message.params === null)) {
+      throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: params must be an object or array');
+    }
+    const params = message.params as Record<string, unknown> | undefined;
+    const tool =
+      message.method === 'tools/call' && params && typeof params.name === 'string' ? params.name : undefined;
+    return hasId
+      ? { kind: 'request', id: message.id as RpcId, method: message.method, tool, value: message }
+      : { kind: 'notification', method: message.method, value: message };
+  }
+  if ('method' in message) throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: method must be a string');
+  if (hasId && ('result' in message || 'error' in message)) {
+    return { kind: 'response', id: message.id as RpcId, value: message };
+  }
+  throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: neither a request, a notification nor a response');
+}
+
+function isValidId(id: unknown): boolean {
+  return typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id));
+}
+
+/** The id of the first request of a body, to answer errors in a way MCP clients surface. */
+export function firstRequestId(parsed: ParsedBody | undefined): RpcId | undefined {
+  return parsed?.messages.find((m) => m.kind === 'request')?.id;
+}
+
+/** Best-effort id of a body that failed validation (e.g. `{"id":1}` without jsonrpc). */
+export function salvageId(body: Buffer | undefined): RpcId | undefined {
+  if (!body || body.length === 0) return undefined;
+  try {
+    const value = JSON.parse(body.toString('utf8')) as unknown;
+    const candidate = Array.isArray(value) ? (value[0] as unknown) : value;
+    const id = (candidate as { id?: unknown } | null)?.id;
+    return isValidId(id) ? (id as RpcId) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function idKey(id: RpcId): string {
+  return typeof id === 'number' ? `n:${id}` : `s:${id}`;
+}
+
+/** Outcome of a response message: rpc_error, tool_error (`isError: true`) or ok. */
+export function responseOutcome(message: Record<string, unknown>): 'ok' | 'rpc_error' | 'tool_error' {
+  if ('error' in message) return 'rpc_error';
+  const result = message.result as { isError?: unknown } | undefined;
+  return result && result.isError === true ? 'tool_error' : 'ok';
+}

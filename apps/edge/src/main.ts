@@ -1,0 +1,57 @@
+import 'reflect-metadata';
+import { ConfigError, ConfigStore, createLogger, NatsBus, readRuntimeSettings } from '#common';
+import { Redis } from 'ioredis';
+import { startEdge } from './bootstrap.js';
+
+async function main(): Promise<void> {
+  const settings = readRuntimeSettings();
+  const logger = createLogger('edge', settings.logLevel).child({ edge_id: settings.edgeId });
+  if (!settings.natsUrl) {
+    logger.fatal('NATS_URL is not set: a distributed edge needs NATS (use `npm start` for standalone mode)');
+    process.exit(1);
+  }
+  if (settings.sessionSecretGenerated) {
+    logger.warn('GATEWAY_SESSION_SECRET is not set: sessions are bound to this replica only; set the same secret on every edge');
+  }
+  const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
+  const bus = await NatsBus.connect(settings.natsUrl, `edge-${settings.edgeId}`);
+  const redis = settings.redisUrl
+    ? new Redis(settings.redisUrl, {
+        // Fail fast: a request never waits on an absent Redis (SPEC §9).
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: 200,
+        connectTimeout: 1_000,
+        enableAutoPipelining: true,
+        lazyConnect: false,
+      })
+    : undefined;
+  redis?.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis error'));
+  const edge = await startEdge({
+    port: settings.edgePort,
+    host: settings.host,
+    edgeId: settings.edgeId,
+    sessionSecret: settings.sessionSecret,
+    config,
+    logger,
+    bus,
+    events: { kind: 'jetstream', connection: bus.connection },
+    redis,
+    redisPrefix: settings.redisPrefix,
+  });
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    await edge.close();
+    await bus.close();
+    redis?.disconnect();
+    config.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,77 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The edge's Prometheus series (SPEC §8), one registry per edge instance. */
+export class EdgeMetrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'mcp_gateway_requests_total',
+    help: 'JSON-RPC requests and rejected HTTP requests, by namespace and outcome',
+    labelNames: ['namespace', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly duration = new Histogram({
+    name: 'mcp_gateway_request_duration_seconds',
+    help: 'Time from receiving a JSON-RPC request to relaying its response',
+    labelNames: ['namespace'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly upstreamErrors = new Counter({
+    name: 'mcp_gateway_upstream_errors_total',
+    help: 'Backend failures (unreachable, bad answer, timeout, died mid-stream)',
+    labelNames: ['namespace', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimited = new Counter({
+    name: 'mcp_gateway_rate_limited_total',
+    help: 'Requests rejected by a rate limit, by scope',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimitStoreErrors = new Counter({
+    name: 'mcp_gateway_rate_limit_store_errors_total',
+    help: 'Rate-limit decisions taken without the shared store (local fallback or deny)',
+    registers: [this.registry],
+  });
+
+  readonly authCache = new Counter({
+    name: 'mcp_gateway_auth_cache_total',
+    help: 'Key verification cache lookups',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventBufferDepth = new Gauge({
+    name: 'mcp_gateway_event_buffer_depth',
+    help: 'Analytics events waiting to be published',
+    registers: [this.registry],
+  });
+
+  readonly eventsDropped = new Counter({
+    name: 'mcp_gateway_events_dropped_total',
+    help: 'Analytics events dropped because the buffer was full',
+    registers: [this.registry],
+  });
+
+  readonly activeStreams = new Gauge({
+    name: 'mcp_gateway_active_streams',
+    help: 'SSE streams currently open to clients',
+    registers: [this.registry],
+  });
+
+  readonly stdioChildren = new Gauge({
+    name: 'mcp_gateway_stdio_children',
+    help: 'stdio backend processes alive on this edge',
+    labelNames: ['namespace'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

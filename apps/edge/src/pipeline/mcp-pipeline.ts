@@ -1,0 +1,325 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type ConfigStore,
+  ErrorCode,
+  type EventOutcome,
+  GatewayError,
+  isStdioUpstream,
+  type NamespaceConfig,
+  type Principal,
+} from '#common';
+import type { Logger } from 'pino';
+import { KeyVerifier, mayUseNamespace, presentedKey } from '../auth/key-verifier.js';
+import { errorBody, rpcError } from '../errors/error-response.js';
+import { type EventPublisher } from '../events/event-publisher.js';
+import { ExchangeRecorder } from '../events/exchange-recorder.js';
+import { toolFilterFor } from '../filtering/tool-filter.js';
+import { firstRequestId, type ParsedBody, parseJsonRpcBody, type RpcId, salvageId } from '../jsonrpc/messages.js';
+import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import { HttpUpstream } from '../proxy/http-upstream.js';
+import { upstreamRequestHeaders } from '../proxy/upstream-headers.js';
+import type { RateLimitDecision, RateLimiter } from '../ratelimit/rate-limiter.js';
+import { type SessionClaims, SessionCodec } from '../sessions/session-codec.js';
+import { StdioSessions } from '../stdio/stdio-sessions.js';
+import { originAllowed } from './origin.js';
+
+export interface McpRequest {
+  raw: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  namespace: string;
+  /** The raw body (POST), already bounded by max_body_bytes. */
+  body?: Buffer;
+}
+
+export interface PipelineDeps {
+  edgeId: string;
+  config: ConfigStore;
+  verifier: KeyVerifier;
+  limiter: RateLimiter;
+  sessions: SessionCodec;
+  http: HttpUpstream;
+  stdio: StdioSessions;
+  publisher: EventPublisher;
+  metrics: EdgeMetrics;
+  logger: Logger;
+}
+
+/**
+ * The whole path of an MCP request through the edge, in order:
+ *
+ *   request id → origin → body limit → auth → namespace → parse → session → rate limit
+ *   → tool filter → proxy → events
+ *
+ * Why this order: the request id comes first so every later line and error carries it. Origin
+ * is checked before anything else answers, so a foreign page learns nothing (not even 401). The
+ * body limit is applied by the body reader before a byte beyond it is read. Auth precedes every
+ * answer that would reveal configuration (which namespaces exist). The body is parsed once,
+ * after auth, because rate limits count JSON-RPC requests and the filter needs tool names.
+ * The session binding is checked before the limit so a foreign session id costs nothing.
+ * Events are recorded for every outcome, including each rejection.
+ */
+export class McpPipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  newRecorder(requestId: string, namespace: string, protocolVersion: string | null = null): ExchangeRecorder {
+    return new ExchangeRecorder(
+      {
+        edge_id: this.deps.edgeId,
+        request_id: requestId,
+        namespace,
+        transport: 'streamable',
+        tenant: null,
+        key_id: null,
+        user: null,
+        protocol_version: protocolVersion,
+        session_id: null,
+        client_name: null,
+        client_version: null,
+      },
+      this.deps.publisher,
+      this.deps.metrics,
+    );
+  }
+
+  async handle(request: McpRequest): Promise<void> {
+    const { deps } = this;
+    const config = deps.config.current;
+    const recorder = this.newRecorder(
+      request.requestId,
+      request.namespace,
+      headerOf(request.raw, 'mcp-protocol-version') ?? null,
+    );
+    let parsed: ParsedBody | undefined;
+    try {
+      if (!originAllowed(headerOf(request.raw, 'origin'), config.server.allowed_origins)) {
+        throw new GatewayError(ErrorCode.ForbiddenOrigin, 'Origin not allowed');
+      }
+      const principal = await deps.verifier.verify(presentedKey(request.raw.headers));
+      Object.assign(recorder.identity, { tenant: principal.tenant, key_id: principal.keyId, user: principal.user });
+
+      const namespace = config.namespaces[request.namespace];
+      if (!namespace) throw new GatewayError(ErrorCode.UnknownNamespace, `Unknown namespace: ${request.namespace}`);
+      if (!mayUseNamespace(principal, request.namespace)) {
+        throw new GatewayError(ErrorCode.ForbiddenNamespace, `Key may not use namespace ${request.namespace}`);
+      }
+      if (isStdioUpstream(namespace.upstream)) recorder.identity.transport = 'stdio';
+
+      const method = request.raw.method ?? 'GET';
+      if (method === 'POST') parsed = parseJsonRpcBody(request.body ?? Buffer.alloc(0));
+
+      const claims = this.sessionOf(request, principal, namespace);
+      if (claims) {
+        recorder.identity.session_id = headerOf(request.raw, 'mcp-session-id') ?? null;
+        recorder.identity.client_name = claims.cn ?? null;
+        recorder.identity.client_version = claims.cv ?? null;
+        recorder.identity.protocol_version ??= claims.pv ?? null;
+      }
+      const initialize = parsed?.messages.find((m) => m.method === 'initialize');
+      if (initialize) {
+        const params = initialize.value.params as
+          | { clientInfo?: { name?: unknown; version?: unknown }; protocolVersion?: unknown }
+          | undefined;
+        recorder.identity.client_name = str(params?.clientInfo?.name);
+        recorder.identity.client_version = str(params?.clientInfo?.version);
+        recorder.identity.protocol_version = str(params?.protocolVersion);
+      }
+
+      // SPEC §6: a body counts its requests; a GET stream counts one.
+      const points = parsed ? parsed.messages.filter((m) => m.kind === 'request').length : method === 'GET' ? 1 : 0;
+      const decision = await deps.limiter.consume(principal, request.namespace, points);
+      setRateLimitHeaders(request.res, decision);
+
+      if (isStdioUpstream(namespace.upstream)) {
+        await this.toStdio(request, principal, namespace, claims, parsed, recorder);
+        return;
+      }
+
+      // Tool filter on the way in: a hidden tool's call is answered here and never forwarded.
+      const filter = toolFilterFor(namespace);
+      if (parsed && !parsed.batch) {
+        const message = parsed.messages[0];
+        if (message.kind === 'request' && message.method === 'tools/call' && !filter.allows(message.tool)) {
+          const answer = JSON.stringify(rpcError(message.id!, -32602, `Tool not found: ${String(message.tool)}`));
+          recorder.answeredLocally(message, 'denied_tool', request.body!.length, Buffer.byteLength(answer));
+          request.res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
+          return;
+        }
+      }
+      if (parsed) {
+        const share = Math.round(request.body!.length / parsed.messages.length);
+        for (const message of parsed.messages) recorder.clientMessage(message, share);
+      }
+
+      const upstream = namespace.upstream;
+      await deps.http.forward(
+        {
+          url: upstream.url,
+          method: method as 'GET' | 'POST' | 'DELETE',
+          headers: upstreamRequestHeaders(request.raw.headers, upstream.headers, claims?.b, request.requestId),
+          body: request.body,
+          timeoutMs: namespace.timeout_ms,
+          namespace: request.namespace,
+          recorder,
+          filter,
+          responseHeaders: {},
+          rewriteSessionId: (backendSessionId) =>
+            deps.sessions.encode({
+              k: principal.keyId,
+              n: request.namespace,
+              t: 'h',
+              b: backendSessionId,
+              cn: recorder.identity.client_name ?? undefined,
+              cv: recorder.identity.client_version ?? undefined,
+              pv: recorder.identity.protocol_version ?? undefined,
+            }),
+        },
+        request.res,
+      );
+    } catch (error) {
+      this.fail(request, error, parsed, recorder);
+    }
+  }
+
+  /** Validates the client's session id: signed by us, same key, same namespace, same backend kind. */
+  private sessionOf(request: McpRequest, principal: Principal, namespace: NamespaceConfig): SessionClaims | undefined {
+    const token = headerOf(request.raw, 'mcp-session-id');
+    if (token === undefined) return undefined;
+    const claims = this.deps.sessions.decode(token);
+    const kind = isStdioUpstream(namespace.upstream) ? 'p' : namespace.upstream.transport === 'sse' ? 's' : 'h';
+    if (!claims || claims.k !== principal.keyId || claims.n !== request.namespace || claims.t !== kind) {
+      throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
+    }
+    return claims;
+  }
+
+  private async toStdio(
+    request: McpRequest,
+    principal: Principal,
+    namespace: NamespaceConfig,
+    claims: SessionClaims | undefined,
+    parsed: ParsedBody | undefined,
+    recorder: ExchangeRecorder,
+  ): Promise<void> {
+    const upstream = namespace.upstream;
+    if (!isStdioUpstream(upstream)) return;
+    let session;
+    if (claims) {
+      session = this.deps.stdio.get(claims.b);
+      if (!session) {
+        const elsewhere = claims.e !== undefined && claims.e !== this.deps.edgeId;
+        throw new GatewayError(
+          ErrorCode.UnknownSession,
+          elsewhere ? 'Unknown session: its stdio backend runs on another edge replica' : 'Unknown session',
+        );
+      }
+    } else {
+      const isInitialize = parsed && !parsed.batch && parsed.messages[0].method === 'initialize';
+      if (!isInitialize) {
+        throw new GatewayError(ErrorCode.BadRequest, 'Bad Request: Mcp-Session-Id header is required');
+      }
+      const namespaceName = request.namespace;
+      session = await this.deps.stdio.create({
+        namespace: namespaceName,
+        upstream,
+        timeoutMs: namespace.timeout_ms,
+        recorder,
+        filter: () => toolFilterFor(this.deps.config.current.namespaces[namespaceName] ?? namespace),
+        token: (childId) =>
+          this.deps.sessions.encode({
+            k: principal.keyId,
+            n: namespaceName,
+            t: 'p',
+            b: childId,
+            e: this.deps.edgeId,
+            cn: recorder.identity.client_name ?? undefined,
+            cv: recorder.identity.client_version ?? undefined,
+            pv: recorder.identity.protocol_version ?? undefined,
+          }),
+      });
+      recorder.identity.session_id = session.token;
+    }
+    // The body was parsed once already; the SDK transport gets those objects.
+    const body = parsed ? (parsed.batch ? parsed.messages.map((m) => m.value) : parsed.messages[0].value) : undefined;
+    await session.handle(request.raw, request.res, body, request.requestId);
+  }
+
+  /** Maps any failure to its HTTP answer (once, here) and records the rejection. */
+  fail(request: McpRequest, error: unknown, parsed: ParsedBody | undefined, recorder: ExchangeRecorder): void {
+    const gatewayError =
+      error instanceof GatewayError ? error : new GatewayError(ErrorCode.Internal, 'Internal gateway error');
+    if (!(error instanceof GatewayError)) {
+      this.deps.logger.error({ err: error, request_id: request.requestId }, 'unexpected error in MCP pipeline');
+    }
+    const res = request.res;
+    const status = gatewayError.status;
+    const outcome = outcomeOf(gatewayError.code);
+    if (recorder.hasPending || isUpstreamFailure(gatewayError.code)) {
+      recorder.finish(outcome, status, gatewayError.code);
+    } else {
+      recorder.rejected(outcome, status, gatewayError.code, parsed?.messages ?? [], request.body?.length ?? 0);
+    }
+    if (res.headersSent) {
+      if (!res.writableEnded) res.end();
+      return;
+    }
+    let rpcId: RpcId | null | undefined = firstRequestId(parsed) ?? salvageId(request.body);
+    if (rpcId === undefined && (gatewayError.code === ErrorCode.ParseError || gatewayError.code === ErrorCode.InvalidRequest)) {
+      rpcId = null;
+    }
+    const body = errorBody(gatewayError.code, gatewayError.message, request.requestId, rpcId);
+    res.writeHead(status, { ...gatewayError.headers, 'content-type': 'application/json' });
+    res.end(body);
+  }
+}
+
+function outcomeOf(code: ErrorCode): EventOutcome {
+  switch (code) {
+    case ErrorCode.Unauthorized:
+    case ErrorCode.TooManyAuthFailures:
+      return 'unauthorized';
+    case ErrorCode.ForbiddenNamespace:
+    case ErrorCode.ForbiddenOrigin:
+    case ErrorCode.Forbidden:
+      return 'forbidden';
+    case ErrorCode.RateLimited:
+      return 'rate_limited';
+    case ErrorCode.UpstreamTimeout:
+      return 'upstream_timeout';
+    case ErrorCode.UpstreamError:
+    case ErrorCode.AuthUnavailable:
+    case ErrorCode.Unavailable:
+    case ErrorCode.Internal:
+      return 'upstream_error';
+    case ErrorCode.UnknownNamespace:
+    case ErrorCode.UnknownSession:
+    case ErrorCode.ParseError:
+    case ErrorCode.InvalidRequest:
+    case ErrorCode.PayloadTooLarge:
+    case ErrorCode.NotFound:
+    case ErrorCode.MethodNotAllowed:
+    case ErrorCode.NotAcceptable:
+    case ErrorCode.HeaderMismatch:
+    case ErrorCode.BadRequest:
+      return 'bad_request';
+  }
+}
+
+function isUpstreamFailure(code: ErrorCode): boolean {
+  return code === ErrorCode.UpstreamError || code === ErrorCode.UpstreamTimeout;
+}
+
+function setRateLimitHeaders(res: ServerResponse, decision: RateLimitDecision): void {
+  res.setHeader('RateLimit-Limit', String(decision.limit));
+  res.setHeader('RateLimit-Remaining', String(decision.remaining));
+  res.setHeader('RateLimit-Reset', String(decision.resetSeconds));
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function str(value: unknown): string | null {
+  return typeof value === 'string' ? value.slice(0, 128) : null;
+}

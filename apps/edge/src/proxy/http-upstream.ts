@@ -1,0 +1,234 @@
+import type { ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { Agent, errors as undiciErrors, request } from 'undici';
+import { ErrorCode, GatewayError } from '#common';
+import type { Logger } from 'pino';
+import type { ExchangeRecorder } from '../events/exchange-recorder.js';
+import type { ToolFilter } from '../filtering/tool-filter.js';
+import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import { formatSseEvent, SseFramingError, SseParser } from './sse-parser.js';
+import { clientResponseHeaders } from './upstream-headers.js';
+
+export interface UpstreamCall {
+  url: string;
+  method: 'GET' | 'POST' | 'DELETE';
+  headers: Record<string, string>;
+  body?: Buffer;
+  timeoutMs: number;
+  namespace: string;
+  recorder: ExchangeRecorder;
+  filter: ToolFilter;
+  /** Headers to add to the client response (request id, rate limits). */
+  responseHeaders: Record<string, string>;
+  /** Maps the backend's Mcp-Session-Id to the gateway's own. */
+  rewriteSessionId: (backendSessionId: string) => string;
+}
+
+const MAX_JSON_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Streamable HTTP to a Streamable HTTP backend: bytes in, bytes out. JSON bodies are parsed only
+ * to record events and filter tools/list; SSE is parsed incrementally and each event written
+ * and flushed as soon as it is complete, with upstream reading paused while the client is slow.
+ */
+export class HttpUpstream {
+  private readonly agent = new Agent({
+    connections: 256,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    connectTimeout: 5_000,
+  });
+
+  constructor(
+    private readonly metrics: EdgeMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  async forward(call: UpstreamCall, res: ServerResponse): Promise<void> {
+    const abort = new AbortController();
+    const onClientClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClientClose);
+    call.recorder.upstreamStarted = performance.now();
+    let upstream: Awaited<ReturnType<typeof request>>;
+    try {
+      upstream = await request(call.url, {
+        method: call.method,
+        headers: call.headers,
+        body: call.body,
+        dispatcher: this.agent,
+        signal: abort.signal,
+        headersTimeout: call.timeoutMs,
+        bodyTimeout: 0, // idle time between SSE events is governed by our own, progress-aware timer
+      });
+    } catch (error) {
+      res.off('close', onClientClose);
+      if (abort.signal.aborted) {
+        call.recorder.finish('client_closed', null);
+        return;
+      }
+      const timeout = error instanceof undiciErrors.HeadersTimeoutError;
+      this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: timeout ? 'timeout' : 'connect' });
+      throw new GatewayError(
+        timeout ? ErrorCode.UpstreamTimeout : ErrorCode.UpstreamError,
+        timeout ? 'Backend timed out' : `Backend unreachable: ${(error as Error).message}`,
+      );
+    }
+
+    const status = upstream.statusCode;
+    const contentType = String(upstream.headers['content-type'] ?? '');
+    const headers = { ...call.responseHeaders, ...clientResponseHeaders(upstream.headers) };
+    const backendSession = upstream.headers['mcp-session-id'];
+    if (typeof backendSession === 'string' && backendSession) {
+      headers['mcp-session-id'] = call.rewriteSessionId(backendSession);
+    }
+
+    try {
+      if (status >= 500) {
+        await upstream.body.dump();
+        this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'status' });
+        throw new GatewayError(ErrorCode.UpstreamError, `Backend answered HTTP ${status}`);
+      }
+      if (contentType.startsWith('text/event-stream')) {
+        await this.relaySse(call, upstream, status, headers, res, abort);
+      } else if (contentType.startsWith('application/json') && status < 300) {
+        await this.relayJson(call, upstream, status, headers, res);
+      } else {
+        // 202 for notifications, 4xx protocol errors, 405 for GET/DELETE: relayed as they are.
+        const body = Buffer.from(await upstream.body.arrayBuffer());
+        res.writeHead(status, headers);
+        res.end(body);
+        call.recorder.finish(status < 400 ? 'ok' : 'rpc_error', status);
+      }
+    } finally {
+      res.off('close', onClientClose);
+    }
+  }
+
+  private async relayJson(
+    call: UpstreamCall,
+    upstream: Awaited<ReturnType<typeof request>>,
+    status: number,
+    headers: Record<string, string>,
+    res: ServerResponse,
+  ): Promise<void> {
+    const length = Number(upstream.headers['content-length'] ?? 0);
+    if (length > MAX_JSON_BYTES) {
+      await upstream.body.dump();
+      throw new GatewayError(ErrorCode.UpstreamError, 'Backend answer too large');
+    }
+    let body = Buffer.from(await upstream.body.arrayBuffer());
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'malformed' });
+      throw new GatewayError(ErrorCode.UpstreamError, 'Backend answered malformed JSON');
+    }
+    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    let changed = false;
+    for (const message of messages) {
+      if (!message || typeof message !== 'object') {
+        throw new GatewayError(ErrorCode.UpstreamError, 'Backend answered something that is not JSON-RPC');
+      }
+      changed = this.filterServerMessage(call, message as Record<string, unknown>) || changed;
+      call.recorder.serverMessage(message as Record<string, unknown>, Math.round(body.length / messages.length), status);
+    }
+    if (changed) body = Buffer.from(JSON.stringify(parsed));
+    call.recorder.finish('upstream_error', status, 'no_response');
+    headers['content-length'] = String(body.length);
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  private async relaySse(
+    call: UpstreamCall,
+    upstream: Awaited<ReturnType<typeof request>>,
+    status: number,
+    headers: Record<string, string>,
+    res: ServerResponse,
+    abort: AbortController,
+  ): Promise<void> {
+    headers['cache-control'] = 'no-cache';
+    headers['x-accel-buffering'] = 'no';
+    res.writeHead(status, headers);
+    res.flushHeaders();
+    this.metrics.activeStreams.inc();
+    const parser = new SseParser();
+    let resumable = false;
+    let timedOut = false;
+    // Reset by every event, so a long call that keeps sending progress is never cut.
+    let timer = setTimeout(onIdle, call.timeoutMs);
+    function onIdle() {
+      timedOut = true;
+      abort.abort();
+    }
+    let outcome: 'ok' | 'upstream_error' | 'upstream_timeout' | 'client_closed' = 'ok';
+    try {
+      for await (const chunk of upstream.body) {
+        for (const event of parser.push(chunk as Buffer)) {
+          clearTimeout(timer);
+          timer = setTimeout(onIdle, call.timeoutMs);
+          if (event.id) resumable = true;
+          let raw = event.raw;
+          if (event.data) {
+            const rewritten = this.inspectSseData(call, event.data, status);
+            if (rewritten !== undefined) raw = formatSseEvent(rewritten, event.id, event.event);
+          }
+          if (!res.write(raw)) {
+            // Slow client: stop reading upstream until the socket drains (bounded memory).
+            await Promise.race([once(res, 'drain'), once(res, 'close')]);
+            if (res.destroyed) throw new ClientGone();
+          }
+        }
+      }
+    } catch (error) {
+      if (error instanceof ClientGone || (abort.signal.aborted && !timedOut)) outcome = 'client_closed';
+      else if (timedOut) outcome = 'upstream_timeout';
+      else {
+        outcome = 'upstream_error';
+        const kind = error instanceof SseFramingError ? 'malformed' : 'stream';
+        this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind });
+        this.logger.warn({ namespace: call.namespace, err: String(error) }, 'backend stream failed');
+      }
+    } finally {
+      clearTimeout(timer);
+      this.metrics.activeStreams.dec();
+    }
+    if (outcome === 'upstream_timeout') {
+      this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'timeout' });
+    }
+    if (outcome !== 'ok') call.recorder.finish(outcome, status, outcome);
+    // A resumable stream may end before its responses (2025-11-25 `retry:`); the client resumes
+    // with Last-Event-ID on another exchange, so the request counts without an error here.
+    else call.recorder.finish(resumable ? 'ok' : 'upstream_error', status, resumable ? null : 'no_response');
+    if (!res.destroyed) res.end();
+  }
+
+  /** Returns replacement data when the message had to be filtered, else undefined. */
+  private inspectSseData(call: UpstreamCall, data: string, status: number): string | undefined {
+    let message: unknown;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return undefined; // not JSON-RPC: relayed untouched
+    }
+    if (!message || typeof message !== 'object' || Array.isArray(message)) return undefined;
+    const changed = this.filterServerMessage(call, message as Record<string, unknown>);
+    call.recorder.serverMessage(message as Record<string, unknown>, Buffer.byteLength(data), status);
+    return changed ? JSON.stringify(message) : undefined;
+  }
+
+  /** Applies the namespace's tool filter to a tools/list result; true when it changed. */
+  private filterServerMessage(call: UpstreamCall, message: Record<string, unknown>): boolean {
+    if (!('result' in message) || call.recorder.methodOf(message.id as string | number) !== 'tools/list') return false;
+    return call.filter.filterListResult(message.result);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+class ClientGone extends Error {}

@@ -1,0 +1,87 @@
+import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  ConfigError,
+  ConfigStore,
+  createLogger,
+  InProcessBus,
+  InProcessEventChannel,
+  readRuntimeSettings,
+} from '#common';
+// Standalone mode is the composition root: the one place that runs all three services in one
+// process. The services themselves never import each other.
+import { startAnalytics } from '../../analytics/src/bootstrap.js';
+import { startAuth } from '../../auth/src/bootstrap.js';
+import { startEdge } from '../../edge/src/bootstrap.js';
+
+async function main(): Promise<void> {
+  const settings = readRuntimeSettings();
+  const logger = createLogger('gateway', settings.logLevel);
+  const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
+  const bus = new InProcessBus();
+  const events = new InProcessEventChannel();
+  mkdirSync(dirname(settings.analyticsDb), { recursive: true });
+
+  const auth = await startAuth({ config, logger: logger.child({ service: 'auth' }), transport: { kind: 'in-process', bus } });
+  const analytics = await startAnalytics({
+    port: settings.analyticsPort,
+    host: settings.host,
+    dbPath: settings.analyticsDb,
+    config,
+    bus,
+    logger: logger.child({ service: 'analytics' }),
+    events: { kind: 'in-process', channel: events },
+  });
+  const edge = await startEdge({
+    port: settings.edgePort,
+    host: settings.host,
+    edgeId: settings.edgeId,
+    sessionSecret: settings.sessionSecret,
+    config,
+    logger: logger.child({ service: 'edge' }),
+    bus,
+    events: { kind: 'in-process', channel: events },
+  });
+
+  printBanner(config, edge.port, analytics.port);
+
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    await edge.close();
+    await events.flush();
+    await analytics.close();
+    await auth.close();
+    config.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function printBanner(config: ConfigStore, edgePort: number, analyticsPort: number): void {
+  const { namespaces, keys } = config.current;
+  const lines = [
+    '',
+    'MCP Gateway is running (standalone mode: edge + auth + analytics in one process)',
+    '',
+    '  MCP endpoints (Streamable HTTP):',
+    ...Object.keys(namespaces).map((ns) => `    http://localhost:${edgePort}/mcp/${ns}`),
+    '',
+    `  Analytics:   http://localhost:${analyticsPort}/   (API: http://localhost:${analyticsPort}/api/v1/summary)`,
+    `  Operations:  http://localhost:${edgePort}/healthz  /readyz  /metrics`,
+    '',
+  ];
+  // Only keys written in the config in clear (`key:`) can be shown; hashed keys never are.
+  const demoKeys = keys.filter((key) => key.key !== undefined && key.id.startsWith('demo'));
+  for (const key of demoKeys) lines.push(`  Demo key (${key.id}, role ${key.role}): ${key.key}`);
+  if (demoKeys.length > 0) {
+    lines.push('', `  Try: curl -s -H "Authorization: Bearer ${demoKeys[0].key}" http://localhost:${analyticsPort}/api/v1/summary`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});
