@@ -79,7 +79,7 @@ export async function registerMcpRoutes(
     scope.post('/mcp/:ns', handler);
     scope.get('/mcp/:ns', handler);
     scope.delete('/mcp/:ns', handler);
-    for (const method of ['PUT', 'PATCH', 'OPTIONS', 'HEAD'] as const) {
+    for (const method of ['PUT', 'PATCH', 'OPTIONS'] as const) {
       scope.route({
         method,
         url: '/mcp/:ns',

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connectClient, summary } from '../support/mcp.js';
+import { eventually, freePort, type Proc, startEverything, startService, tempDir, waitForHttp } from '../support/processes.js';
+
+async function startStandalone(env: Record<string, string>): Promise<{ proc: Proc; edgeUrl: string; analyticsUrl: string }> {
+  const [edgePort, analyticsPort] = await Promise.all([freePort(), freePort()]);
+  const proc = startService('standalone', {
+    EDGE_PORT: String(edgePort),
+    ANALYTICS_PORT: String(analyticsPort),
+    HOST: '127.0.0.1',
+    NATS_URL: '',
+    REDIS_URL: '',
+    ...env,
+  });
+  const edgeUrl = `http://127.0.0.1:${edgePort}`;
+  const analyticsUrl = `http://127.0.0.1:${analyticsPort}`;
+  await Promise.all([waitForHttp(`${edgeUrl}/readyz`, proc), waitForHttp(`${analyticsUrl}/healthz`, proc)]);
+  return { proc, edgeUrl, analyticsUrl };
+}
+
+// Standalone mode: the three services in one process over the in-process transport, no NATS,
+// no Redis; the same slice as in distributed mode.
+describe('standalone mode (npm start)', () => {
+  const dir = tempDir('standalone');
+  const key = `key-${randomUUID()}`;
+  let backend: Awaited<ReturnType<typeof startEverything>>;
+  let gateway: Awaited<ReturnType<typeof startStandalone>>;
+
+  beforeAll(async () => {
+    backend = await startEverything('streamableHttp');
+    const configPath = join(dir, 'gateway.yaml');
+    writeFileSync(
+      configPath,
+      `
+namespaces:
+  remote: { upstream: { url: "${backend.url}" } }
+  local:
+    upstream: { command: node, args: ["node_modules/@modelcontextprotocol/server-everything/dist/index.js", "stdio"] }
+keys:
+  - { id: ops, key: "${key}", role: admin, namespaces: ["*"] }
+`,
+    );
+    gateway = await startStandalone({ GATEWAY_CONFIG: configPath, ANALYTICS_DB: join(dir, 'data', 'analytics.duckdb') });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gateway?.proc.stop();
+    await backend?.proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints a start banner with the MCP and analytics URLs', () => {
+    expect(gateway.proc.output).toContain(`/mcp/remote`);
+    expect(gateway.proc.output).toContain(`/mcp/local`);
+    expect(gateway.proc.output).toContain('/api/v1/summary');
+  });
+
+  it.each(['remote', 'local'])('proxies a full session to the %s namespace and records it', async (ns) => {
+    const { client, transport } = await connectClient(`${gateway.edgeUrl}/mcp/${ns}`, key);
+    const result = await client.callTool({ name: 'echo', arguments: { message: `hello ${ns}` } });
+    expect(JSON.stringify(result.content)).toContain(`hello ${ns}`);
+    await transport.terminateSession();
+    await client.close();
+    const figures = await eventually(
+      async () => {
+        const current = await summary(gateway.analyticsUrl, key, `?namespace=${ns}`);
+        return current.requests >= 2 ? current : undefined;
+      },
+      15_000,
+      `events of ${ns}`,
+    );
+    expect(figures).toMatchObject({ requests: 2, errors: 0, tool_calls: 1, unique_keys: 1 });
+  });
+
+  it('answers 401 to a wrong key', async () => {
+    const response = await fetch(`${gateway.edgeUrl}/mcp/remote`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer wrong-key-wrong-key-wrong', 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+    });
+    expect(response.status).toBe(401);
+  });
+});
+
+// The repo's own gateway.yaml must work on a fresh clone: `npm install && npm start`.
+describe('the shipped demo config', () => {
+  const dir = tempDir('demo');
+  let gateway: Awaited<ReturnType<typeof startStandalone>>;
+
+  beforeAll(async () => {
+    gateway = await startStandalone({ GATEWAY_CONFIG: 'gateway.yaml', ANALYTICS_DB: join(dir, 'analytics.duckdb') });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gateway?.proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints the demo key, and that key reaches both demo namespaces', async () => {
+    const match = /Demo key \(demo, role admin\): (\S+)/.exec(gateway.proc.output);
+    expect(match).not.toBeNull();
+    const demoKey = match![1];
+    const everything = await connectClient(`${gateway.edgeUrl}/mcp/everything`, demoKey);
+    const names = (await everything.client.listTools()).tools.map((tool) => tool.name);
+    expect(names).toContain('echo');
+    expect(names).not.toContain('get-env');
+    await everything.client.close();
+    const filesystem = await connectClient(`${gateway.edgeUrl}/mcp/filesystem`, demoKey);
+    const listing = await filesystem.client.callTool({ name: 'list_directory', arguments: { path: 'demo/files' } });
+    expect(JSON.stringify(listing.content)).toContain('people.csv');
+    const fsTools = (await filesystem.client.listTools()).tools.map((tool) => tool.name);
+    expect(fsTools).not.toContain('write_file');
+    await filesystem.client.close();
+  });
+});

@@ -1,0 +1,126 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `mcpgw-${prefix}-`));
+}
+
+/** Polls `probe` until it returns a truthy value or the deadline passes. */
+export async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A child process whose output is kept for assertions and failure reports. */
+export class Proc {
+  output = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
+    if (!this.alive) return;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export function startProcess(name: string, command: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Proc(name, child);
+}
+
+/** Runs one of the built services (`npm run build` precedes the tests). */
+export function startService(service: 'edge' | 'auth' | 'analytics' | 'standalone', env: Record<string, string>): Proc {
+  return startProcess(service, process.execPath, [join(ROOT, `dist/apps/${service}/src/main.js`)], env);
+}
+
+export async function waitForHttp(url: string, proc?: Proc, timeoutMs = 20_000): Promise<void> {
+  await eventually(
+    async () => {
+      if (proc && !proc.alive) throw new Error(`${proc.name} exited:\n${proc.output}`);
+      const response = await fetch(url);
+      return response.ok;
+    },
+    timeoutMs,
+    `${url}${proc ? ` (${proc.name} output:\n${proc.output.slice(-2000)})` : ''}`,
+  );
+}
+
+/** A private nats-server with JetStream for one test file: isolated, and safe to kill. */
+export async function startNats(): Promise<{ url: string; proc: Proc; dir: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const dir = tempDir('nats');
+  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync);
+  const proc = startProcess('nats', bin ?? 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]);
+  await eventually(async () => proc.output.includes('Server is ready') || (proc.alive ? false : Promise.reject(new Error(proc.output))), 10_000, 'nats-server');
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    proc,
+    dir,
+    stop: async () => {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `@modelcontextprotocol/server-everything` over HTTP on a free loopback port. */
+export async function startEverything(mode: 'streamableHttp' | 'sse'): Promise<{ url: string; proc: Proc }> {
+  const port = await freePort();
+  const proc = startProcess(
+    'everything',
+    process.execPath,
+    [join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), mode],
+    { PORT: String(port), HOST: '127.0.0.1' },
+  );
+  const path = mode === 'sse' ? '/sse' : '/mcp';
+  await eventually(async () => proc.output.includes(String(port)) || (proc.alive ? false : Promise.reject(new Error(proc.output))), 15_000, 'server-everything');
+  return { url: `http://127.0.0.1:${port}${path}`, proc };
+}
