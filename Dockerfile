@@ -1,0 +1,50 @@
+# One image for every service of MCP Gateway. The default command is standalone mode
+# (`npm start`'s entry); docker-compose.yml picks edge, auth or analytics per service.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- build: full dependency tree, compile, then drop dev dependencies ----
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+
+COPY package.json package-lock.json ./
+# `npm install`, not `npm ci`: the lockfile was written on linux-x64 and lacks the other
+# platforms' optional native packages (DuckDB bindings), which npm ci would refuse to add.
+RUN npm install
+
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY libs ./libs
+COPY apps ./apps
+RUN npm run build
+
+# npm can still leave out this platform's native DuckDB binding when the lockfile does not
+# list it (npm/cli#4828): add it explicitly in that case, then prove it loads, so a broken
+# image fails here and not at the analytics service's first query.
+RUN npm prune --omit=dev \
+ && (node -e "require('@duckdb/node-bindings')" 2>/dev/null \
+     || npm install --no-save --omit=dev \
+          "@duckdb/node-bindings-linux-$(node -p process.arch)@$(node -p "require('@duckdb/node-bindings/package.json').version")") \
+ && node -e "require('@duckdb/node-bindings')"
+
+# ---- runtime: compiled code + production dependencies, non-root ----
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+
+# Code and dependencies stay root-owned (read-only for the service user); only data/ is
+# writable, and a named volume mounted there inherits that ownership.
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# The [l] glob makes the example config optional in the build context: compose mounts its
+# own (deploy/config/), and `docker run` of the default command uses this one.
+COPY package.json gateway.yam[l] ./
+COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
+RUN mkdir -p /app/data && chown node:node /app/data
+
+USER node
+EXPOSE 8080 8081
+# slim images have no curl/wget: deploy/healthcheck.mjs probes with Node. This default fits
+# the default (standalone) command and the edge; compose sets each service's own check.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "deploy/healthcheck.mjs", "edge", "healthz"]
+CMD ["node", "dist/apps/standalone/src/main.js"]
