@@ -23,7 +23,10 @@ import { requestIdOf } from './pipeline/request-id.js';
 import { HttpUpstream } from './proxy/http-upstream.js';
 import { RateLimiter } from './ratelimit/rate-limiter.js';
 import { SessionCodec } from './sessions/session-codec.js';
-import { StdioSessions } from './stdio/stdio-sessions.js';
+import { BridgeSessions } from './bridge/bridge-sessions.js';
+import { ClosedSessions } from './sessions/closed-sessions.js';
+import { SessionForwarder } from './sessions/session-forwarder.js';
+import { networkInterfaces } from 'node:os';
 
 export interface EdgeOptions {
   port: number;
@@ -37,6 +40,8 @@ export interface EdgeOptions {
   /** Shared counters for rate limits across replicas; in-memory limits without it. */
   redis?: Redis;
   redisPrefix?: string;
+  /** How other edges reach this one (EDGE_ADVERTISE_URL); derived from the host and port otherwise. */
+  advertiseUrl?: string;
 }
 
 export interface EdgeHandle {
@@ -61,7 +66,9 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   }
   const readiness = new Readiness(options.bus, options.events.kind === 'jetstream', options.redis);
   const http = new HttpUpstream(metrics, logger);
-  const stdio = new StdioSessions(metrics, logger);
+  const bridges = new BridgeSessions(metrics, logger);
+  const forwarder = new SessionForwarder(options.sessionSecret);
+  let advertiseUrl = options.advertiseUrl ?? '';
   const pipeline = new McpPipeline({
     edgeId: options.edgeId,
     config,
@@ -69,7 +76,12 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     limiter: new RateLimiter(config, metrics, options.redis, options.redisPrefix),
     sessions: new SessionCodec(options.sessionSecret),
     http,
-    stdio,
+    bridges,
+    closedSessions: new ClosedSessions(options.bus),
+    forwarder,
+    get advertiseUrl() {
+      return advertiseUrl;
+    },
     publisher,
     metrics,
     logger,
@@ -98,6 +110,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   await app.listen(options.port, options.host);
   const address = fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
+  advertiseUrl ||= defaultAdvertiseUrl(options.host, port);
   logger.info({ port, edge_id: options.edgeId }, 'edge ready');
 
   return {
@@ -107,10 +120,20 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     metrics,
     close: async () => {
       readiness.draining = true;
-      await stdio.closeAll();
+      await bridges.closeAll();
       await app.close();
       await http.close();
+      await forwarder.close();
       await publisher.close();
     },
   };
+}
+
+/** The address other edges use for this one: loopback when bound there, else the first LAN IPv4. */
+function defaultAdvertiseUrl(host: string, port: number): string {
+  if (host !== '0.0.0.0' && host !== '::') return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const lan = Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address && address.family === 'IPv4' && !address.internal);
+  return `http://${lan?.address ?? '127.0.0.1'}:${port}`;
 }

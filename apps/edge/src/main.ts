@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     events: { kind: 'jetstream', connection: bus.connection },
     redis,
     redisPrefix: settings.redisPrefix,
+    advertiseUrl: settings.advertiseUrl,
   });
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');

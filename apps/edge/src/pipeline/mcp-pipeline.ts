@@ -8,6 +8,7 @@ import {
   type NamespaceConfig,
   type Principal,
 } from '#common';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { KeyVerifier, mayUseNamespace, presentedKey } from '../auth/key-verifier.js';
 import { errorBody, rpcError } from '../errors/error-response.js';
@@ -20,10 +21,16 @@ import { HttpUpstream } from '../proxy/http-upstream.js';
 import { upstreamRequestHeaders } from '../proxy/upstream-headers.js';
 import type { RateLimitDecision, RateLimiter } from '../ratelimit/rate-limiter.js';
 import { type SessionClaims, SessionCodec } from '../sessions/session-codec.js';
-import { StdioSessions } from '../stdio/stdio-sessions.js';
+import { BridgeSessions } from '../bridge/bridge-sessions.js';
+import type { ClosedSessions } from '../sessions/closed-sessions.js';
+import type { SessionForwarder } from '../sessions/session-forwarder.js';
 import { originAllowed } from './origin.js';
 
+/** streamable: `/mcp/{ns}`; sse: legacy `GET /mcp/{ns}/sse`; messages: legacy `POST /mcp/{ns}/messages`. */
+export type McpRoute = 'streamable' | 'sse' | 'messages';
+
 export interface McpRequest {
+  route?: McpRoute;
   raw: IncomingMessage;
   res: ServerResponse;
   requestId: string;
@@ -39,7 +46,11 @@ export interface PipelineDeps {
   limiter: RateLimiter;
   sessions: SessionCodec;
   http: HttpUpstream;
-  stdio: StdioSessions;
+  bridges: BridgeSessions;
+  closedSessions: ClosedSessions;
+  forwarder: SessionForwarder;
+  /** How other edges reach this one, for sessions bound to it. */
+  advertiseUrl: string;
   publisher: EventPublisher;
   metrics: EdgeMetrics;
   logger: Logger;
@@ -104,13 +115,15 @@ export class McpPipeline {
         throw new GatewayError(ErrorCode.ForbiddenNamespace, `Key may not use namespace ${request.namespace}`);
       }
       if (isStdioUpstream(namespace.upstream)) recorder.identity.transport = 'stdio';
+      else if (namespace.upstream.transport === 'sse') recorder.identity.transport = 'sse';
 
+      const route = request.route ?? 'streamable';
       const method = request.raw.method ?? 'GET';
       if (method === 'POST') parsed = parseJsonRpcBody(request.body ?? Buffer.alloc(0));
 
-      const claims = this.sessionOf(request, principal, namespace);
+      const claims = this.sessionOf(request, route, principal, namespace);
       if (claims) {
-        recorder.identity.session_id = headerOf(request.raw, 'mcp-session-id') ?? null;
+        recorder.identity.session_id = sessionTokenOf(request, route) ?? null;
         recorder.identity.client_name = claims.cn ?? null;
         recorder.identity.client_version = claims.cv ?? null;
         recorder.identity.protocol_version ??= claims.pv ?? null;
@@ -125,13 +138,23 @@ export class McpPipeline {
         recorder.identity.protocol_version = str(params?.protocolVersion);
       }
 
-      // SPEC §6: a body counts its requests; a GET stream counts one.
-      const points = parsed ? parsed.messages.filter((m) => m.kind === 'request').length : method === 'GET' ? 1 : 0;
-      const decision = await deps.limiter.consume(principal, request.namespace, points);
-      setRateLimitHeaders(request.res, decision);
+      // A request forwarded by another edge (for a session held here) was counted there.
+      const forwarded = deps.forwarder.isForwarded(request.raw, request.requestId);
+      if (!forwarded) {
+        // SPEC §6: a body counts its requests; a GET stream counts one.
+        const points = parsed ? parsed.messages.filter((m) => m.kind === 'request').length : method === 'GET' ? 1 : 0;
+        const decision = await deps.limiter.consume(principal, request.namespace, points);
+        setRateLimitHeaders(request.res, decision);
+      }
 
-      if (isStdioUpstream(namespace.upstream)) {
-        await this.toStdio(request, principal, namespace, claims, parsed, recorder);
+      // A session bridged on another edge is served there: forward the request as it is.
+      if (claims?.t === 'b' && !deps.bridges.get(claims.b) && !forwarded && claims.e !== deps.edgeId && claims.u) {
+        await deps.forwarder.forward(claims.u, request.raw, request.res, request.requestId, request.body);
+        return;
+      }
+
+      if (route !== 'streamable' || isStdioUpstream(namespace.upstream) || namespace.upstream.transport === 'sse') {
+        await this.toBridge(request, route, principal, namespace, claims, parsed, recorder);
         return;
       }
 
@@ -173,6 +196,7 @@ export class McpPipeline {
               cv: recorder.identity.client_version ?? undefined,
               pv: recorder.identity.protocol_version ?? undefined,
             }),
+          onSessionDeleted: () => deps.closedSessions.close(sessionTokenOf(request, route)!),
         },
         request.res,
       );
@@ -181,57 +205,75 @@ export class McpPipeline {
     }
   }
 
-  /** Validates the client's session id: signed by us, same key, same namespace, same backend kind. */
-  private sessionOf(request: McpRequest, principal: Principal, namespace: NamespaceConfig): SessionClaims | undefined {
-    const token = headerOf(request.raw, 'mcp-session-id');
-    if (token === undefined) return undefined;
+  /**
+   * Validates the client's session id (header, or `?session=` on legacy routes): signed by us,
+   * same key, same namespace, not ended with DELETE. Anything else is 404 unknown_session.
+   */
+  private sessionOf(
+    request: McpRequest,
+    route: McpRoute,
+    principal: Principal,
+    namespace: NamespaceConfig,
+  ): SessionClaims | undefined {
+    const token = sessionTokenOf(request, route);
+    if (token === undefined) {
+      if (route === 'messages') throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session: ?session= is required');
+      return undefined;
+    }
     const claims = this.deps.sessions.decode(token);
-    const kind = isStdioUpstream(namespace.upstream) ? 'p' : namespace.upstream.transport === 'sse' ? 's' : 'h';
-    if (!claims || claims.k !== principal.keyId || claims.n !== request.namespace || claims.t !== kind) {
+    const bridged = route !== 'streamable' || isStdioUpstream(namespace.upstream) || namespace.upstream.transport === 'sse';
+    if (
+      !claims ||
+      claims.k !== principal.keyId ||
+      claims.n !== request.namespace ||
+      claims.t !== (bridged ? 'b' : 'h') ||
+      this.deps.closedSessions.has(token)
+    ) {
       throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
     }
     return claims;
   }
 
-  private async toStdio(
+  /** Sessions held in this edge: stdio children, legacy SSE backends, legacy SSE clients. */
+  private async toBridge(
     request: McpRequest,
+    route: McpRoute,
     principal: Principal,
     namespace: NamespaceConfig,
     claims: SessionClaims | undefined,
     parsed: ParsedBody | undefined,
     recorder: ExchangeRecorder,
   ): Promise<void> {
-    const upstream = namespace.upstream;
-    if (!isStdioUpstream(upstream)) return;
-    let session;
-    if (claims) {
-      session = this.deps.stdio.get(claims.b);
-      if (!session) {
-        const elsewhere = claims.e !== undefined && claims.e !== this.deps.edgeId;
-        throw new GatewayError(
-          ErrorCode.UnknownSession,
-          elsewhere ? 'Unknown session: its stdio backend runs on another edge replica' : 'Unknown session',
-        );
-      }
-    } else {
-      const isInitialize = parsed && !parsed.batch && parsed.messages[0].method === 'initialize';
-      if (!isInitialize) {
+    const { deps } = this;
+    let session = claims ? deps.bridges.get(claims.b) : undefined;
+    if (claims && !session) {
+      throw new GatewayError(
+        ErrorCode.UnknownSession,
+        claims.e !== deps.edgeId ? 'Unknown session: the edge that held it is gone' : 'Unknown session',
+      );
+    }
+    if (!session) {
+      const opensSession =
+        route === 'sse' || (parsed !== undefined && !parsed.batch && parsed.messages[0].method === 'initialize');
+      if (!opensSession || (route === 'sse' && request.raw.method !== 'GET')) {
         throw new GatewayError(ErrorCode.BadRequest, 'Bad Request: Mcp-Session-Id header is required');
       }
       const namespaceName = request.namespace;
-      session = await this.deps.stdio.create({
+      session = await deps.bridges.create({
         namespace: namespaceName,
-        upstream,
+        upstream: namespace.upstream,
         timeoutMs: namespace.timeout_ms,
+        client: route === 'sse' ? 'legacy' : 'streamable',
         recorder,
-        filter: () => toolFilterFor(this.deps.config.current.namespaces[namespaceName] ?? namespace),
-        token: (childId) =>
-          this.deps.sessions.encode({
+        filter: () => toolFilterFor(deps.config.current.namespaces[namespaceName] ?? namespace),
+        token: (sessionId) =>
+          deps.sessions.encode({
             k: principal.keyId,
             n: namespaceName,
-            t: 'p',
-            b: childId,
-            e: this.deps.edgeId,
+            t: 'b',
+            b: sessionId,
+            e: deps.edgeId,
+            u: deps.advertiseUrl,
             cn: recorder.identity.client_name ?? undefined,
             cv: recorder.identity.client_version ?? undefined,
             pv: recorder.identity.protocol_version ?? undefined,
@@ -239,9 +281,18 @@ export class McpPipeline {
       });
       recorder.identity.session_id = session.token;
     }
-    // The body was parsed once already; the SDK transport gets those objects.
-    const body = parsed ? (parsed.batch ? parsed.messages.map((m) => m.value) : parsed.messages[0].value) : undefined;
-    await session.handle(request.raw, request.res, body, request.requestId);
+    if (route === 'sse') {
+      session.attachLegacyStream(request.res, `/mcp/${request.namespace}/messages?session=${encodeURIComponent(session.token)}`);
+      return;
+    }
+    // The body was parsed once already; the transports get those objects.
+    const values = parsed ? parsed.messages.map((m) => m.value as JSONRPCMessage) : [];
+    if (route === 'messages') {
+      session.receive(values, request.requestId);
+      request.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
+      return;
+    }
+    await session.handleStreamable(request.raw, request.res, parsed?.batch ? values : values[0], request.requestId);
   }
 
   /** Maps any failure to its HTTP answer (once, here) and records the rejection. */
@@ -313,6 +364,14 @@ function setRateLimitHeaders(res: ServerResponse, decision: RateLimitDecision): 
   res.setHeader('RateLimit-Limit', String(decision.limit));
   res.setHeader('RateLimit-Remaining', String(decision.remaining));
   res.setHeader('RateLimit-Reset', String(decision.resetSeconds));
+}
+
+function sessionTokenOf(request: McpRequest, route: McpRoute): string | undefined {
+  if (route === 'messages') {
+    const query = request.raw.url?.split('?')[1];
+    return query ? (new URLSearchParams(query).get('session') ?? undefined) : undefined;
+  }
+  return headerOf(request.raw, 'mcp-session-id');
 }
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ConfigStore, ErrorCode, GatewayError } from '#common';
 import { errorBody } from '../errors/error-response.js';
-import type { McpPipeline } from './mcp-pipeline.js';
+import type { McpPipeline, McpRoute } from './mcp-pipeline.js';
 
 type NsRequest = FastifyRequest<{ Params: { ns: string } }>;
 
@@ -66,9 +66,10 @@ export async function registerMcpRoutes(
       );
     });
 
-    const handler = async (request: NsRequest, reply: FastifyReply) => {
+    const handler = (route: McpRoute) => async (request: NsRequest, reply: FastifyReply) => {
       reply.hijack();
       await pipeline.handle({
+        route,
         raw: request.raw,
         res: reply.raw,
         requestId: String(request.id),
@@ -76,9 +77,12 @@ export async function registerMcpRoutes(
         body: Buffer.isBuffer(request.body) ? request.body : undefined,
       });
     };
-    scope.post('/mcp/:ns', handler);
-    scope.get('/mcp/:ns', handler);
-    scope.delete('/mcp/:ns', handler);
+    scope.post('/mcp/:ns', handler('streamable'));
+    scope.get('/mcp/:ns', handler('streamable'));
+    scope.delete('/mcp/:ns', handler('streamable'));
+    // Legacy HTTP+SSE (2024-11-05): the stream, and the endpoint its `endpoint` event names.
+    scope.get('/mcp/:ns/sse', handler('sse'));
+    scope.post('/mcp/:ns/messages', handler('messages'));
     for (const method of ['PUT', 'PATCH', 'OPTIONS'] as const) {
       scope.route({
         method,

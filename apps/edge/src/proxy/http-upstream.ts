@@ -22,6 +22,8 @@ export interface UpstreamCall {
   responseHeaders: Record<string, string>;
   /** Maps the backend's Mcp-Session-Id to the gateway's own. */
   rewriteSessionId: (backendSessionId: string) => string;
+  /** Called when the backend confirmed a DELETE of the session. */
+  onSessionDeleted?: () => void;
 }
 
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
@@ -97,6 +99,11 @@ export class HttpUpstream {
       } else {
         // 202 for notifications, 4xx protocol errors, 405 for GET/DELETE: relayed as they are.
         const body = Buffer.from(await upstream.body.arrayBuffer());
+        if (call.method === 'DELETE' && status < 300) call.onSessionDeleted?.();
+        if (status === 404 && call.headers['mcp-session-id'] !== undefined) {
+          // The backend no longer knows the session: answer as for any unknown session.
+          throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
+        }
         res.writeHead(status, headers);
         res.end(body);
         call.recorder.finish(status < 400 ? 'ok' : 'rpc_error', status);

@@ -6,12 +6,15 @@ export interface SessionClaims {
   k: string;
   /** namespace */
   n: string;
-  /** backend kind: h = Streamable HTTP, s = legacy SSE, p = stdio process */
-  t: 'h' | 's' | 'p';
-  /** backend session id (HTTP/SSE) or the stdio child's id */
+  /**
+   * h: Streamable HTTP passed through (any edge serves it, `b` is the backend's session id);
+   * b: bridged in one edge (stdio child, legacy SSE backend or client; `b` is the bridge's id)
+   */
+  t: 'h' | 'b';
   b: string;
-  /** owning edge, for stdio children that live in one process */
+  /** bridged sessions: the owning edge and how other edges reach it */
   e?: string;
+  u?: string;
   /** client name and version from initialize, for analytics on later requests */
   cn?: string;
   cv?: string;

@@ -17,6 +17,8 @@ export interface RuntimeSettings {
   analyticsDb: string;
   logLevel: string;
   edgeId: string;
+  /** How other edges reach this one (forwarding requests of sessions bound to this edge). */
+  advertiseUrl?: string;
   /** Prefix of every Redis key the gateway writes (several gateways may share one Redis). */
   redisPrefix: string;
   host: string;
@@ -38,6 +40,7 @@ export function readRuntimeSettings(env: Record<string, string | undefined> = pr
     logLevel: env.LOG_LEVEL || 'info',
     edgeId: env.EDGE_ID || `${hostname()}-${process.pid}`,
     redisPrefix: env.REDIS_PREFIX || 'mcpgw',
+    advertiseUrl: env.EDGE_ADVERTISE_URL || undefined,
     host: env.HOST || '0.0.0.0',
     env,
   };

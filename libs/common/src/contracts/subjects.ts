@@ -5,6 +5,7 @@
  */
 export const AUTH_KEY_VERIFY = 'auth.key.verify.v1';
 export const AUTH_KEYS_CHANGED = 'auth.keys.changed.v1';
+export const EDGE_SESSION_CLOSED = 'edge.session.closed.v1';
 
 export type Role = 'admin' | 'user';
 
@@ -42,6 +43,11 @@ export interface KeysChangedEvent {
   at: string;
 }
 
+export interface SessionClosedEvent {
+  /** The signature part of the gateway session id that a client ended with DELETE. */
+  sessionMac: string;
+}
+
 /** Request-reply subjects and their payloads. */
 export interface RequestContracts {
   [AUTH_KEY_VERIFY]: { request: VerifyKeyRequest; reply: VerifyKeyReply };
@@ -50,6 +56,7 @@ export interface RequestContracts {
 /** Broadcast subjects and their payloads. */
 export interface EventContracts {
   [AUTH_KEYS_CHANGED]: KeysChangedEvent;
+  [EDGE_SESSION_CLOSED]: SessionClosedEvent;
 }
 
 export type RequestSubject = keyof RequestContracts;
