@@ -40,8 +40,12 @@ export function parseAndExpand(
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const issues: ConfigIssue[] = doc.errors.map((error) => {
-    const line = error.linePos?.[0]?.line;
-    return { path: '(file)', message: `${error.message.split('\n')[0]}${line ? ` (line ${line})` : ''}` };
+    // linePos is only filled in with prettyErrors, so the line is computed from the offset.
+    const line = error.linePos?.[0]?.line ?? lineCounter.linePos(error.pos[0]).line;
+    return {
+      path: '(file)',
+      message: `${error.message.split('\n')[0]}${line ? ` (line ${line})` : ''}`,
+    };
   });
   if (issues.length > 0) return { value: undefined, issues };
 
@@ -71,7 +75,12 @@ function pathOf(ancestry: readonly unknown[]): string {
     if (node && typeof node === 'object' && 'key' in node && 'value' in node) {
       const key = (node as { key: unknown }).key;
       parts.push(String(isScalar(key) ? key.value : key));
-    } else if (node && Array.isArray(node.items) && next !== undefined && !('key' in (next as object))) {
+    } else if (
+      node &&
+      Array.isArray(node.items) &&
+      next !== undefined &&
+      !('key' in (next as object))
+    ) {
       parts.push(String(node.items.indexOf(next)));
     }
   }

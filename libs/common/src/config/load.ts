@@ -47,5 +47,12 @@ function toIssue(issue: z.core.$ZodIssue): ConfigIssue {
   if (issue.code === 'unrecognized_keys') {
     return { path, message: `unknown field(s): ${issue.keys.join(', ')}` };
   }
+  if (issue.code === 'invalid_key') {
+    // zod says only "Invalid key in record"; the key schema's own message says what is wrong.
+    return {
+      path,
+      message: issue.issues.map((inner) => inner.message).join('; ') || issue.message,
+    };
+  }
   return { path, message: issue.message };
 }

@@ -6,7 +6,10 @@ export const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration "${text}" (use e.g. 500ms, 30s, 5m, 1h, 7d)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid duration "${text}" (use e.g. 500ms, 30s, 5m, 1h, 7d)`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -34,10 +37,27 @@ const stdioUpstream = z.strictObject({
   max_children: z.number().int().positive().default(32),
 });
 
+// The branch is chosen by the `command` field rather than by z.union, which reports only "no
+// member matched" at `upstream` when both fail; an operator needs the field at fault
+// (`namespaces.search.upstream.url: invalid URL`).
+const upstream = z
+  .unknown()
+  .transform((value, ctx): z.output<typeof httpUpstream> | z.output<typeof stdioUpstream> => {
+    if (!isRecord(value) || !('url' in value || 'command' in value)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected { url, transport?, headers? } or { command, args?, env? }',
+      });
+      return z.NEVER;
+    }
+    const result = ('command' in value ? stdioUpstream : httpUpstream).safeParse(value);
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) ctx.addIssue({ ...issue, input: undefined });
+    return z.NEVER;
+  });
+
 const namespace = z.strictObject({
-  upstream: z.union([httpUpstream, stdioUpstream], {
-    error: 'expected { url, transport?, headers? } or { command, args?, env? }',
-  }),
+  upstream,
   timeout_ms: z.number().int().positive().default(300_000),
   tools: z
     .strictObject({
@@ -50,7 +70,9 @@ const namespace = z.strictObject({
 
 const key = z
   .strictObject({
-    id: z.string().regex(/^[A-Za-z0-9._@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ @ -'),
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9._@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ @ -'),
     user: z.string().optional(),
     tenant: z.string().optional(),
     key: z.string().min(16, 'keys are at least 16 characters').optional(),
@@ -63,11 +85,16 @@ const key = z
     rate_limit: rateLimit.optional(),
     expires_at: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
   })
-  .superRefine((value, ctx) => {
-    if ((value.key === undefined) === (value.key_sha256 === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'set exactly one of key or key_sha256' });
-    }
-  });
+  .superRefine(
+    (value, ctx) => {
+      if (!isRecord(value)) return;
+      if ((value.key === undefined) === (value.key_sha256 === undefined)) {
+        ctx.addIssue({ code: 'custom', message: 'set exactly one of key or key_sha256' });
+      }
+    },
+    // Also when other fields of the key failed: every error of the file is listed at once.
+    { when: () => true },
+  );
 
 export const gatewayConfigSchema = z
   .strictObject({
@@ -78,7 +105,9 @@ export const gatewayConfigSchema = z
         trust_proxy: z.boolean().default(false),
       })
       .default({ max_body_bytes: 1_048_576, trust_proxy: false }),
-    namespaces: z.record(z.string().regex(NAMESPACE_NAME, 'invalid namespace name'), namespace).default({}),
+    namespaces: z
+      .record(z.string().regex(NAMESPACE_NAME, 'invalid namespace name'), namespace)
+      .default({}),
     tenants: z.record(z.string(), z.strictObject({ rate_limit: rateLimit.optional() })).default({}),
     keys: z.array(key).default([]),
     auth: z
@@ -106,18 +135,43 @@ export const gatewayConfigSchema = z
       .strictObject({ retention_days: z.number().int().positive().default(30) })
       .default({ retention_days: 30 }),
   })
-  .superRefine((config, ctx) => {
-    const ids = new Set<string>();
-    config.keys.forEach((k, i) => {
-      if (ids.has(k.id)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `duplicate key id "${k.id}"` });
-      ids.add(k.id);
-      k.namespaces.forEach((ns, j) => {
-        if (ns !== '*' && !(ns in config.namespaces)) {
-          ctx.addIssue({ code: 'custom', path: ['keys', i, 'namespaces', j], message: `unknown namespace "${ns}"` });
+  .superRefine(
+    (config, ctx) => {
+      // Runs even when other parts of the file failed (see `when`), so every error is listed at
+      // once; the value may then be partly unvalidated, hence the shape guards.
+      if (!isRecord(config) || !Array.isArray(config.keys)) return;
+      const namespaces: object = isRecord(config.namespaces) ? config.namespaces : {};
+      const ids = new Set<string>();
+      config.keys.forEach((k: unknown, i) => {
+        if (!isRecord(k)) return;
+        if (typeof k.id === 'string') {
+          if (ids.has(k.id)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['keys', i, 'id'],
+              message: `duplicate key id "${k.id}"`,
+            });
+          }
+          ids.add(k.id);
         }
+        if (!Array.isArray(k.namespaces)) return;
+        k.namespaces.forEach((ns: unknown, j) => {
+          if (typeof ns === 'string' && ns !== '*' && !Object.hasOwn(namespaces, ns)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['keys', i, 'namespaces', j],
+              message: `unknown namespace "${ns}"`,
+            });
+          }
+        });
       });
-    });
-  });
+    },
+    { when: () => true },
+  );
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type NamespaceConfig = GatewayConfig['namespaces'][string];

@@ -1,5 +1,12 @@
 import { isObservable, lastValueFrom } from 'rxjs';
-import { type Bus, BusTimeoutError, BusUnavailableError, DEFAULT_BUS_TIMEOUT_MS, type Unsubscribe } from './bus.js';
+import {
+  type Bus,
+  BusRemoteError,
+  BusTimeoutError,
+  BusUnavailableError,
+  DEFAULT_BUS_TIMEOUT_MS,
+  type Unsubscribe,
+} from './bus.js';
 import type { EventOf, EventSubject, ReplyOf, RequestOf, RequestSubject } from './subjects.js';
 
 export type InProcessHandler = (data: unknown) => unknown;
@@ -38,18 +45,35 @@ export class InProcessBus implements Bus {
         isObservable(value) ? lastValueFrom(value) : value,
       );
       return structuredClone((await Promise.race([answer, timeout])) as ReplyOf<S>);
+    } catch (error) {
+      if (error instanceof BusTimeoutError) throw error;
+      // As over NATS: a handler's failure (Nest's `{ status, message }`) is the responder's error.
+      throw new BusRemoteError(subject, error instanceof Error ? error.message : error);
     } finally {
       clearTimeout(timer);
     }
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- async: a bad payload rejects, as on NATS
   async emit<S extends EventSubject>(subject: S, payload: EventOf<S>): Promise<void> {
     for (const handler of this.eventHandlers.get(subject) ?? []) {
-      queueMicrotask(() => handler(structuredClone(payload)));
+      // Copied now, as a wire serialises at publish time: a caller that changes its object after
+      // emit() must not change what subscribers get. Delivered later, like a broadcast.
+      const copy = structuredClone(payload);
+      queueMicrotask(() => {
+        try {
+          handler(copy);
+        } catch {
+          // as on NATS: a failing subscriber must neither reach the emitter nor crash the process
+        }
+      });
     }
   }
 
-  subscribe<S extends EventSubject>(subject: S, handler: (payload: EventOf<S>) => void): Unsubscribe {
+  subscribe<S extends EventSubject>(
+    subject: S,
+    handler: (payload: EventOf<S>) => void,
+  ): Unsubscribe {
     const set = this.eventHandlers.get(subject) ?? new Set();
     const wrapped = handler as (payload: unknown) => void;
     set.add(wrapped);
@@ -61,6 +85,7 @@ export class InProcessBus implements Bus {
     return true;
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- the Bus contract is async
   async close(): Promise<void> {
     this.requestHandlers.clear();
     this.eventHandlers.clear();

@@ -49,23 +49,40 @@ export class NatsBus implements Bus {
         { timeout },
       );
     } catch (error) {
-      if (error instanceof RequestError && error.isNoResponders()) throw new BusUnavailableError(subject, error);
-      if (error instanceof TimeoutError || (error instanceof RequestError && error.cause instanceof TimeoutError)) {
+      if (error instanceof RequestError && error.isNoResponders()) {
+        throw new BusUnavailableError(subject, error);
+      }
+      if (
+        error instanceof TimeoutError ||
+        (error instanceof RequestError && error.cause instanceof TimeoutError)
+      ) {
         throw new BusTimeoutError(subject, timeout);
       }
       throw new BusUnavailableError(subject, error);
     }
     const packet = reply.json<{ response?: ReplyOf<S>; err?: unknown }>();
-    if (packet.err !== undefined && packet.err !== null) throw new BusRemoteError(subject, packet.err);
+    if (packet.err !== undefined && packet.err !== null) {
+      throw new BusRemoteError(subject, packet.err);
+    }
     return packet.response as ReplyOf<S>;
   }
 
   async emit<S extends EventSubject>(subject: S, payload: EventOf<S>): Promise<void> {
-    this.connection.publish(subject, JSON.stringify({ pattern: subject, data: payload }));
-    await this.connection.flush();
+    // Like send(): with NATS away the caller learns it at once, as a bus error, not as a raw
+    // nats.js error after a reconnect attempt.
+    if (!this.isConnected()) throw new BusUnavailableError(subject);
+    try {
+      this.connection.publish(subject, JSON.stringify({ pattern: subject, data: payload }));
+      await this.connection.flush();
+    } catch (error) {
+      throw new BusUnavailableError(subject, error);
+    }
   }
 
-  subscribe<S extends EventSubject>(subject: S, handler: (payload: EventOf<S>) => void): Unsubscribe {
+  subscribe<S extends EventSubject>(
+    subject: S,
+    handler: (payload: EventOf<S>) => void,
+  ): Unsubscribe {
     const subscription = this.connection.subscribe(subject, {
       callback: (error, msg) => {
         if (error) return;
@@ -84,7 +101,9 @@ export class NatsBus implements Bus {
   }
 
   async close(): Promise<void> {
-    if (!this.connection.isClosed()) await this.connection.drain();
+    if (this.connection.isClosed()) return;
+    // drain() rejects when the server is gone; a shutdown must still complete then.
+    await this.connection.drain().catch(() => this.connection.close());
   }
 
   private async watchStatus(): Promise<void> {

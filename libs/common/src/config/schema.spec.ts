@@ -1,0 +1,511 @@
+import { type ConfigIssue } from './expand.js';
+import { ConfigError, parseConfig } from './load.js';
+import { isStdioUpstream } from './schema.js';
+
+const SHA = 'a'.repeat(64);
+const NS = 'namespaces:\n  search:\n    upstream: { url: "http://127.0.0.1:3001/mcp" }\n';
+
+function issuesOf(text: string, env: Record<string, string | undefined> = {}): ConfigIssue[] {
+  try {
+    parseConfig(text, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.issues;
+    throw error;
+  }
+  throw new Error('expected a ConfigError, but the config was accepted');
+}
+
+/** The SPEC §3 example, verbatim. */
+const SPEC_EXAMPLE = `
+server:
+  allowed_origins: ["https://app.example"]  # Origin check (DNS-rebinding defence). A request without
+                                            # Origin passes; default: localhost, 127.0.0.1, [::1], any port
+  max_body_bytes: 1048576
+  trust_proxy: false                        # use X-Forwarded-For for client IP only when true
+
+namespaces:
+  search:                                   # name: [a-z0-9][a-z0-9_-]{0,62}
+    upstream:
+      url: http://127.0.0.1:3001/mcp         # Streamable HTTP backend
+      headers: { Authorization: "Bearer \${SEARCH_TOKEN}" }   # sent to the backend, never the client's
+    timeout_ms: 300000                      # per request; reset by progress notifications
+    tools:
+      allow: ["*"]                          # glob patterns; default ["*"]
+      deny: ["delete_*"]                    # deny wins over allow
+    rate_limit: { requests: 100, per: 1m }  # per key in this namespace (optional)
+  legacy:
+    upstream: { url: http://127.0.0.1:3002/sse, transport: sse }    # legacy HTTP+SSE backend
+  filesystem:
+    upstream:
+      command: npx                          # stdio backend: one child process per client session
+      args: ["-y", "@modelcontextprotocol/server-filesystem", "/srv/data"]
+      env: { NODE_ENV: production }
+    tools: { allow: ["read_*", "list_*", "search_files"] }
+
+tenants:
+  acme: { rate_limit: { requests: 10000, per: 1h } }
+
+keys:
+  - id: alice                               # stable id used in logs and analytics; never the secret
+    user: alice@acme.example
+    tenant: acme
+    key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08   # or: key: \${ALICE_KEY}
+    namespaces: ["search", "filesystem"]    # or ["*"]
+    rate_limit: { requests: 600, per: 1m }
+    expires_at: 2027-01-01T00:00:00Z        # optional
+  - id: ops
+    key: \${OPS_KEY}
+    role: admin                             # may read analytics; tenant admins see only their tenant
+    namespaces: ["*"]
+
+auth:
+  cache_ttl: 30s                            # edge cache of verify answers (negative answers: 10s)
+  stale_max: 5m                             # serve cached keys this long while auth is unreachable
+  max_failures: { count: 10, per: 1m }      # failed keys per client IP before 429
+
+rate_limits:
+  default: { requests: 600, per: 1m }       # per key when the key sets none
+  on_store_error: allow                     # allow (fail open to a local limiter) | deny
+
+analytics:
+  retention_days: 30
+`;
+
+describe('the SPEC §3 example', () => {
+  const env = { SEARCH_TOKEN: 'search-token', OPS_KEY: 'ops-key-0123456789abcdef' };
+
+  it('validates, with durations in milliseconds and variables expanded', () => {
+    const config = parseConfig(SPEC_EXAMPLE, env);
+    expect(config.server).toEqual({
+      allowed_origins: ['https://app.example'],
+      max_body_bytes: 1_048_576,
+      trust_proxy: false,
+    });
+    expect(config.namespaces.search).toEqual({
+      upstream: {
+        url: 'http://127.0.0.1:3001/mcp',
+        transport: 'streamable',
+        headers: { Authorization: 'Bearer search-token' },
+      },
+      timeout_ms: 300_000,
+      tools: { allow: ['*'], deny: ['delete_*'] },
+      rate_limit: { requests: 100, per: 60_000 },
+    });
+    expect(config.namespaces.legacy?.upstream).toEqual({
+      url: 'http://127.0.0.1:3002/sse',
+      transport: 'sse',
+      headers: {},
+    });
+    const filesystem = config.namespaces.filesystem;
+    expect(isStdioUpstream(filesystem.upstream)).toBe(true);
+    expect(filesystem.upstream).toMatchObject({
+      command: 'npx',
+      args: ['-y', '@modelcontextprotocol/server-filesystem', '/srv/data'],
+      env: { NODE_ENV: 'production' },
+    });
+    expect(filesystem.tools).toEqual({ allow: ['read_*', 'list_*', 'search_files'], deny: [] });
+    expect(config.tenants).toEqual({ acme: { rate_limit: { requests: 10_000, per: 3_600_000 } } });
+    expect(config.keys).toEqual([
+      {
+        id: 'alice',
+        user: 'alice@acme.example',
+        tenant: 'acme',
+        key_sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+        role: 'user',
+        namespaces: ['search', 'filesystem'],
+        rate_limit: { requests: 600, per: 60_000 },
+        expires_at: '2027-01-01T00:00:00Z',
+      },
+      { id: 'ops', key: 'ops-key-0123456789abcdef', role: 'admin', namespaces: ['*'] },
+    ]);
+    expect(config.auth).toEqual({
+      cache_ttl: 30_000,
+      negative_ttl: 10_000,
+      stale_max: 300_000,
+      max_failures: { count: 10, per: 60_000 },
+    });
+    expect(config.rate_limits).toEqual({
+      default: { requests: 600, per: 60_000 },
+      on_store_error: 'allow',
+    });
+    expect(config.analytics).toEqual({ retention_days: 30 });
+  });
+
+  it('is refused when OPS_KEY is not set, naming the variable and its line', () => {
+    const line = SPEC_EXAMPLE.split('\n').findIndex((text) => text.includes('key: ${OPS_KEY}')) + 1;
+    expect(issuesOf(SPEC_EXAMPLE, { SEARCH_TOKEN: 'x' })).toEqual([
+      { path: 'keys.1.key', message: `environment variable OPS_KEY is not set (line ${line})` },
+    ]);
+  });
+});
+
+describe('defaults', () => {
+  it('fills every section of an empty file', () => {
+    expect(parseConfig('', {})).toEqual({
+      server: { max_body_bytes: 1_048_576, trust_proxy: false },
+      namespaces: {},
+      tenants: {},
+      keys: [],
+      auth: {
+        cache_ttl: 30_000,
+        negative_ttl: 10_000,
+        stale_max: 300_000,
+        max_failures: { count: 10, per: 60_000 },
+      },
+      rate_limits: { default: { requests: 600, per: 60_000 }, on_store_error: 'allow' },
+      analytics: { retention_days: 30 },
+    });
+  });
+
+  it('fills the fields of partly written sections', () => {
+    const config = parseConfig(
+      'auth: { cache_ttl: 1m }\nrate_limits: { on_store_error: deny }\nanalytics: {}\n',
+      {},
+    );
+    expect(config.auth).toEqual({
+      cache_ttl: 60_000,
+      negative_ttl: 10_000,
+      stale_max: 300_000,
+      max_failures: { count: 10, per: 60_000 },
+    });
+    expect(config.rate_limits).toEqual({
+      default: { requests: 600, per: 60_000 },
+      on_store_error: 'deny',
+    });
+    expect(config.analytics).toEqual({ retention_days: 30 });
+  });
+
+  it('gives an HTTP namespace timeout_ms 300000, tools.allow ["*"], no deny and the streamable transport', () => {
+    expect(parseConfig(NS, {}).namespaces.search).toEqual({
+      upstream: { url: 'http://127.0.0.1:3001/mcp', transport: 'streamable', headers: {} },
+      timeout_ms: 300_000,
+      tools: { allow: ['*'], deny: [] },
+    });
+  });
+
+  it('gives tools.allow ["*"] when only deny is written', () => {
+    const config = parseConfig(NS + '    tools: { deny: ["rm"] }\n', {});
+    expect(config.namespaces.search?.tools).toEqual({ allow: ['*'], deny: ['rm'] });
+  });
+
+  it('gives a stdio upstream no args, no env, a 10 minute idle timeout and 32 children', () => {
+    const config = parseConfig('namespaces:\n  fs:\n    upstream: { command: npx }\n', {});
+    expect(config.namespaces.fs?.upstream).toEqual({
+      command: 'npx',
+      args: [],
+      env: {},
+      idle_timeout: 600_000,
+      max_children: 32,
+    });
+  });
+
+  it('gives a key the user role and no namespaces', () => {
+    const config = parseConfig(`keys:\n  - { id: a, key_sha256: ${SHA} }\n`, {});
+    expect(config.keys).toEqual([{ id: 'a', key_sha256: SHA, role: 'user', namespaces: [] }]);
+  });
+});
+
+describe('validation rules', () => {
+  it.each<[string, string, ConfigIssue]>([
+    [
+      'an upstream URL that is not a URL',
+      'namespaces:\n  search:\n    upstream: { url: "not a url" }\n',
+      { path: 'namespaces.search.upstream.url', message: 'invalid URL' },
+    ],
+    [
+      'an upstream URL that is not http(s)',
+      'namespaces:\n  search:\n    upstream: { url: "ftp://127.0.0.1/mcp" }\n',
+      { path: 'namespaces.search.upstream.url', message: 'invalid URL' },
+    ],
+    [
+      'a namespace name with upper case',
+      'namespaces:\n  Search:\n    upstream: { url: "http://127.0.0.1:3001/mcp" }\n',
+      { path: 'namespaces.Search', message: 'invalid namespace name' },
+    ],
+    [
+      'a namespace name starting with a dash',
+      'namespaces:\n  -search:\n    upstream: { url: "http://127.0.0.1:3001/mcp" }\n',
+      { path: 'namespaces.-search', message: 'invalid namespace name' },
+    ],
+    [
+      'a namespace name of 64 characters',
+      `namespaces:\n  ${'n'.repeat(64)}:\n    upstream: { url: "http://127.0.0.1:3001/mcp" }\n`,
+      { path: `namespaces.${'n'.repeat(64)}`, message: 'invalid namespace name' },
+    ],
+    [
+      'a namespace name with a slash',
+      'namespaces:\n  "a/b":\n    upstream: { url: "http://127.0.0.1:3001/mcp" }\n',
+      { path: 'namespaces.a/b', message: 'invalid namespace name' },
+    ],
+    [
+      'an upstream with neither url nor command',
+      'namespaces:\n  search:\n    upstream: { headers: {} }\n',
+      {
+        path: 'namespaces.search.upstream',
+        message: 'expected { url, transport?, headers? } or { command, args?, env? }',
+      },
+    ],
+    [
+      'a namespace without upstream',
+      'namespaces:\n  search:\n    timeout_ms: 5\n',
+      {
+        path: 'namespaces.search.upstream',
+        message: 'expected { url, transport?, headers? } or { command, args?, env? }',
+      },
+    ],
+    [
+      'an upstream with both url and command, as a stdio upstream with an unknown url field',
+      'namespaces:\n  search:\n    upstream: { command: npx, url: "http://127.0.0.1/mcp" }\n',
+      { path: 'namespaces.search.upstream', message: 'unknown field(s): url' },
+    ],
+    [
+      'an unknown upstream transport',
+      'namespaces:\n  search:\n    upstream: { url: "http://127.0.0.1/mcp", transport: websocket }\n',
+      {
+        path: 'namespaces.search.upstream.transport',
+        message: 'Invalid option: expected one of "streamable"|"sse"',
+      },
+    ],
+    [
+      'a zero timeout_ms',
+      NS + '    timeout_ms: 0\n',
+      { path: 'namespaces.search.timeout_ms', message: 'Too small: expected number to be >0' },
+    ],
+    [
+      'a bad duration in a namespace rate limit',
+      NS + '    rate_limit: { requests: 100, per: 1 minute }\n',
+      {
+        path: 'namespaces.search.rate_limit.per',
+        message: 'invalid duration "1 minute" (use e.g. 500ms, 30s, 5m, 1h, 7d)',
+      },
+    ],
+    [
+      'a bad duration in auth',
+      'auth: { stale_max: 5x }\n',
+      {
+        path: 'auth.stale_max',
+        message: 'invalid duration "5x" (use e.g. 500ms, 30s, 5m, 1h, 7d)',
+      },
+    ],
+    [
+      'a duration written as a bare number',
+      'auth: { cache_ttl: 30 }\n',
+      { path: 'auth.cache_ttl', message: 'Invalid input: expected string, received number' },
+    ],
+    [
+      'a bad duration in a stdio idle timeout',
+      'namespaces:\n  fs:\n    upstream: { command: npx, idle_timeout: 0s }\n',
+      {
+        path: 'namespaces.fs.upstream.idle_timeout',
+        message: 'invalid duration "0s" (use e.g. 500ms, 30s, 5m, 1h, 7d)',
+      },
+    ],
+    [
+      'a zero rate limit',
+      'tenants:\n  acme: { rate_limit: { requests: 0, per: 1m } }\n',
+      { path: 'tenants.acme.rate_limit.requests', message: 'Too small: expected number to be >0' },
+    ],
+    [
+      'a typo in a top-level section name',
+      NS + 'rate_limit: { default: { requests: 1, per: 1s } }\n',
+      { path: '(root)', message: 'unknown field(s): rate_limit' },
+    ],
+    [
+      'a typo in a namespace field',
+      NS + '    timout_ms: 5\n',
+      { path: 'namespaces.search', message: 'unknown field(s): timout_ms' },
+    ],
+    [
+      'a typo in a stdio upstream field',
+      'namespaces:\n  fs:\n    upstream: { command: npx, argz: ["x"] }\n',
+      { path: 'namespaces.fs.upstream', message: 'unknown field(s): argz' },
+    ],
+    [
+      'a typo in a tools field',
+      NS + '    tools: { alow: ["x"] }\n',
+      { path: 'namespaces.search.tools', message: 'unknown field(s): alow' },
+    ],
+    [
+      'a typo in a key field',
+      `keys:\n  - { id: a, key_sha256: ${SHA}, namespace: ["*"] }\n`,
+      { path: 'keys.0', message: 'unknown field(s): namespace' },
+    ],
+    [
+      'a typo in the server section',
+      'server: { trustproxy: true }\n',
+      { path: 'server', message: 'unknown field(s): trustproxy' },
+    ],
+    [
+      'an empty tool glob',
+      NS + '    tools: { deny: [""] }\n',
+      {
+        path: 'namespaces.search.tools.deny.0',
+        message: 'Too small: expected string to have >=1 characters',
+      },
+    ],
+    [
+      'a key shorter than 16 characters',
+      'keys:\n  - { id: a, key: "0123456789abcde" }\n',
+      { path: 'keys.0.key', message: 'keys are at least 16 characters' },
+    ],
+    [
+      'a key with both key and key_sha256',
+      `keys:\n  - { id: a, key: "0123456789abcdef", key_sha256: ${SHA} }\n`,
+      { path: 'keys.0', message: 'set exactly one of key or key_sha256' },
+    ],
+    [
+      'a key with neither key nor key_sha256',
+      'keys:\n  - { id: a, namespaces: ["*"] }\n',
+      { path: 'keys.0', message: 'set exactly one of key or key_sha256' },
+    ],
+    [
+      'a key_sha256 of 63 hex characters',
+      `keys:\n  - { id: a, key_sha256: ${'a'.repeat(63)} }\n`,
+      { path: 'keys.0.key_sha256', message: 'must be 64 hex characters (SHA-256 of the key)' },
+    ],
+    [
+      'a key_sha256 that is not hex',
+      `keys:\n  - { id: a, key_sha256: ${'g'.repeat(64)} }\n`,
+      { path: 'keys.0.key_sha256', message: 'must be 64 hex characters (SHA-256 of the key)' },
+    ],
+    [
+      'a key id with a space',
+      `keys:\n  - { id: "al ice", key_sha256: ${SHA} }\n`,
+      { path: 'keys.0.id', message: 'must be 1-128 characters of A-Z a-z 0-9 . _ @ -' },
+    ],
+    [
+      'a duplicate key id',
+      `keys:\n  - { id: alice, key_sha256: ${SHA} }\n  - { id: alice, key: "0123456789abcdef" }\n`,
+      { path: 'keys.1.id', message: 'duplicate key id "alice"' },
+    ],
+    [
+      'a key naming an unknown namespace',
+      NS + `keys:\n  - { id: a, key_sha256: ${SHA}, namespaces: ["search", "serch"] }\n`,
+      { path: 'keys.0.namespaces.1', message: 'unknown namespace "serch"' },
+    ],
+    [
+      'an unknown role',
+      `keys:\n  - { id: a, key_sha256: ${SHA}, role: root }\n`,
+      { path: 'keys.0.role', message: 'Invalid option: expected one of "admin"|"user"' },
+    ],
+    [
+      'an expires_at that is only a date',
+      `keys:\n  - { id: a, key_sha256: ${SHA}, expires_at: "2027-01-01" }\n`,
+      { path: 'keys.0.expires_at', message: 'must be an ISO 8601 date-time' },
+    ],
+    [
+      'an expires_at that is not a date',
+      `keys:\n  - { id: a, key_sha256: ${SHA}, expires_at: "next year" }\n`,
+      { path: 'keys.0.expires_at', message: 'must be an ISO 8601 date-time' },
+    ],
+    [
+      'an on_store_error other than allow or deny',
+      'rate_limits: { on_store_error: ignore }\n',
+      {
+        path: 'rate_limits.on_store_error',
+        message: 'Invalid option: expected one of "allow"|"deny"',
+      },
+    ],
+    [
+      'a negative max_body_bytes',
+      'server: { max_body_bytes: -1 }\n',
+      { path: 'server.max_body_bytes', message: 'Too small: expected number to be >0' },
+    ],
+    [
+      'a trust_proxy that is a string',
+      'server: { trust_proxy: "yes" }\n',
+      { path: 'server.trust_proxy', message: 'Invalid input: expected boolean, received string' },
+    ],
+    [
+      'a file that is a list',
+      '- a\n- b\n',
+      { path: '(root)', message: 'Invalid input: expected object, received array' },
+    ],
+  ])('reports %s', (_name, text, issue) => {
+    expect(issuesOf(text)).toEqual([issue]);
+  });
+
+  it.each([
+    [
+      'a namespace name of 63 characters',
+      `namespaces:\n  ${'n'.repeat(63)}:\n    upstream: { command: x }\n`,
+    ],
+    [
+      'a namespace name with digits, _ and -',
+      'namespaces:\n  0a_b-c:\n    upstream: { command: x }\n',
+    ],
+    ['a key of exactly 16 characters', 'keys:\n  - { id: a, key: "0123456789abcdef" }\n'],
+    ['an upper-case key_sha256', `keys:\n  - { id: a, key_sha256: ${'A'.repeat(64)} }\n`],
+    [
+      'an expires_at in UTC',
+      `keys:\n  - { id: a, key_sha256: ${SHA}, expires_at: 2027-01-01T00:00:00Z }\n`,
+    ],
+    [
+      'an expires_at with an offset',
+      `keys:\n  - { id: a, key_sha256: ${SHA}, expires_at: "2027-01-01T02:00:00+02:00" }\n`,
+    ],
+    ['a key on every namespace', `keys:\n  - { id: a, key_sha256: ${SHA}, namespaces: ["*"] }\n`],
+    ['an https upstream', 'namespaces:\n  s:\n    upstream: { url: "https://mcp.example/mcp" }\n'],
+    ['on_store_error deny', 'rate_limits: { on_store_error: deny }\n'],
+  ])('accepts %s', (_name, text) => {
+    expect(() => parseConfig(text, {})).not.toThrow();
+  });
+
+  it('reports every error of a file at once, each with its path', () => {
+    const text = [
+      'server: { max_body_bytes: 0 }',
+      'namespaces:',
+      '  Search:',
+      '    upstream: { url: "http://127.0.0.1:3001/mcp" }',
+      '  docs:',
+      '    upstream: { url: "nope" }',
+      '    timout_ms: 5',
+      'keys:',
+      '  - { id: a, key: short }',
+      `  - { id: a, key_sha256: ${SHA}, namespaces: ["nowhere"] }`,
+      '  - { id: b }',
+      'auth: { cache_ttl: soon }',
+      'rate_limits: { on_store_error: maybe }',
+    ].join('\n');
+    const issues = issuesOf(text);
+    expect(issues.map((issue) => issue.path).sort()).toEqual(
+      [
+        'server.max_body_bytes',
+        'namespaces.Search',
+        'namespaces.docs',
+        'namespaces.docs.upstream.url',
+        'keys.0.key',
+        'keys.1.id',
+        'keys.1.namespaces.0',
+        'keys.2',
+        'auth.cache_ttl',
+        'rate_limits.on_store_error',
+      ].sort(),
+    );
+  });
+
+  it('reports both a bad key field and a missing secret on the same key', () => {
+    expect(issuesOf('keys:\n  - { id: "bad id" }\n')).toEqual([
+      { path: 'keys.0.id', message: 'must be 1-128 characters of A-Z a-z 0-9 . _ @ -' },
+      { path: 'keys.0', message: 'set exactly one of key or key_sha256' },
+    ]);
+  });
+
+  it('lists every issue in the ConfigError message, one per line, under the source name', () => {
+    let message = '';
+    try {
+      parseConfig(
+        'auth: { cache_ttl: soon }\nrate_limits: { on_store_error: maybe }\n',
+        {},
+        '/etc/gateway.yaml',
+      );
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message.split('\n')).toEqual([
+      'invalid configuration in /etc/gateway.yaml:',
+      '  auth.cache_ttl: invalid duration "soon" (use e.g. 500ms, 30s, 5m, 1h, 7d)',
+      '  rate_limits.on_store_error: Invalid option: expected one of "allow"|"deny"',
+    ]);
+  });
+});
