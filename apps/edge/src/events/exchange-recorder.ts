@@ -47,6 +47,11 @@ export class ExchangeRecorder {
     return id === undefined ? undefined : this.pending.get(idKey(id))?.message.method;
   }
 
+  /** Ids of requests still waiting for a response. */
+  pendingIds(): RpcId[] {
+    return [...this.pending.values()].map((pending) => pending.message.id!);
+  }
+
   get hasPending(): boolean {
     return this.pending.size > 0;
   }

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { Agent, errors as undiciErrors, request } from 'undici';
-import { ErrorCode, GatewayError } from '#common';
+import { ERROR_MAP, ErrorCode, GatewayError } from '#common';
 import type { Logger } from 'pino';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import type { ToolFilter } from '../filtering/tool-filter.js';
@@ -205,6 +205,14 @@ export class HttpUpstream {
     }
     if (outcome === 'upstream_timeout') {
       this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'timeout' });
+    }
+    if (outcome === 'upstream_error' || outcome === 'upstream_timeout') {
+      // Answer every request left waiting, so the client fails now instead of hanging.
+      const message = outcome === 'upstream_timeout' ? 'Backend timed out' : 'Backend stream failed';
+      const code = ERROR_MAP[outcome === 'upstream_timeout' ? ErrorCode.UpstreamTimeout : ErrorCode.UpstreamError].rpcCode;
+      for (const id of call.recorder.pendingIds()) {
+        if (!res.destroyed) res.write(formatSseEvent(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }), undefined, 'message'));
+      }
     }
     if (outcome !== 'ok') call.recorder.finish(outcome, status, outcome);
     // A resumable stream may end before its responses (2025-11-25 `retry:`); the client resumes

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
+
+/**
+ * A real MCP server (official SDK, Streamable HTTP) that records what reaches it: the headers
+ * of every HTTP request, the tools called, and cancellations. Used to prove what the gateway
+ * forwards and what it never does.
+ */
+export class RecordingBackend {
+  readonly headers: IncomingHttpHeaders[] = [];
+  readonly toolCalls: string[] = [];
+  readonly cancelled: string[] = [];
+  private server?: Server;
+  private readonly transports = new Map<string, StreamableHTTPServerTransport>();
+  url = '';
+
+  private createMcpServer(): McpServer {
+    const server = new McpServer({ name: 'recording-backend', version: '1.0.0' });
+    server.registerTool('echo', { inputSchema: { message: z.string() } }, ({ message }) => {
+      this.toolCalls.push('echo');
+      return { content: [{ type: 'text', text: message }] };
+    });
+    server.registerTool('secret_delete', { inputSchema: {} }, () => {
+      this.toolCalls.push('secret_delete');
+      return { content: [{ type: 'text', text: 'deleted' }] };
+    });
+    server.registerTool('fail', { inputSchema: {} }, () => {
+      this.toolCalls.push('fail');
+      return { isError: true, content: [{ type: 'text', text: 'it failed' }] };
+    });
+    server.registerTool('wait', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
+      this.toolCalls.push('wait');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        extra.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          this.cancelled.push(String(extra.requestId));
+          resolve();
+        });
+      });
+      return { content: [{ type: 'text', text: `waited ${ms}` }] };
+    });
+    return server;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.headers.push(req.headers);
+      const sessionId = req.headers['mcp-session-id'];
+      let transport = typeof sessionId === 'string' ? this.transports.get(sessionId) : undefined;
+      if (!transport) {
+        if (sessionId !== undefined) {
+          res.writeHead(404).end();
+          return;
+        }
+        transport = new StreamableHTTPServerTransport({
+          sessionIdGenerator: () => `backend-${randomUUID()}`,
+          onsessioninitialized: (id) => void this.transports.set(id, transport!),
+          onsessionclosed: (id) => void this.transports.delete(id),
+        });
+        void this.createMcpServer().connect(transport);
+      }
+      void transport.handleRequest(req, res);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/mcp`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const transport of this.transports.values()) await transport.close().catch(() => undefined);
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+}
