@@ -27,6 +27,7 @@ export interface UpstreamCall {
 }
 
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
+const HEARTBEAT_MS = 20_000;
 
 /**
  * Streamable HTTP to a Streamable HTTP backend: bytes in, bytes out. JSON bodies are parsed only
@@ -165,12 +166,26 @@ export class HttpUpstream {
     const parser = new SseParser();
     let resumable = false;
     let timedOut = false;
-    // Reset by every event, so a long call that keeps sending progress is never cut.
-    let timer = setTimeout(onIdle, call.timeoutMs);
-    function onIdle() {
+    let lastWrite = Date.now();
+    // Reset by every event, so a long call that keeps sending progress is never cut. A stream
+    // with no request waiting (a GET stream) has no timeout at all: idle streams stay open.
+    const onIdle = () => {
+      if (!call.recorder.hasPending) {
+        timer = setTimeout(onIdle, call.timeoutMs);
+        return;
+      }
       timedOut = true;
       abort.abort();
-    }
+    };
+    let timer = setTimeout(onIdle, call.timeoutMs);
+    // Comments keep an idle stream alive through proxies and load balancers; written only
+    // between events, never inside one.
+    const heartbeat = setInterval(() => {
+      if (Date.now() - lastWrite >= HEARTBEAT_MS && parser.pending === '' && !res.destroyed) {
+        res.write(': keep-alive\n\n');
+        lastWrite = Date.now();
+      }
+    }, HEARTBEAT_MS);
     let outcome: 'ok' | 'upstream_error' | 'upstream_timeout' | 'client_closed' = 'ok';
     try {
       for await (const chunk of upstream.body) {
@@ -183,6 +198,7 @@ export class HttpUpstream {
             const rewritten = this.inspectSseData(call, event.data, status);
             if (rewritten !== undefined) raw = formatSseEvent(rewritten, event.id, event.event);
           }
+          lastWrite = Date.now();
           if (!res.write(raw)) {
             // Slow client: stop reading upstream until the socket drains (bounded memory).
             await Promise.race([once(res, 'drain'), once(res, 'close')]);
@@ -201,6 +217,7 @@ export class HttpUpstream {
       }
     } finally {
       clearTimeout(timer);
+      clearInterval(heartbeat);
       this.metrics.activeStreams.dec();
     }
     if (outcome === 'upstream_timeout') {
