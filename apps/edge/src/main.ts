@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { ConfigError, ConfigStore, createLogger, NatsBus, readRuntimeSettings } from '#common';
-import { Redis } from 'ioredis';
 import { startEdge } from './bootstrap.js';
+import { createRedisClient } from './ratelimit/redis-client.js';
 
 async function main(): Promise<void> {
   const settings = readRuntimeSettings();
@@ -15,17 +15,19 @@ async function main(): Promise<void> {
   }
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
   const bus = await NatsBus.connect(settings.natsUrl, `edge-${settings.edgeId}`);
-  const redis = settings.redisUrl
-    ? new Redis(settings.redisUrl, {
-        // Fail fast: a request never waits on an absent Redis (SPEC §9).
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        commandTimeout: 200,
-        connectTimeout: 1_000,
-        enableAutoPipelining: true,
-        lazyConnect: false,
-      })
-    : undefined;
+  // Fail fast: a request never waits on an absent Redis (SPEC §9).
+  const redis = settings.redisUrl ? createRedisClient(settings.redisUrl) : undefined;
+  // Transitions at warn/info, the retry noise in between at debug.
+  let redisReady = false;
+  redis?.on('ready', () => {
+    redisReady = true;
+    logger.info('redis connected: rate limits shared by every edge replica');
+  });
+  redis?.on('close', () => {
+    if (!redisReady) return;
+    redisReady = false;
+    logger.warn('redis connection lost: rate limits follow rate_limits.on_store_error until it is back');
+  });
   redis?.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis error'));
   const edge = await startEdge({
     port: settings.edgePort,

@@ -35,13 +35,21 @@ export class EdgeMetrics {
 
   readonly rateLimitStoreErrors = new Counter({
     name: 'mcp_gateway_rate_limit_store_errors_total',
-    help: 'Rate-limit decisions taken without the shared store (local fallback or deny)',
+    help: 'Rate-limit decisions taken without the shared store (local fallback or deny), by limiter',
+    labelNames: ['limiter'] as const,
+    registers: [this.registry],
+  });
+
+  readonly authFailures = new Counter({
+    name: 'mcp_gateway_auth_failures_total',
+    help: 'Refused keys (failed) and requests refused for too many failed keys from one client (blocked)',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
 
   readonly authCache = new Counter({
     name: 'mcp_gateway_auth_cache_total',
-    help: 'Key verification cache lookups',
+    help: 'Key verification cache lookups (hit, miss, stale: served while the auth service is unreachable)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
