@@ -12,6 +12,7 @@ import {
 } from '#common';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AuthFailureLimiter } from './auth/auth-failures.js';
 import { KeyVerifier } from './auth/key-verifier.js';
 import { EdgeModule } from './edge.module.js';
 import { type EventPublisher, InProcessEventPublisher, JetStreamEventPublisher } from './events/event-publisher.js';
@@ -72,7 +73,12 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   const pipeline = new McpPipeline({
     edgeId: options.edgeId,
     config,
-    verifier: new KeyVerifier(options.bus, config, metrics),
+    verifier: new KeyVerifier(
+      options.bus,
+      config,
+      metrics,
+      new AuthFailureLimiter(config, metrics, options.redis, options.redisPrefix),
+    ),
     limiter: new RateLimiter(config, metrics, options.redis, options.redisPrefix),
     sessions: new SessionCodec(options.sessionSecret),
     http,

@@ -1,124 +1,243 @@
+import type { IncomingMessage } from 'node:http';
 import {
   AUTH_KEY_VERIFY,
   AUTH_KEYS_CHANGED,
   type Bus,
-  BusUnavailableError,
+  BusRemoteError,
   BusTimeoutError,
+  BusUnavailableError,
   type ConfigStore,
   ErrorCode,
+  type GatewayConfig,
   GatewayError,
   type Principal,
   sha256Hex,
 } from '#common';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import type { AuthFailureLimiter } from './auth-failures.js';
+import { clientIp, failureSubject } from './client-ip.js';
 
 interface CacheEntry {
   principal: Principal | null;
   /** Fresh until: after this the auth service is asked again. */
   freshUntil: number;
-  /** For positive answers: usable this long while the auth service is unreachable. */
+  /** For good keys: usable this long while the auth service is unreachable. */
   staleUntil: number;
 }
 
-const MAX_ENTRIES = 50_000;
-const VERIFY_TIMEOUT_MS = 2_000;
+export interface KeyVerifierOptions {
+  /** Longest wait for the auth service's answer (a responder that exists but hangs). */
+  verifyTimeoutMs?: number;
+  maxEntries?: number;
+  maxNegativeEntries?: number;
+}
+
+/** After a verify timed out, the auth service is not asked again for this long. */
+const SUSPEND_AFTER_TIMEOUT_MS = 2_000;
 
 /** Takes the key from `Authorization: Bearer` or `X-API-Key`; never from the query string. */
-export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
+export function presentedKey(
+  headers: Record<string, string | string[] | undefined>,
+): string | undefined {
   const authorization = headers.authorization;
   if (typeof authorization === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (match) return match[1];
   }
   const apiKey = headers['x-api-key'];
-  return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey.trim() : undefined;
+  return typeof apiKey === 'string' && apiKey.trim().length > 0 ? apiKey.trim() : undefined;
 }
 
 /**
- * Verifies keys with the auth service (one bus round trip at most) and caches the answers,
- * positive and negative, bounded in size and time. While the auth service is unreachable a
- * cached positive answer serves up to `auth.stale_max`; an unknown key never passes.
+ * Verifies keys with the auth service and caches the answers (SPEC §5). Only the key's SHA-256
+ * leaves the edge. A request costs at most one bus round trip: a cache hit costs none, and
+ * concurrent requests with the same uncached key share one.
+ *
+ * - Good answers are cached for `auth.cache_ttl`, refusals for `auth.negative_ttl`, in two
+ *   bounded maps so a flood of unknown keys cannot push the good ones out.
+ * - `auth.keys.changed.v1` and a change of the `keys` section of the edge's own config file
+ *   drop the cache; an answer that was in flight across a drop is not cached.
+ * - While the auth service is unreachable (no responders, NATS down, timeout, failing), a good
+ *   key serves from cache for `auth.stale_max` past its freshness; any other key gets 503
+ *   `auth_unavailable`. An unknown key never passes.
+ * - Failed keys are counted per client address (`auth.max_failures`, AuthFailureLimiter)
+ *   before the auth service is asked, so a blocked client never reaches it.
  */
 export class KeyVerifier {
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly good = new Map<string, CacheEntry>();
+  private readonly bad = new Map<string, CacheEntry>();
   private readonly inflight = new Map<string, Promise<Principal | null>>();
+  private readonly judging = new Map<string, Promise<Principal>>();
+  /** Bumped on every cache drop: answers asked under an older generation are not cached. */
+  private generation = 0;
+  private suspendedUntil = 0;
+  private readonly verifyTimeoutMs: number;
+  private readonly maxEntries: number;
+  private readonly maxNegativeEntries: number;
 
   constructor(
     private readonly bus: Bus,
     private readonly config: ConfigStore,
     private readonly metrics: EdgeMetrics,
+    private readonly failures: AuthFailureLimiter,
+    options: KeyVerifierOptions = {},
   ) {
-    bus.subscribe(AUTH_KEYS_CHANGED, () => this.cache.clear());
-    config.onChange(() => this.cache.clear());
+    this.verifyTimeoutMs = options.verifyTimeoutMs ?? 2_000;
+    this.maxEntries = options.maxEntries ?? 50_000;
+    this.maxNegativeEntries = options.maxNegativeEntries ?? 10_000;
+    bus.subscribe(AUTH_KEYS_CHANGED, () => this.clear());
+    // The edge watches the same file as the auth service: a revocation applies here even when
+    // the broadcast is lost (NATS down at that moment). Other config changes keep the cache.
+    config.onChange((next, previous) => {
+      if (keysChanged(next, previous)) this.clear();
+    });
   }
 
-  /** Resolves the principal of a presented key or throws a GatewayError (401 / 503). */
-  async verify(key: string | undefined, now = Date.now()): Promise<Principal> {
+  /** The principal of the request's key (header only) or a GatewayError (401 / 429 / 503). */
+  authenticate(req: IncomingMessage): Promise<Principal> {
+    return this.verify(
+      presentedKey(req.headers),
+      clientIp(req, this.config.current.server.trust_proxy),
+    );
+  }
+
+  async verify(key: string | undefined, ip: string, now = Date.now()): Promise<Principal> {
+    // No key is no guess: it is refused without counting against the client.
     if (!key) throw unauthorized();
     const digest = sha256Hex(key);
-    const cached = this.cache.get(digest);
-    if (cached && cached.freshUntil > now) {
+    const known = this.good.get(digest);
+    if (known && known.freshUntil > now) {
+      this.failures.assertNotBlocked(ip, now);
       this.metrics.authCache.inc({ result: 'hit' });
-      return usable(cached.principal, now);
+      return usable(known.principal, now);
+    }
+    // Concurrent requests of one client with one key are one attempt, judged once: a client
+    // opening several streams with a new key must not count as several failures.
+    const id = `${failureSubject(ip)} ${digest}`;
+    let judgement = this.judging.get(id);
+    if (!judgement) {
+      const pending = this.judge(digest, ip, now).finally(() => {
+        if (this.judging.get(id) === pending) this.judging.delete(id);
+      });
+      this.judging.set(id, pending);
+      judgement = pending;
+    }
+    return judgement;
+  }
+
+  private async judge(digest: string, ip: string, now: number): Promise<Principal> {
+    const attempt = await this.failures.attempt(ip, now);
+    const refused = this.bad.get(digest);
+    if (refused && refused.freshUntil > now) {
+      this.metrics.authCache.inc({ result: 'hit' });
+      attempt.fail();
+      throw unauthorized();
     }
     this.metrics.authCache.inc({ result: 'miss' });
+
     let principal: Principal | null;
     try {
-      principal = await this.ask(digest);
+      if (Date.now() < this.suspendedUntil)
+        throw new BusTimeoutError(AUTH_KEY_VERIFY, this.verifyTimeoutMs);
+      principal = await this.ask(digest, now);
     } catch (error) {
-      if (error instanceof BusUnavailableError || error instanceof BusTimeoutError) {
-        if (cached?.principal && cached.staleUntil > now) return usable(cached.principal, now);
-        throw new GatewayError(ErrorCode.AuthUnavailable, 'Authentication service unavailable', {
-          'Retry-After': '5',
-        });
+      // Not the client's fault: the attempt does not count.
+      attempt.release();
+      if (!(
+        error instanceof BusUnavailableError ||
+        error instanceof BusTimeoutError ||
+        error instanceof BusRemoteError
+      )) {
+        throw error;
       }
-      throw error;
+      const known = this.good.get(digest);
+      if (known?.principal && known.staleUntil > now) {
+        this.metrics.authCache.inc({ result: 'stale' });
+        return usable(known.principal, now);
+      }
+      throw new GatewayError(ErrorCode.AuthUnavailable, 'Authentication service unavailable', {
+        'Retry-After': '5',
+      });
     }
-    this.remember(digest, principal, now);
-    return usable(principal, now);
+    if (!principal || expired(principal, now)) {
+      attempt.fail();
+      throw unauthorized();
+    }
+    attempt.release();
+    return principal;
   }
 
   clear(): void {
-    this.cache.clear();
+    this.good.clear();
+    this.bad.clear();
+    this.inflight.clear();
+    this.judging.clear();
+    this.generation++;
   }
 
-  private ask(digest: string): Promise<Principal | null> {
+  private ask(digest: string, now: number): Promise<Principal | null> {
     // Concurrent requests with the same key share one round trip.
-    let pending = this.inflight.get(digest);
-    if (!pending) {
-      pending = this.bus
-        .send(AUTH_KEY_VERIFY, { keySha256: digest }, { timeoutMs: VERIFY_TIMEOUT_MS })
-        .then((reply) => (reply.ok && reply.principal ? reply.principal : null))
-        .finally(() => this.inflight.delete(digest));
-      this.inflight.set(digest, pending);
-    }
+    const existing = this.inflight.get(digest);
+    if (existing) return existing;
+    const generation = this.generation;
+    const pending = this.bus
+      .send(AUTH_KEY_VERIFY, { keySha256: digest }, { timeoutMs: this.verifyTimeoutMs })
+      .then(
+        (reply) => {
+          const principal = reply.ok && reply.principal ? reply.principal : null;
+          // A drop while the question was out (a revocation) makes its answer unsafe to keep.
+          if (generation === this.generation) this.remember(digest, principal, now);
+          return principal;
+        },
+        (error: unknown) => {
+          if (error instanceof BusTimeoutError)
+            this.suspendedUntil = Date.now() + SUSPEND_AFTER_TIMEOUT_MS;
+          throw error;
+        },
+      )
+      .finally(() => {
+        if (this.inflight.get(digest) === pending) this.inflight.delete(digest);
+      });
+    this.inflight.set(digest, pending);
     return pending;
   }
 
   private remember(digest: string, principal: Principal | null, now: number): void {
     const { cache_ttl, negative_ttl, stale_max } = this.config.current.auth;
-    if (this.cache.size >= MAX_ENTRIES) {
+    const [map, bound] = principal
+      ? [this.good, this.maxEntries]
+      : [this.bad, this.maxNegativeEntries];
+    map.delete(digest);
+    if (map.size >= bound) {
       // Map iteration order is insertion order: drop the oldest entry.
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
+      const oldest = map.keys().next().value;
+      if (oldest !== undefined) map.delete(oldest);
     }
-    this.cache.delete(digest);
-    this.cache.set(digest, {
-      principal,
-      freshUntil: now + (principal ? cache_ttl : negative_ttl),
-      staleUntil: principal ? now + stale_max : 0,
-    });
+    const freshUntil = now + (principal ? cache_ttl : negative_ttl);
+    map.set(digest, { principal, freshUntil, staleUntil: principal ? freshUntil + stale_max : 0 });
+    // A key is either good or bad: a newer answer replaces the other kind.
+    (principal ? this.bad : this.good).delete(digest);
   }
 }
 
+function expired(principal: Principal, now: number): boolean {
+  return principal.expiresAt !== null && principal.expiresAt <= now;
+}
+
 function usable(principal: Principal | null, now: number): Principal {
-  if (!principal || (principal.expiresAt !== null && principal.expiresAt <= now)) throw unauthorized();
+  if (!principal || expired(principal, now)) throw unauthorized();
   return principal;
 }
 
 function unauthorized(): GatewayError {
   // One answer for missing, unknown, revoked and expired keys: no oracle.
-  return new GatewayError(ErrorCode.Unauthorized, 'Missing or invalid API key', { 'WWW-Authenticate': 'Bearer' });
+  return new GatewayError(ErrorCode.Unauthorized, 'Missing or invalid API key', {
+    'WWW-Authenticate': 'Bearer',
+  });
+}
+
+function keysChanged(next: GatewayConfig, previous: GatewayConfig): boolean {
+  return JSON.stringify(next.keys) !== JSON.stringify(previous.keys);
 }
 
 export function mayUseNamespace(principal: Principal, namespace: string): boolean {

@@ -10,7 +10,7 @@ import {
 } from '#common';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
-import { KeyVerifier, mayUseNamespace, presentedKey } from '../auth/key-verifier.js';
+import { KeyVerifier, mayUseNamespace } from '../auth/key-verifier.js';
 import { errorBody, rpcError } from '../errors/error-response.js';
 import { type EventPublisher } from '../events/event-publisher.js';
 import { ExchangeRecorder } from '../events/exchange-recorder.js';
@@ -106,7 +106,7 @@ export class McpPipeline {
       if (!originAllowed(headerOf(request.raw, 'origin'), config.server.allowed_origins)) {
         throw new GatewayError(ErrorCode.ForbiddenOrigin, 'Origin not allowed');
       }
-      const principal = await deps.verifier.verify(presentedKey(request.raw.headers));
+      const principal = await deps.verifier.authenticate(request.raw);
       Object.assign(recorder.identity, { tenant: principal.tenant, key_id: principal.keyId, user: principal.user });
 
       const namespace = config.namespaces[request.namespace];
