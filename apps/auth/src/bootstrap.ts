@@ -1,10 +1,15 @@
 import { NestFactory } from '@nestjs/core';
 import { type INestMicroservice } from '@nestjs/common';
 import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
-import { type Bus, type ConfigStore, InProcessBus, InProcessTransport, PinoNestLogger } from '#common';
+import {
+  type Bus,
+  type ConfigStore,
+  InProcessBus,
+  InProcessTransport,
+  PinoNestLogger,
+} from '#common';
 import type { Logger } from 'pino';
 import { AuthModule } from './auth.module.js';
-
 
 export interface AuthOptions {
   config: ConfigStore;

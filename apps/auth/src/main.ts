@@ -6,12 +6,18 @@ async function main(): Promise<void> {
   const settings = readRuntimeSettings();
   const logger = createLogger('auth', settings.logLevel);
   if (!settings.natsUrl) {
-    logger.fatal('NATS_URL is not set: the auth service answers over NATS (use `npm start` for standalone mode)');
+    logger.fatal(
+      'NATS_URL is not set: the auth service answers over NATS (use `npm start` for standalone mode)',
+    );
     process.exit(1);
   }
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
   const bus = await NatsBus.connect(settings.natsUrl, 'auth');
-  const auth = await startAuth({ config, logger, transport: { kind: 'nats', url: settings.natsUrl, bus } });
+  const auth = await startAuth({
+    config,
+    logger,
+    transport: { kind: 'nats', url: settings.natsUrl, bus },
+  });
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     await auth.close();
