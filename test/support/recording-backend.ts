@@ -13,6 +13,8 @@ export class RecordingBackend {
   readonly headers: IncomingHttpHeaders[] = [];
   readonly toolCalls: string[] = [];
   readonly cancelled: string[] = [];
+  /** GET streams opened (server-to-client notifications are dropped until one is open). */
+  gets = 0;
   private server?: Server;
   private readonly transports = new Map<string, StreamableHTTPServerTransport>();
   url = '';
@@ -30,6 +32,13 @@ export class RecordingBackend {
     server.registerTool('fail', { inputSchema: {} }, () => {
       this.toolCalls.push('fail');
       return { isError: true, content: [{ type: 'text', text: 'it failed' }] };
+    });
+    server.registerTool('add_tools', { inputSchema: {} }, () => {
+      // Registering tools after connect makes the SDK send notifications/tools/list_changed.
+      this.toolCalls.push('add_tools');
+      server.registerTool(`secret_new_${this.toolCalls.length}`, { inputSchema: {} }, () => ({ content: [] }));
+      server.registerTool(`visible_new_${this.toolCalls.length}`, { inputSchema: {} }, () => ({ content: [] }));
+      return { content: [{ type: 'text', text: 'added' }] };
     });
     server.registerTool('wait', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
       this.toolCalls.push('wait');
@@ -49,6 +58,7 @@ export class RecordingBackend {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       this.headers.push(req.headers);
+      if (req.method === 'GET') this.gets++;
       const sessionId = req.headers['mcp-session-id'];
       let transport = typeof sessionId === 'string' ? this.transports.get(sessionId) : undefined;
       if (!transport) {

@@ -14,6 +14,7 @@ import { KeyVerifier, mayUseNamespace } from '../auth/key-verifier.js';
 import { errorBody, rpcError } from '../errors/error-response.js';
 import { type EventPublisher } from '../events/event-publisher.js';
 import { ExchangeRecorder } from '../events/exchange-recorder.js';
+import { enforceRequestPolicy, splitByToolFilter } from '../filtering/request-policy.js';
 import { toolFilterFor } from '../filtering/tool-filter.js';
 import { firstRequestId, type ParsedBody, parseJsonRpcBody, type RpcId, salvageId } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
@@ -138,6 +139,12 @@ export class McpPipeline {
         recorder.identity.protocol_version = str(params?.protocolVersion);
       }
 
+      if (parsed) {
+        const version =
+          headerOf(request.raw, 'mcp-protocol-version') ?? claims?.pv ?? (route === 'streamable' ? '2025-03-26' : '2024-11-05');
+        enforceRequestPolicy(parsed, request.raw.headers, version);
+      }
+
       // A request forwarded by another edge (for a session held here) was counted there.
       const forwarded = deps.forwarder.isForwarded(request.raw, request.requestId);
       if (!forwarded) {
@@ -158,20 +165,31 @@ export class McpPipeline {
         return;
       }
 
-      // Tool filter on the way in: a hidden tool's call is answered here and never forwarded.
+      // Tool filter on the way in: a hidden tool's call is answered here and never forwarded,
+      // alone or inside a batch.
       const filter = toolFilterFor(namespace);
-      if (parsed && !parsed.batch) {
-        const message = parsed.messages[0];
-        if (message.kind === 'request' && message.method === 'tools/call' && !filter.allows(message.tool)) {
-          const answer = JSON.stringify(rpcError(message.id!, -32602, `Tool not found: ${String(message.tool)}`));
-          recorder.answeredLocally(message, 'denied_tool', request.body!.length, Buffer.byteLength(answer));
-          request.res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
+      let body = request.body;
+      const localAnswers: Record<string, unknown>[] = [];
+      if (parsed) {
+        const { denied, forward } = splitByToolFilter(parsed, filter);
+        const share = Math.round(request.body!.length / parsed.messages.length);
+        for (const message of denied) {
+          const answer = rpcError(message.id!, -32602, `Tool not found: ${String(message.tool)}`);
+          localAnswers.push(answer);
+          recorder.answeredLocally(message, 'denied_tool', share, Buffer.byteLength(JSON.stringify(answer)));
+        }
+        for (const message of forward) recorder.clientMessage(message, share);
+        if (forward.length === 0) {
+          request.res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify(parsed.batch ? localAnswers : localAnswers[0]));
           return;
         }
-      }
-      if (parsed) {
-        const share = Math.round(request.body!.length / parsed.messages.length);
-        for (const message of parsed.messages) recorder.clientMessage(message, share);
+        if (denied.length > 0 || (!filter.allowsEverything && forward.some((m) => m.method === 'tools/call'))) {
+          // Where the filter decides, the backend gets exactly the objects that were checked,
+          // re-serialised: no duplicate key or escape can make it read another tool name.
+          body = Buffer.from(JSON.stringify(parsed.batch ? forward.map((m) => m.value) : forward[0].value));
+        }
       }
 
       const upstream = namespace.upstream;
@@ -180,7 +198,8 @@ export class McpPipeline {
           url: upstream.url,
           method: method as 'GET' | 'POST' | 'DELETE',
           headers: upstreamRequestHeaders(request.raw.headers, upstream.headers, claims?.b, request.requestId),
-          body: request.body,
+          body,
+          localAnswers,
           timeoutMs: namespace.timeout_ms,
           namespace: request.namespace,
           recorder,

@@ -14,6 +14,8 @@ export interface UpstreamCall {
   method: 'GET' | 'POST' | 'DELETE';
   headers: Record<string, string>;
   body?: Buffer;
+  /** Answers the gateway gives itself (hidden tools in a batch), merged into the response. */
+  localAnswers?: Record<string, unknown>[];
   timeoutMs: number;
   namespace: string;
   recorder: ExchangeRecorder;
@@ -100,6 +102,14 @@ export class HttpUpstream {
       } else {
         // 202 for notifications, 4xx protocol errors, 405 for GET/DELETE: relayed as they are.
         const body = Buffer.from(await upstream.body.arrayBuffer());
+        if (status === 202 && call.localAnswers?.length) {
+          // The forwarded part needed no answer; the gateway's own answers still do.
+          const answers = Buffer.from(JSON.stringify(call.localAnswers));
+          res.writeHead(200, { ...headers, 'content-type': 'application/json', 'content-length': String(answers.length) });
+          res.end(answers);
+          call.recorder.finish('ok', 200);
+          return;
+        }
         if (call.method === 'DELETE' && status < 300) call.onSessionDeleted?.();
         if (status === 404 && call.headers['mcp-session-id'] !== undefined) {
           // The backend no longer knows the session: answer as for any unknown session.
@@ -137,11 +147,16 @@ export class HttpUpstream {
     const messages = Array.isArray(parsed) ? parsed : [parsed];
     let changed = false;
     for (const message of messages) {
-      if (!message || typeof message !== 'object') {
+      if (!isJsonRpc(message)) {
+        this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'malformed' });
         throw new GatewayError(ErrorCode.UpstreamError, 'Backend answered something that is not JSON-RPC');
       }
       changed = this.filterServerMessage(call, message as Record<string, unknown>) || changed;
       call.recorder.serverMessage(message as Record<string, unknown>, Math.round(body.length / messages.length), status);
+    }
+    if (call.localAnswers?.length) {
+      parsed = [...messages, ...call.localAnswers];
+      changed = true;
     }
     if (changed) body = Buffer.from(JSON.stringify(parsed));
     call.recorder.finish('upstream_error', status, 'no_response');
@@ -161,6 +176,7 @@ export class HttpUpstream {
     headers['cache-control'] = 'no-cache';
     headers['x-accel-buffering'] = 'no';
     res.writeHead(status, headers);
+    for (const answer of call.localAnswers ?? []) res.write(formatSseEvent(JSON.stringify(answer), undefined, 'message'));
     res.flushHeaders();
     this.metrics.activeStreams.inc();
     const parser = new SseParser();
@@ -240,13 +256,14 @@ export class HttpUpstream {
 
   /** Returns replacement data when the message had to be filtered, else undefined. */
   private inspectSseData(call: UpstreamCall, data: string, status: number): string | undefined {
+    if (data === '') return undefined; // a priming event
     let message: unknown;
     try {
       message = JSON.parse(data);
     } catch {
-      return undefined; // not JSON-RPC: relayed untouched
+      throw new SseFramingError('backend sent an SSE event that is not JSON');
     }
-    if (!message || typeof message !== 'object' || Array.isArray(message)) return undefined;
+    if (!isJsonRpc(message)) throw new SseFramingError('backend sent an SSE event that is not a JSON-RPC message');
     const changed = this.filterServerMessage(call, message as Record<string, unknown>);
     call.recorder.serverMessage(message as Record<string, unknown>, Buffer.byteLength(data), status);
     return changed ? JSON.stringify(message) : undefined;
@@ -264,3 +281,7 @@ export class HttpUpstream {
 }
 
 class ClientGone extends Error {}
+
+function isJsonRpc(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { jsonrpc?: unknown }).jsonrpc === '2.0';
+}
