@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectClient, summary } from '../support/mcp.js';
-import { eventually, freePort, type Proc, startEverything, startService, tempDir, waitForHttp } from '../support/processes.js';
+import { eventually, freePort, type Proc, ROOT, startEverything, startService, tempDir, waitForHttp } from '../support/processes.js';
 
 async function startStandalone(env: Record<string, string>): Promise<{ proc: Proc; edgeUrl: string; analyticsUrl: string }> {
   const [edgePort, analyticsPort] = await Promise.all([freePort(), freePort()]);
@@ -108,7 +108,7 @@ describe('the shipped demo config', () => {
     expect(names).not.toContain('get-env');
     await everything.client.close();
     const filesystem = await connectClient(`${gateway.edgeUrl}/mcp/filesystem`, demoKey);
-    const listing = await filesystem.client.callTool({ name: 'list_directory', arguments: { path: 'demo/files' } });
+    const listing = await filesystem.client.callTool({ name: 'list_directory', arguments: { path: join(ROOT, 'demo/files') } });
     expect(JSON.stringify(listing.content)).toContain('people.csv');
     const fsTools = (await filesystem.client.listTools()).tools.map((tool) => tool.name);
     expect(fsTools).not.toContain('write_file');
