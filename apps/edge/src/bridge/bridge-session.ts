@@ -165,7 +165,7 @@ export class BridgeSession {
   private relatedRequest(value: Record<string, unknown>): RpcId | undefined {
     if (value.method === 'notifications/progress') {
       const token = (value.params as { progressToken?: unknown } | undefined)?.progressToken;
-      const id = token === undefined ? undefined : this.progressTokens.get(String(token));
+      const id = token === undefined ? undefined : this.progressTokens.get(String(token as string | number));
       const entry = id === undefined ? undefined : this.pending.get(idKey(id));
       if (entry && id !== undefined) {
         clearTimeout(entry.timer);

@@ -36,8 +36,9 @@ export class LegacySseStream {
     return !this.res.destroyed && !this.res.writableEnded;
   }
 
-  async send(message: JSONRPCMessage): Promise<void> {
+  send(message: JSONRPCMessage): Promise<void> {
     this.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    return Promise.resolve();
   }
 
   private write(text: string): void {
@@ -49,8 +50,9 @@ export class LegacySseStream {
     this.res.write(text);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     clearInterval(this.heartbeat);
     if (this.open) this.res.end();
+    return Promise.resolve();
   }
 }

@@ -84,7 +84,7 @@ export class ExchangeRecorder {
       this.emit({
         direction: 'server_to_client',
         kind: 'id' in value ? 'request' : 'notification',
-        jsonrpc_id: 'id' in value ? String(value.id as RpcId) : null,
+        jsonrpc_id: 'id' in value ? String(value.id) : null,
         method: typeof value.method === 'string' ? value.method : null,
         outcome: 'ok',
         bytes_out: bytes,

@@ -16,7 +16,7 @@ export async function registerMcpRoutes(
   pipeline: McpPipeline,
   config: ConfigStore,
 ): Promise<void> {
-  await app.register(async (scope) => {
+  await app.register((scope, _options, done) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (request, payload, done) => {
       const limit = config.current.server.max_body_bytes;
@@ -96,6 +96,7 @@ export async function registerMcpRoutes(
         },
       });
     }
+    done();
   });
 }
 

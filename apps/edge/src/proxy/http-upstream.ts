@@ -144,15 +144,15 @@ export class HttpUpstream {
       this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'malformed' });
       throw new GatewayError(ErrorCode.UpstreamError, 'Backend answered malformed JSON');
     }
-    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    const messages: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
     let changed = false;
     for (const message of messages) {
       if (!isJsonRpc(message)) {
         this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'malformed' });
         throw new GatewayError(ErrorCode.UpstreamError, 'Backend answered something that is not JSON-RPC');
       }
-      changed = this.filterServerMessage(call, message as Record<string, unknown>) || changed;
-      call.recorder.serverMessage(message as Record<string, unknown>, Math.round(body.length / messages.length), status);
+      changed = this.filterServerMessage(call, message) || changed;
+      call.recorder.serverMessage(message, Math.round(body.length / messages.length), status);
     }
     if (call.localAnswers?.length) {
       parsed = [...messages, ...call.localAnswers];
@@ -264,8 +264,8 @@ export class HttpUpstream {
       throw new SseFramingError('backend sent an SSE event that is not JSON');
     }
     if (!isJsonRpc(message)) throw new SseFramingError('backend sent an SSE event that is not a JSON-RPC message');
-    const changed = this.filterServerMessage(call, message as Record<string, unknown>);
-    call.recorder.serverMessage(message as Record<string, unknown>, Buffer.byteLength(data), status);
+    const changed = this.filterServerMessage(call, message);
+    call.recorder.serverMessage(message, Buffer.byteLength(data), status);
     return changed ? JSON.stringify(message) : undefined;
   }
 
