@@ -5,20 +5,32 @@ import { EVENTS_STREAM, EVENTS_SUBJECT_WILDCARD } from './mcp-event.js';
 /** Window in which JetStream drops a re-published event with the same Nats-Msg-Id. */
 export const EVENTS_DUPLICATE_WINDOW_MS = 10 * 60_000;
 
+export interface EventsStreamOptions {
+  /** Stream name; defaults to MCP_EVENTS. Tests use a unique one per run. */
+  stream?: string;
+  /** Subjects the stream captures; defaults to `mcp.events.v1.>`. */
+  subjects?: string[];
+}
+
 /**
  * Creates the MCP_EVENTS stream if it is missing (idempotent; edges and analytics both call
  * it at start, whichever comes first). Limits retention: events stay until their age limit,
  * so an analytics outage of up to a week loses nothing.
  */
-export async function ensureEventsStream(connection: NatsConnection): Promise<void> {
+export async function ensureEventsStream(
+  connection: NatsConnection,
+  options: EventsStreamOptions = {},
+): Promise<void> {
+  const name = options.stream ?? EVENTS_STREAM;
+  const subjects = options.subjects ?? [EVENTS_SUBJECT_WILDCARD];
   const jsm = await jetstreamManager(connection);
   try {
-    await jsm.streams.info(EVENTS_STREAM);
+    await jsm.streams.info(name);
   } catch {
     try {
       await jsm.streams.add({
-        name: EVENTS_STREAM,
-        subjects: [EVENTS_SUBJECT_WILDCARD],
+        name,
+        subjects,
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
         max_age: 7 * 24 * 3600 * 1_000_000_000,
@@ -26,7 +38,7 @@ export async function ensureEventsStream(connection: NatsConnection): Promise<vo
       });
     } catch (error) {
       // Another service created it between our info() and add(): fine.
-      await jsm.streams.info(EVENTS_STREAM).catch(() => {
+      await jsm.streams.info(name).catch(() => {
         throw error;
       });
     }

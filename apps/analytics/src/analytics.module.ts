@@ -1,0 +1,33 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { AnalyticsController } from './api/analytics.controller.js';
+import { AnalyticsQueries } from './api/analytics-queries.js';
+import { AdminAuthenticator } from './auth/admin-authenticator.js';
+import { AdminGuard } from './auth/admin.guard.js';
+import { HealthController } from './health/health.controller.js';
+import { HealthService } from './health/health.service.js';
+
+export interface AnalyticsModuleDeps {
+  queries: AnalyticsQueries;
+  authenticator: AdminAuthenticator;
+  health: HealthService;
+}
+
+/**
+ * The HTTP face of the service. Its collaborators (store, ingest, auth) are built and owned by
+ * startAnalytics, which also closes them in order; Nest only routes requests to them.
+ */
+@Module({})
+export class AnalyticsModule {
+  static forRoot(deps: AnalyticsModuleDeps): DynamicModule {
+    return {
+      module: AnalyticsModule,
+      controllers: [AnalyticsController, HealthController],
+      providers: [
+        { provide: AnalyticsQueries, useValue: deps.queries },
+        { provide: AdminAuthenticator, useValue: deps.authenticator },
+        { provide: HealthService, useValue: deps.health },
+        AdminGuard,
+      ],
+    };
+  }
+}

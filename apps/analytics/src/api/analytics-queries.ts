@@ -1,0 +1,305 @@
+import { EVENT_COLUMNS, type McpEvent } from '#common';
+import type { JS } from '@duckdb/node-api';
+import type { EventStore, Row } from '../storage/event-store.js';
+import { quoted } from '../storage/schema.js';
+import {
+  BadParameterError,
+  type Bucket,
+  encodeCursor,
+  type EventCursor,
+  type EventFilters,
+} from './query-params.js';
+import { filterConditions, IS_ERROR, IS_REQUEST, IS_TOOL_CALL, SqlParams } from './sql-filters.js';
+
+export interface Summary {
+  requests: number;
+  errors: number;
+  error_rate: number;
+  tool_calls: number;
+  unique_keys: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+}
+
+export interface ToolStats {
+  namespace: string;
+  tool: string | null;
+  calls: number;
+  errors: number;
+  error_rate: number;
+  p50_ms: number;
+  p95_ms: number;
+}
+
+export interface TimeseriesPoint {
+  ts: string;
+  requests: number;
+  errors: number;
+  p95_ms: number;
+}
+
+export interface KeyStats {
+  key_id: string;
+  user: string | null;
+  tenant: string | null;
+  requests: number;
+  errors: number;
+  last_seen: string;
+}
+
+export interface NamespaceStats {
+  namespace: string;
+  requests: number;
+  errors: number;
+  p95_ms: number;
+}
+
+export interface EventsPage {
+  events: McpEvent[];
+  /** Pass as `before` to get the next (older) page; null on the last page. */
+  next_before: string | null;
+}
+
+const BUCKET_SPECS: Record<
+  Bucket,
+  { unit: string; interval: string; ms: number; defaultSpanMs: number }
+> = {
+  '1m': { unit: 'minute', interval: '1 minute', ms: 60_000, defaultSpanMs: 3_600_000 },
+  '1h': { unit: 'hour', interval: '1 hour', ms: 3_600_000, defaultSpanMs: 24 * 3_600_000 },
+  '1d': { unit: 'day', interval: '1 day', ms: 86_400_000, defaultSpanMs: 30 * 86_400_000 },
+};
+export const MAX_BUCKETS = 10_000;
+
+/**
+ * The read side of SPEC §7: every answer is one parameterised DuckDB query over `events` with
+ * the common filters; figures are computed in SQL, never by scanning rows in JavaScript.
+ * Percentiles are exact (quantile_cont, linear interpolation) over the requests' duration_ms.
+ */
+export class AnalyticsQueries {
+  constructor(
+    private readonly store: EventStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async summary(filters: EventFilters): Promise<Summary> {
+    const params = new SqlParams();
+    const [row] = await this.store.query(
+      `SELECT count(*) AS requests,
+              count(*) FILTER (WHERE ${IS_ERROR}) AS errors,
+              count(*) FILTER (WHERE ${IS_TOOL_CALL}) AS tool_calls,
+              count(DISTINCT key_id) AS unique_keys,
+              quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q
+       FROM events WHERE ${filterConditions(filters, params)} AND ${IS_REQUEST}`,
+      params.values,
+    );
+    const requests = count(row.requests);
+    const errors = count(row.errors);
+    const [p50, p95, p99] = quantiles(row.q, 3);
+    return {
+      requests,
+      errors,
+      error_rate: rate(errors, requests),
+      tool_calls: count(row.tool_calls),
+      unique_keys: count(row.unique_keys),
+      p50_ms: p50,
+      p95_ms: p95,
+      p99_ms: p99,
+    };
+  }
+
+  async tools(filters: EventFilters, limit: number): Promise<ToolStats[]> {
+    const params = new SqlParams();
+    const where = filterConditions(filters, params);
+    const rows = await this.store.query(
+      `SELECT namespace, tool, count(*) AS calls, count(*) FILTER (WHERE ${IS_ERROR}) AS errors,
+              quantile_cont(duration_ms, [0.5, 0.95]) AS q
+       FROM events WHERE ${where} AND ${IS_REQUEST} AND ${IS_TOOL_CALL}
+       GROUP BY namespace, tool
+       ORDER BY calls DESC, namespace, tool NULLS LAST
+       LIMIT ${params.add(limit)}`,
+      params.values,
+    );
+    return rows.map((row) => {
+      const calls = count(row.calls);
+      const errors = count(row.errors);
+      const [p50, p95] = quantiles(row.q, 2);
+      return {
+        namespace: requiredText(row.namespace),
+        tool: text(row.tool),
+        calls,
+        errors,
+        error_rate: rate(errors, calls),
+        p50_ms: p50,
+        p95_ms: p95,
+      };
+    });
+  }
+
+  /**
+   * Requests per bucket over [from, to); buckets without requests are zeros. Without `from`
+   * or `to` the range ends now and spans a default window for the bucket size.
+   */
+  async timeseries(filters: EventFilters, bucket: Bucket): Promise<TimeseriesPoint[]> {
+    const spec = BUCKET_SPECS[bucket];
+    const to =
+      filters.to ??
+      new Date(filters.from ? Math.max(this.now(), filters.from.getTime() + spec.ms) : this.now());
+    const from = filters.from ?? new Date(to.getTime() - spec.defaultSpanMs);
+    const buckets = Math.ceil(
+      (to.getTime() - Math.floor(from.getTime() / spec.ms) * spec.ms) / spec.ms,
+    );
+    if (buckets > MAX_BUCKETS) {
+      throw new BadParameterError(
+        'bucket',
+        `gives ${buckets} buckets over this range (at most ${MAX_BUCKETS}): use a larger bucket or a shorter from/to range`,
+      );
+    }
+    const params = new SqlParams();
+    const where = filterConditions({ ...filters, from, to }, params);
+    const unit = params.add(spec.unit);
+    const rows = await this.store.query(
+      `WITH buckets AS (
+         SELECT bucket FROM generate_series(
+           date_trunc(${unit}, ${params.timestamp(from)}),
+           date_trunc(${unit}, ${params.timestamp(to)} - INTERVAL 1 MICROSECOND),
+           ${params.add(spec.interval)}::INTERVAL) AS t(bucket)
+       ), stats AS (
+         SELECT date_trunc(${unit}, ts) AS bucket, count(*) AS requests,
+                count(*) FILTER (WHERE ${IS_ERROR}) AS errors, quantile_cont(duration_ms, 0.95) AS p95
+         FROM events WHERE ${where} AND ${IS_REQUEST}
+         GROUP BY 1
+       )
+       SELECT epoch_ms(b.bucket) AS ts_ms, s.requests, s.errors, s.p95
+       FROM buckets b LEFT JOIN stats s ON s.bucket = b.bucket
+       ORDER BY b.bucket`,
+      params.values,
+    );
+    return rows.map((row) => ({
+      ts: new Date(count(row.ts_ms)).toISOString(),
+      requests: count(row.requests),
+      errors: count(row.errors),
+      p95_ms: millis(row.p95),
+    }));
+  }
+
+  async keys(filters: EventFilters): Promise<KeyStats[]> {
+    const params = new SqlParams();
+    const rows = await this.store.query(
+      `SELECT key_id,
+              arg_max("user", ts) FILTER (WHERE "user" IS NOT NULL) AS "user",
+              arg_max(tenant, ts) FILTER (WHERE tenant IS NOT NULL) AS tenant,
+              count(*) FILTER (WHERE ${IS_REQUEST}) AS requests,
+              count(*) FILTER (WHERE ${IS_REQUEST} AND ${IS_ERROR}) AS errors,
+              epoch_ms(max(ts)) AS last_seen_ms
+       FROM events WHERE ${filterConditions(filters, params)} AND key_id IS NOT NULL
+       GROUP BY key_id
+       ORDER BY requests DESC, key_id`,
+      params.values,
+    );
+    return rows.map((row) => ({
+      key_id: requiredText(row.key_id),
+      user: text(row.user),
+      tenant: text(row.tenant),
+      requests: count(row.requests),
+      errors: count(row.errors),
+      last_seen: new Date(count(row.last_seen_ms)).toISOString(),
+    }));
+  }
+
+  async namespaces(filters: EventFilters): Promise<NamespaceStats[]> {
+    const params = new SqlParams();
+    const rows = await this.store.query(
+      `SELECT namespace, count(*) AS requests, count(*) FILTER (WHERE ${IS_ERROR}) AS errors,
+              quantile_cont(duration_ms, 0.95) AS p95
+       FROM events WHERE ${filterConditions(filters, params)} AND ${IS_REQUEST}
+       GROUP BY namespace
+       ORDER BY requests DESC, namespace`,
+      params.values,
+    );
+    return rows.map((row) => ({
+      namespace: requiredText(row.namespace),
+      requests: count(row.requests),
+      errors: count(row.errors),
+      p95_ms: millis(row.p95),
+    }));
+  }
+
+  /** Raw events, newest first; ties on ts are ordered by id so pages never skip or repeat. */
+  async events(filters: EventFilters, limit: number, before?: EventCursor): Promise<EventsPage> {
+    const params = new SqlParams();
+    const conditions = [filterConditions(filters, params)];
+    if (before) {
+      const ts = `make_timestamptz(${params.add(before.tsMicros)}::BIGINT)`;
+      conditions.push(
+        before.id === undefined
+          ? `ts < ${ts}`
+          : `(ts < ${ts} OR (ts = ${ts} AND id < ${params.add(before.id)}))`,
+      );
+    }
+    const columns = EVENT_COLUMNS.map((c) =>
+      c === 'ts' ? 'epoch_us(ts) AS ts_us' : quoted(c),
+    ).join(', ');
+    const rows = await this.store.query(
+      `SELECT ${columns} FROM events WHERE ${conditions.join(' AND ')}
+       ORDER BY ts DESC, id DESC LIMIT ${params.add(limit + 1)}`,
+      params.values,
+    );
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      events: page.map(toEvent),
+      next_before:
+        rows.length > limit && last
+          ? encodeCursor({ tsMicros: last.ts_us as bigint, id: requiredText(last.id) })
+          : null,
+    };
+  }
+}
+
+function toEvent(row: Row): McpEvent {
+  const event: Record<string, unknown> = {};
+  for (const column of EVENT_COLUMNS) {
+    if (column === 'ts') event.ts = isoFromMicros(row.ts_us as bigint);
+    else {
+      const value = row[column];
+      event[column] = typeof value === 'bigint' ? Number(value) : (value ?? null);
+    }
+  }
+  return event as unknown as McpEvent;
+}
+
+/** ISO 8601 in UTC, keeping microseconds when the event had them. */
+function isoFromMicros(micros: bigint): string {
+  const iso = new Date(Number(micros / 1000n)).toISOString();
+  const extra = ((micros % 1000n) + 1000n) % 1000n;
+  return extra === 0n ? iso : `${iso.slice(0, -1)}${extra.toString().padStart(3, '0')}Z`;
+}
+
+function count(value: JS): number {
+  if (typeof value === 'bigint') return Number(value);
+  return typeof value === 'number' ? value : 0;
+}
+
+/** Durations in ms, rounded to the microsecond; no data is 0, never null or NaN. */
+function millis(value: JS): number {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.round(value * 1000) / 1000 : 0;
+}
+
+function quantiles(value: JS, n: number): number[] {
+  const list = Array.isArray(value) ? value : [];
+  return Array.from({ length: n }, (_, i) => millis(list[i] ?? null));
+}
+
+function rate(part: number, whole: number): number {
+  return whole === 0 ? 0 : part / whole;
+}
+
+function text(value: JS): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function requiredText(value: JS): string {
+  if (typeof value !== 'string') throw new Error(`expected a string column, got ${typeof value}`);
+  return value;
+}

@@ -1,0 +1,80 @@
+import {
+  AUTH_KEY_VERIFY,
+  AUTH_KEYS_CHANGED,
+  type Bus,
+  ErrorCode,
+  GatewayError,
+  type Principal,
+  sha256Hex,
+  type VerifyKeyReply,
+} from '#common';
+import type { Logger } from 'pino';
+import { presentedKey } from './api-key.js';
+import { VerifyCache } from './verify-cache.js';
+
+const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Bearer' };
+const AUTH_RETRY_AFTER_S = '5';
+
+/**
+ * Checks the admin key of an analytics request against the auth service (SPEC §5): only the
+ * key's SHA-256 crosses the bus, answers are cached briefly, and a missing, unknown or expired
+ * key gets the same 401 so the answer is no oracle.
+ */
+export class AdminAuthenticator {
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly logger: Logger,
+    private readonly cache = new VerifyCache(),
+    private readonly now: () => number = Date.now,
+  ) {
+    // A revoked key must not live on in the cache for its TTL when auth announces the change.
+    this.unsubscribe = bus.subscribe(AUTH_KEYS_CHANGED, () => this.cache.clear());
+  }
+
+  async authenticate(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
+    const key = presentedKey(headers);
+    if (key === undefined) throw unauthorized();
+    const digest = sha256Hex(key);
+    let reply = this.cache.get(digest);
+    if (reply === undefined) {
+      reply = await this.verify(digest);
+      this.cache.set(digest, reply);
+    }
+    const principal = reply.ok ? reply.principal : undefined;
+    if (!principal || (principal.expiresAt !== null && principal.expiresAt <= this.now()))
+      throw unauthorized();
+    if (principal.role !== 'admin') {
+      throw new GatewayError(ErrorCode.Forbidden, 'analytics needs an admin key');
+    }
+    return principal;
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+
+  private async verify(keySha256: string): Promise<VerifyKeyReply> {
+    try {
+      return await this.bus.send(AUTH_KEY_VERIFY, { keySha256 });
+    } catch (error) {
+      this.logger.warn({ err: error }, 'auth service unavailable; refusing uncached key');
+      throw new GatewayError(
+        ErrorCode.AuthUnavailable,
+        'the auth service is unavailable, retry shortly',
+        {
+          'Retry-After': AUTH_RETRY_AFTER_S,
+        },
+      );
+    }
+  }
+}
+
+function unauthorized(): GatewayError {
+  return new GatewayError(
+    ErrorCode.Unauthorized,
+    'a valid admin API key is required',
+    UNAUTHORIZED_HEADERS,
+  );
+}

@@ -1,0 +1,115 @@
+import { decodeEventMessage, parseTimestamp } from './event-decoder.js';
+
+const valid = {
+  id: 'evt-1',
+  ts: '2025-01-01T00:00:00.000Z',
+  edge_id: 'edge-a',
+  request_id: 'req-1',
+  tenant: 'acme',
+  key_id: 'alice',
+  user: 'alice@acme.example',
+  namespace: 'search',
+  transport: 'streamable',
+  protocol_version: '2025-06-18',
+  session_id: null,
+  direction: 'client_to_server',
+  kind: 'request',
+  jsonrpc_id: '1',
+  method: 'tools/call',
+  tool: 'web',
+  outcome: 'ok',
+  http_status: 200,
+  error_code: null,
+  duration_ms: 12.5,
+  upstream_ms: 10,
+  bytes_in: 100,
+  bytes_out: 200,
+  client_name: 'test',
+  client_version: '1.0',
+};
+
+describe('decodeEventMessage', () => {
+  it('accepts a valid event and keeps its id and time', () => {
+    const result = decodeEventMessage(JSON.stringify(valid));
+    expect(result).toEqual({
+      ok: true,
+      event: {
+        id: 'evt-1',
+        tsMs: Date.parse('2025-01-01T00:00:00.000Z'),
+        doc: expect.any(String) as string,
+      },
+    });
+  });
+
+  it('stores a plain event body as received', () => {
+    const text = JSON.stringify(valid);
+    const result = decodeEventMessage(text);
+    expect(result.ok && result.event.doc).toBe(text);
+  });
+
+  it.each([
+    [
+      'a duplicate key',
+      JSON.stringify(valid).replace('{"id":"evt-1"', '{"ts":"bogus","id":"evt-1"'),
+    ],
+    [
+      'a duplicate key after whitespace',
+      JSON.stringify(valid).replace('{"id":"evt-1"', '{"ts" : "bogus","id":"evt-1"'),
+    ],
+    ['a nested object', JSON.stringify({ ...valid, meta: { ts: 'x' } })],
+  ])('re-serialises a body with %s to exactly the validated columns', (_name, text) => {
+    const result = decodeEventMessage(text);
+    if (!result.ok) throw new Error(result.reason);
+    expect(result.event.doc).not.toBe(text);
+    expect(JSON.parse(result.event.doc)).toEqual(valid);
+  });
+
+  it('keeps the raw body when a string value holds escaped quotes and colons', () => {
+    const text = JSON.stringify({ ...valid, tool: 'a":"b\\":' });
+    const result = decodeEventMessage(text);
+    expect(result.ok && result.event.doc).toBe(text);
+  });
+
+  it.each([
+    ['not JSON', '{"id":', 'not JSON'],
+    ['a JSON array', '[]', 'not an MCP event'],
+    ['an unknown outcome', JSON.stringify({ ...valid, outcome: 'great' }), 'not an MCP event'],
+    ['an unknown kind', JSON.stringify({ ...valid, kind: 'batch' }), 'kind'],
+    ['a numeric tenant', JSON.stringify({ ...valid, tenant: 7 }), 'tenant'],
+    ['a string duration', JSON.stringify({ ...valid, duration_ms: '12' }), 'duration_ms'],
+    ['a fractional http_status', JSON.stringify({ ...valid, http_status: 200.5 }), 'http_status'],
+    ['fractional bytes', JSON.stringify({ ...valid, bytes_out: 1.5 }), 'bytes_out'],
+    ['an empty id', JSON.stringify({ ...valid, id: '' }), 'id'],
+    ['a ts without offset', JSON.stringify({ ...valid, ts: '2025-01-01T00:00:00' }), 'ts'],
+    [
+      'a ts on a day that does not exist',
+      JSON.stringify({ ...valid, ts: '2025-02-30T00:00:00Z' }),
+      'ts',
+    ],
+  ])('refuses %s', (_name, text, reason) => {
+    const result = decodeEventMessage(text);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toContain(reason);
+  });
+});
+
+describe('parseTimestamp', () => {
+  it.each([
+    ['2025-01-01T00:00:00Z', Date.UTC(2025, 0, 1)],
+    ['2025-01-01T00:00:00.123456Z', Date.UTC(2025, 0, 1, 0, 0, 0, 123)],
+    ['2025-01-01T02:00:00+02:00', Date.UTC(2025, 0, 1)],
+    ['2024-02-29T00:00:00Z', Date.UTC(2024, 1, 29)],
+  ])('parses %s', (text, expected) => {
+    expect(parseTimestamp(text)).toBe(expected);
+  });
+
+  it.each([
+    '2025-02-29T00:00:00Z',
+    '2025-13-01T00:00:00Z',
+    '2025-01-01T24:00:00Z',
+    '2025-01-01T00:00:00+25:00',
+    'yesterday',
+  ])('refuses %s', (text) => {
+    expect(parseTimestamp(text)).toBeUndefined();
+  });
+});

@@ -1,0 +1,175 @@
+import { EVENT_COLUMNS, isMcpEvent, KINDS, type McpEvent } from '#common';
+import type { StorableEvent } from '../storage/event-store.js';
+
+/** An event that passed validation: its canonical document for DuckDB, its id and time. */
+export interface DecodedEvent extends StorableEvent {
+  id: string;
+}
+
+export type DecodeResult = { ok: true; event: DecodedEvent } | { ok: false; reason: string };
+
+const NULLABLE_STRINGS = [
+  'edge_id',
+  'request_id',
+  'tenant',
+  'key_id',
+  'user',
+  'protocol_version',
+  'session_id',
+  'jsonrpc_id',
+  'method',
+  'tool',
+  'error_code',
+  'client_name',
+  'client_version',
+] as const satisfies ReadonlyArray<keyof McpEvent>;
+
+const NULLABLE_NUMBERS = ['duration_ms', 'upstream_ms'] as const satisfies ReadonlyArray<
+  keyof McpEvent
+>;
+const NULLABLE_INTEGERS = ['http_status', 'bytes_in', 'bytes_out'] as const satisfies ReadonlyArray<
+  keyof McpEvent
+>;
+
+const ISO_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const MAX_ID_LENGTH = 256;
+const WHITESPACE_BEFORE_COLON = /"[ \t\r\n]+:/;
+
+/**
+ * Validates one event from the wire. Stricter than isMcpEvent: every column must hold a value
+ * DuckDB stores as is, so one malformed event can never make a whole batch fail.
+ */
+export function validateEvent(
+  value: unknown,
+): { ok: true; event: McpEvent; tsMs: number } | { ok: false; reason: string } {
+  if (!isMcpEvent(value)) {
+    return {
+      ok: false,
+      reason:
+        'not an MCP event (id, ts, namespace, transport, direction or outcome missing or invalid)',
+    };
+  }
+  const event = value as unknown as Record<string, unknown>;
+  const id = event.id as string;
+  if (id === '' || id.length > MAX_ID_LENGTH)
+    return { ok: false, reason: 'id is empty or too long' };
+  const tsMs = parseTimestamp(event.ts as string);
+  if (tsMs === undefined)
+    return { ok: false, reason: 'ts is not a valid ISO 8601 date-time with offset' };
+  if (
+    event.kind !== null &&
+    event.kind !== undefined &&
+    !(KINDS as readonly unknown[]).includes(event.kind)
+  ) {
+    return { ok: false, reason: 'kind must be request, notification, response or null' };
+  }
+  for (const field of NULLABLE_STRINGS) {
+    const v = event[field];
+    if (v !== null && v !== undefined && typeof v !== 'string')
+      return { ok: false, reason: `${field} must be a string or null` };
+  }
+  for (const field of NULLABLE_NUMBERS) {
+    const v = event[field];
+    if (v !== null && v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) {
+      return { ok: false, reason: `${field} must be a finite number or null` };
+    }
+  }
+  for (const field of NULLABLE_INTEGERS) {
+    const v = event[field];
+    if (
+      v !== null &&
+      v !== undefined &&
+      !(Number.isSafeInteger(v) && (field !== 'http_status' || (v as number) < 1000))
+    ) {
+      return { ok: false, reason: `${field} must be an integer or null` };
+    }
+  }
+  return { ok: true, event: value, tsMs };
+}
+
+/**
+ * Decodes a message body from JetStream. The common case (an object without duplicate or nested
+ * keys, which is what the edge publishes) is stored as received: DuckDB then reads exactly what was
+ * validated here, and re-serialising would cost more than everything else in this function.
+ */
+export function decodeEventMessage(text: string): DecodeResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  const checked = validateEvent(value);
+  if (!checked.ok) return checked;
+  const doc = hasOnlyUniqueTopLevelKeys(text, checked.event)
+    ? text
+    : canonicalDocument(checked.event);
+  return { ok: true, event: { id: checked.event.id, doc, tsMs: checked.tsMs } };
+}
+
+/**
+ * Decodes an event object handed over in process (standalone mode). An object cannot hold a
+ * duplicate key, so its plain serialisation is what was validated.
+ */
+export function decodeEventObject(value: unknown): DecodeResult {
+  const checked = validateEvent(value);
+  if (!checked.ok) return checked;
+  return {
+    ok: true,
+    event: { id: checked.event.id, doc: JSON.stringify(value), tsMs: checked.tsMs },
+  };
+}
+
+/**
+ * True when the text has no duplicate and no nested key, so DuckDB's parser (which keeps the
+ * first of duplicate keys, where JSON.parse keeps the last) reads exactly what was validated.
+ * A key ends with `":`, and that sequence cannot occur unescaped inside a string; counting the
+ * unescaped ones gives the number of keys in the text, nested ones included.
+ */
+function hasOnlyUniqueTopLevelKeys(text: string, parsed: object): boolean {
+  // Whitespace between a key and its colon is legal JSON but never produced by the edge.
+  if (WHITESPACE_BEFORE_COLON.test(text)) return false;
+  let keys = 0;
+  for (let at = text.indexOf('":'); at !== -1; at = text.indexOf('":', at + 2)) {
+    let backslashes = 0;
+    while (text.charCodeAt(at - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) keys++;
+  }
+  return keys === Object.keys(parsed).length;
+}
+
+/** Re-serialises exactly the validated columns: the slow path for unusual message bodies. */
+function canonicalDocument(event: McpEvent): string {
+  const picked: Record<string, unknown> = {};
+  for (const column of EVENT_COLUMNS) picked[column] = event[column] ?? null;
+  return JSON.stringify(picked);
+}
+
+/**
+ * Epoch ms of an ISO 8601 date-time with offset, or undefined. Checks the calendar itself:
+ * Date.parse rolls 2024-02-31 over to March where DuckDB refuses it.
+ */
+export function parseTimestamp(text: string): number | undefined {
+  const match = ISO_TIMESTAMP.exec(text);
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (
+    year < 1 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  ) {
+    return undefined;
+  }
+  const offset = match[8];
+  if (offset !== 'Z' && (Number(offset.slice(1, 3)) > 18 || Number(offset.slice(4, 6)) > 59))
+    return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
+}

@@ -1,0 +1,224 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  type DuckDBAppender,
+  type DuckDBConnection,
+  DuckDBInstance,
+  type DuckDBPreparedStatement,
+  type DuckDBValue,
+  type JS,
+} from '@duckdb/node-api';
+import { EVENT_COLUMNS } from '#common';
+import type { Logger } from 'pino';
+import { ConnectionPool } from './connection-pool.js';
+import {
+  COLUMN_TYPES,
+  EVENTS_TABLE_DDL,
+  INSERT_STAGED_SQL,
+  quoted,
+  STAGING_TABLE,
+  STAGING_TABLE_RESET,
+} from './schema.js';
+
+/** The database file is held by another process (or already open in this one). */
+export class DatabaseLockedError extends Error {
+  constructor(path: string, detail: string) {
+    super(
+      `analytics database ${path} is already in use (${detail}). The analytics service must be the ` +
+        `only writer of its DuckDB file: stop the other analytics instance, or set ANALYTICS_DB to another file.`,
+    );
+    this.name = 'DatabaseLockedError';
+  }
+}
+
+/** One event ready to be written: its JSON document and its `ts` in epoch milliseconds. */
+export interface StorableEvent {
+  doc: string;
+  tsMs: number;
+}
+
+export interface EventStoreOptions {
+  logger: Logger;
+  /** Connections serving read queries in parallel (default 4). */
+  readConnections?: number;
+}
+
+export type Row = Record<string, JS>;
+
+// DuckDB's file lock is a POSIX record lock, which never conflicts within one process: a second
+// open of the same file from this process would succeed and corrupt it. Guard that case here.
+const openInThisProcess = new Set<string>();
+
+/**
+ * The DuckDB file of analytics events. One connection writes (batches and retention deletes,
+ * serialised), a small pool reads. The process holding it is the file's only writer.
+ */
+export class EventStore {
+  private writeChain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly instance: DuckDBInstance,
+    private readonly writer: DuckDBConnection,
+    private staging: DuckDBAppender,
+    private readonly insertStaged: DuckDBPreparedStatement,
+    private readonly readers: ConnectionPool,
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(path: string, options: EventStoreOptions): Promise<EventStore> {
+    const absolute = path === ':memory:' ? path : resolve(path);
+    if (openInThisProcess.has(absolute)) {
+      throw new DatabaseLockedError(path, 'it is already open in this process');
+    }
+    if (absolute !== ':memory:') mkdirSync(dirname(absolute), { recursive: true });
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(absolute);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (/Could not set lock|Conflicting lock/i.test(message)) {
+        const holder = /Conflicting lock is held in ([^.]*?\(PID \d+\))/.exec(message)?.[1];
+        throw new DatabaseLockedError(path, holder ? `locked by ${holder}` : message);
+      }
+      throw new Error(`cannot open analytics database ${path}: ${message}`, { cause: error });
+    }
+    openInThisProcess.add(absolute);
+    const connections: DuckDBConnection[] = [];
+    try {
+      const writer = await connect(instance);
+      connections.push(writer);
+      await writer.run(EVENTS_TABLE_DDL);
+      await addMissingColumns(writer, options.logger);
+      await writer.run(STAGING_TABLE_RESET);
+      const staging = await writer.createAppender(STAGING_TABLE);
+      const insertStaged = await writer.prepare(INSERT_STAGED_SQL);
+      const readers: DuckDBConnection[] = [];
+      for (let i = 0; i < (options.readConnections ?? 4); i++)
+        readers.push(await connect(instance));
+      connections.push(...readers);
+      return new EventStore(
+        absolute,
+        instance,
+        writer,
+        staging,
+        insertStaged,
+        new ConnectionPool(readers),
+        options.logger,
+      );
+    } catch (error) {
+      for (const connection of connections) connection.closeSync();
+      instance.closeSync();
+      openInThisProcess.delete(absolute);
+      throw error;
+    }
+  }
+
+  /**
+   * Writes a batch in one statement and returns how many rows were new; events already stored
+   * (same id) are skipped. Resolves only once the batch is committed.
+   *
+   * The documents go through an appender into a temp staging table (one cheap call per event;
+   * binding them as a list parameter costs several times more), then one INSERT parses and
+   * moves them. The staging table is then replaced rather than emptied: DuckDB keeps the memory
+   * of rows deleted from a temp table (measured: ~560 MB after a million events), and the
+   * replacement is also faster than TRUNCATE. A failed batch never leaks into the next.
+   */
+  insertBatch(events: readonly StorableEvent[]): Promise<number> {
+    if (events.length === 0) return Promise.resolve(0);
+    return this.serializeWrite(async () => {
+      let min = Infinity;
+      let max = -Infinity;
+      try {
+        for (const { doc, tsMs } of events) {
+          this.staging.appendVarchar(doc);
+          this.staging.endRow();
+          if (tsMs < min) min = tsMs;
+          if (tsMs > max) max = tsMs;
+        }
+        this.staging.flushSync();
+        // Date.parse drops sub-millisecond digits: widen the upper bound by 1 ms to cover them.
+        this.insertStaged.bind([new Date(min).toISOString(), new Date(max + 1).toISOString()]);
+        const result = await this.insertStaged.run();
+        return result.rowsChanged;
+      } finally {
+        this.staging.clear();
+        this.staging.closeSync();
+        await this.writer.run(STAGING_TABLE_RESET);
+        this.staging = await this.writer.createAppender(STAGING_TABLE);
+      }
+    });
+  }
+
+  /** Retention: deletes events older than `cutoff`; returns how many. */
+  deleteOlderThan(cutoff: Date): Promise<number> {
+    return this.serializeWrite(async () => {
+      const result = await this.writer.run('DELETE FROM events WHERE ts < $1::TIMESTAMPTZ', [
+        cutoff.toISOString(),
+      ]);
+      return result.rowsChanged;
+    });
+  }
+
+  /** Runs a read query with bound parameters and returns its rows as plain JS values. */
+  query(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
+    return this.readers.use(async (connection) => {
+      const reader = await connection.runAndReadAll(sql, params);
+      return reader.getRowObjectsJS();
+    });
+  }
+
+  /** Readiness probe: the file answers a query. */
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  /** Waits for the write in progress, checkpoints and releases the file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writeChain.catch(() => undefined);
+    try {
+      await this.writer.run('CHECKPOINT');
+    } catch (error) {
+      this.logger.warn(
+        { err: error },
+        'checkpoint at close failed; the WAL is replayed at next start',
+      );
+    }
+    this.insertStaged.destroySync();
+    this.staging.closeSync();
+    this.readers.close();
+    this.writer.closeSync();
+    this.instance.closeSync();
+    openInThisProcess.delete(this.path);
+  }
+
+  private serializeWrite<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the analytics database is closed'));
+    const next = this.writeChain.then(work, work);
+    this.writeChain = next.catch(() => undefined);
+    return next;
+  }
+}
+
+async function connect(instance: DuckDBInstance): Promise<DuckDBConnection> {
+  const connection = await instance.connect();
+  // Buckets (date_trunc) and ISO output depend on the session time zone: analytics speaks UTC.
+  await connection.run("SET TimeZone = 'UTC'");
+  return connection;
+}
+
+/** Additive migration: a column added to the event schema appears as a nullable column. */
+async function addMissingColumns(writer: DuckDBConnection, logger: Logger): Promise<void> {
+  const reader = await writer.runAndReadAll(
+    "SELECT column_name FROM duckdb_columns() WHERE table_name = 'events' AND schema_name = 'main' AND database_name = current_database()",
+  );
+  const existing = new Set(reader.getRowObjectsJS().map((row) => row.column_name as string));
+  for (const column of EVENT_COLUMNS) {
+    if (existing.has(column)) continue;
+    await writer.run(`ALTER TABLE events ADD COLUMN ${quoted(column)} ${COLUMN_TYPES[column]}`);
+    logger.info({ column }, 'added column to events table');
+  }
+}

@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import {
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { InProcessBus, type McpEvent } from '#common';
+import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
+import { EventStore } from '../src/storage/event-store.js';
+import {
+  eventually,
+  makeEvent,
+  memoryLogger,
+  tempDir,
+  testConfig,
+  type TempDir,
+} from './fixtures.js';
+
+const NATS_URL = '127.0.0.1:4222';
+
+// Each run gets its own stream and subjects on the shared nats-server, deleted at the end.
+describe('JetStream ingest (real NATS)', () => {
+  const suffix = randomBytes(6).toString('hex');
+  const stream = `TEST_EVENTS_${suffix}`;
+  const subject = `test.${suffix}.events`;
+  const subjects = [`test.${suffix}.>`];
+  const durable = 'analytics';
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let jsm: JetStreamManager;
+  let dir: TempDir;
+  let analytics: AnalyticsHandle | undefined;
+  const { logger, lines } = memoryLogger();
+
+  const start = () =>
+    startAnalytics({
+      port: 0,
+      host: '127.0.0.1',
+      dbPath: dir.file('analytics.duckdb'),
+      config: testConfig(100_000),
+      bus: new InProcessBus(),
+      logger,
+      events: { kind: 'jetstream', connection: nc, stream, subjects, durable },
+    });
+
+  /** Resolves once the consumer has nothing left to deliver and nothing unacknowledged. */
+  const drained = () =>
+    eventually(async () => {
+      const info = await jsm.consumers.info(stream, durable);
+      return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+    }, 'the consumer to drain');
+
+  const publishAll = async (
+    events: McpEvent[],
+    msgId: (event: McpEvent) => string = (event) => event.id,
+  ) => {
+    const acks = [];
+    for (const event of events)
+      acks.push(js.publish(subject, JSON.stringify(event), { msgID: msgId(event) }));
+    return Promise.all(acks);
+  };
+
+  /** Rows in the file, read with the service stopped (the service is the file's only opener). */
+  const storedRows = async (): Promise<{ rows: number; ids: number }> => {
+    const store = await EventStore.open(dir.file('analytics.duckdb'), { logger });
+    try {
+      const [row] = await store.query(
+        'SELECT count(*)::INTEGER AS rows, count(DISTINCT id)::INTEGER AS ids FROM events',
+      );
+      return { rows: Number(row.rows), ids: Number(row.ids) };
+    } finally {
+      await store.close();
+    }
+  };
+
+  beforeAll(async () => {
+    nc = await connect({ servers: NATS_URL });
+    js = jetstream(nc);
+    jsm = await jetstreamManager(nc);
+    dir = tempDir();
+  });
+
+  afterAll(async () => {
+    await analytics?.close();
+    await jsm?.streams.delete(stream).catch(() => undefined);
+    await nc?.close();
+    dir?.remove();
+  });
+
+  const N = 3_000;
+  const events = Array.from({ length: N }, (_, i) =>
+    makeEvent({ ts: new Date(Date.UTC(2025, 0, 1) + i * 10).toISOString() }),
+  );
+
+  it('creates the stream and a durable explicit-ack consumer with bounded ack pending', async () => {
+    analytics = await start();
+    const info = await jsm.consumers.info(stream, durable);
+    expect(info.config).toMatchObject({
+      durable_name: durable,
+      ack_policy: 'explicit',
+      max_ack_pending: 20_000,
+    });
+    expect((await jsm.streams.info(stream)).config.subjects).toEqual(subjects);
+  });
+
+  it('stores N published events exactly once (N rows)', async () => {
+    const acks = await publishAll(events);
+    expect(acks.every((ack) => !ack.duplicate)).toBe(true);
+    // Re-published with the same Nats-Msg-Id: JetStream itself drops them.
+    const again = await publishAll(events.slice(0, 100));
+    expect(again.every((ack) => ack.duplicate)).toBe(true);
+    await drained();
+    const ready = await (await fetch(`${analytics!.url}/readyz`)).json();
+    expect(ready).toMatchObject({
+      status: 'ok',
+      checks: { events: 'ok' },
+      ingest: { inserted: N },
+    });
+  });
+
+  it('still has N rows after duplicates JetStream could not recognise (new message ids)', async () => {
+    await publishAll(events.slice(0, 1_000), (event) => `${event.id}-republished`);
+    await drained();
+    const ready = (await (await fetch(`${analytics!.url}/readyz`)).json()) as {
+      ingest: { inserted: number; duplicates: number };
+    };
+    expect(ready.ingest.inserted).toBe(N);
+    expect(ready.ingest.duplicates).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('acks and logs invalid messages without stopping', async () => {
+    const late = makeEvent({ ts: new Date(Date.UTC(2025, 0, 2)).toISOString() });
+    await js.publish(subject, 'this is not JSON', { msgID: `junk-${suffix}-1` });
+    await js.publish(subject, JSON.stringify({ id: 42, ts: 'never' }), {
+      msgID: `junk-${suffix}-2`,
+    });
+    await publishAll([late]);
+    events.push(late);
+    await drained();
+    const ready = (await (await fetch(`${analytics!.url}/readyz`)).json()) as {
+      ingest: { inserted: number; invalid: number };
+    };
+    expect(ready.ingest).toMatchObject({ inserted: N + 1, invalid: 2 });
+    expect(lines.join('')).toContain('invalid event dropped');
+  });
+
+  it('stores everything once after a restart that redelivers the whole stream', async () => {
+    await analytics!.close();
+    analytics = undefined;
+    expect(await storedRows()).toEqual({ rows: N + 1, ids: N + 1 });
+    // Forget every ack, as if analytics had crashed before acking anything: all is redelivered.
+    await jsm.consumers.delete(stream, durable);
+    analytics = await start();
+    await drained();
+    await analytics.close();
+    analytics = undefined;
+    expect(await storedRows()).toEqual({ rows: N + 1, ids: N + 1 });
+  });
+
+  it('answers /readyz 503 once NATS is gone', async () => {
+    const own = await connect({ servers: NATS_URL });
+    const handle = await startAnalytics({
+      port: 0,
+      host: '127.0.0.1',
+      dbPath: dir.file('second.duckdb'),
+      config: testConfig(),
+      bus: new InProcessBus(),
+      logger,
+      events: { kind: 'jetstream', connection: own, stream, subjects, durable: `readyz-${suffix}` },
+    });
+    try {
+      expect((await fetch(`${handle.url}/readyz`)).status).toBe(200);
+      await own.close();
+      const response = await fetch(`${handle.url}/readyz`);
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({
+        status: 'unavailable',
+        checks: { duckdb: 'ok', events: 'NATS connection closed' },
+      });
+    } finally {
+      await handle.close();
+    }
+  });
+});
