@@ -3,6 +3,8 @@ import { AnalyticsController } from './api/analytics.controller.js';
 import { AnalyticsQueries } from './api/analytics-queries.js';
 import { AdminAuthenticator } from './auth/admin-authenticator.js';
 import { AdminGuard } from './auth/admin.guard.js';
+import { DashboardController } from './dashboard/dashboard.controller.js';
+import { DocsController } from './docs/docs.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { HealthService } from './health/health.service.js';
 
@@ -21,7 +23,7 @@ export class AnalyticsModule {
   static forRoot(deps: AnalyticsModuleDeps): DynamicModule {
     return {
       module: AnalyticsModule,
-      controllers: [AnalyticsController, HealthController],
+      controllers: [AnalyticsController, HealthController, DocsController, DashboardController],
       providers: [
         { provide: AnalyticsQueries, useValue: deps.queries },
         { provide: AdminAuthenticator, useValue: deps.authenticator },

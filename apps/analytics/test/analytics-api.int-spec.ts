@@ -565,6 +565,43 @@ describe('analytics REST API', () => {
     expect(ready.ingest).toMatchObject({ inserted: EVENTS.length, invalid: 1 });
   });
 
+  describe('documentation and dashboard', () => {
+    it('serves an OpenAPI document, without a key, whose every path answers', async () => {
+      const document = await json<{ openapi: string; paths: Record<string, unknown> }>(
+        '/api/v1/openapi.json',
+        null,
+      );
+      expect(document.openapi).toBe('3.1.0');
+      const paths = Object.keys(document.paths);
+      expect(paths.sort()).toEqual(
+        ['events', 'keys', 'namespaces', 'summary', 'timeseries', 'tools'].map(
+          (name) => `/api/v1/${name}`,
+        ),
+      );
+      for (const path of paths) expect((await get(path)).status).toBe(200);
+    });
+
+    it('serves the API reference page', async () => {
+      const response = await get('/api/docs', null);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/html');
+      expect(await response.text()).toContain('/api/v1/timeseries');
+    });
+
+    it('serves the dashboard page and its script under a same-origin CSP', async () => {
+      const page = await get('/', null);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(await page.text()).toContain('<script src="/dashboard.js">');
+      const script = await get('/dashboard.js', null);
+      expect(script.headers.get('content-type')).toContain('javascript');
+      // Values from the API (tool names, users) are client-controlled: only textContent, never markup.
+      expect(await script.text()).not.toMatch(
+        /innerHTML|outerHTML|insertAdjacentHTML|document\.write/,
+      );
+    });
+  });
+
   it('never writes a key to the log', () => {
     const log = lines.join('');
     expect(log).toContain('"path":"/api/v1/summary"');

@@ -1,6 +1,6 @@
-import { EVENT_COLUMNS, type McpEvent } from '#common';
+import { ErrorCode, EVENT_COLUMNS, GatewayError, type McpEvent } from '#common';
 import type { JS } from '@duckdb/node-api';
-import type { EventStore, Row } from '../storage/event-store.js';
+import { type EventStore, QueryTimeoutError, type Row } from '../storage/event-store.js';
 import { quoted } from '../storage/schema.js';
 import {
   BadParameterError,
@@ -82,9 +82,24 @@ export class AnalyticsQueries {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Runs one read; a query past the store's deadline is a 503 the client may retry narrower. */
+  private async query(sql: string, params: SqlParams['values']): Promise<Row[]> {
+    try {
+      return await this.store.query(sql, params);
+    } catch (error) {
+      if (error instanceof QueryTimeoutError) {
+        throw new GatewayError(
+          ErrorCode.Unavailable,
+          `${error.message}: narrow the time range or the filters`,
+        );
+      }
+      throw error;
+    }
+  }
+
   async summary(filters: EventFilters): Promise<Summary> {
     const params = new SqlParams();
-    const [row] = await this.store.query(
+    const [row] = await this.query(
       `SELECT count(*) AS requests,
               count(*) FILTER (WHERE ${IS_ERROR}) AS errors,
               count(*) FILTER (WHERE ${IS_TOOL_CALL}) AS tool_calls,
@@ -111,7 +126,7 @@ export class AnalyticsQueries {
   async tools(filters: EventFilters, limit: number): Promise<ToolStats[]> {
     const params = new SqlParams();
     const where = filterConditions(filters, params);
-    const rows = await this.store.query(
+    const rows = await this.query(
       `SELECT namespace, tool, count(*) AS calls, count(*) FILTER (WHERE ${IS_ERROR}) AS errors,
               quantile_cont(duration_ms, [0.5, 0.95]) AS q
        FROM events WHERE ${where} AND ${IS_REQUEST} AND ${IS_TOOL_CALL}
@@ -158,7 +173,7 @@ export class AnalyticsQueries {
     const params = new SqlParams();
     const where = filterConditions({ ...filters, from, to }, params);
     const unit = params.add(spec.unit);
-    const rows = await this.store.query(
+    const rows = await this.query(
       `WITH buckets AS (
          SELECT bucket FROM generate_series(
            date_trunc(${unit}, ${params.timestamp(from)}),
@@ -185,7 +200,7 @@ export class AnalyticsQueries {
 
   async keys(filters: EventFilters): Promise<KeyStats[]> {
     const params = new SqlParams();
-    const rows = await this.store.query(
+    const rows = await this.query(
       `SELECT key_id,
               arg_max("user", ts) FILTER (WHERE "user" IS NOT NULL) AS "user",
               arg_max(tenant, ts) FILTER (WHERE tenant IS NOT NULL) AS tenant,
@@ -209,7 +224,7 @@ export class AnalyticsQueries {
 
   async namespaces(filters: EventFilters): Promise<NamespaceStats[]> {
     const params = new SqlParams();
-    const rows = await this.store.query(
+    const rows = await this.query(
       `SELECT namespace, count(*) AS requests, count(*) FILTER (WHERE ${IS_ERROR}) AS errors,
               quantile_cont(duration_ms, 0.95) AS p95
        FROM events WHERE ${filterConditions(filters, params)} AND ${IS_REQUEST}
@@ -240,7 +255,7 @@ export class AnalyticsQueries {
     const columns = EVENT_COLUMNS.map((c) =>
       c === 'ts' ? 'epoch_us(ts) AS ts_us' : quoted(c),
     ).join(', ');
-    const rows = await this.store.query(
+    const rows = await this.query(
       `SELECT ${columns} FROM events WHERE ${conditions.join(' AND ')}
        ORDER BY ts DESC, id DESC LIMIT ${params.add(limit + 1)}`,
       params.values,

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { decodeEventObject, type DecodedEvent } from '../ingest/event-decoder.js';
 import { BatchWriter } from '../ingest/batch-writer.js';
 import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from '../../test/fixtures.js';
-import { DatabaseLockedError, EventStore } from './event-store.js';
+import { DatabaseLockedError, EventStore, QueryTimeoutError } from './event-store.js';
 import { RetentionJob } from './retention.js';
 
 function decoded(event = makeEvent()): DecodedEvent {
@@ -129,6 +129,24 @@ describe('EventStore', () => {
     // Once the other process is gone the file opens.
     const reopened = await EventStore.open(path, { logger });
     await reopened.close();
+  });
+
+  it('interrupts a read query past its deadline and frees the connection', async () => {
+    const quick = await EventStore.open(dir.file('deadline.duckdb'), {
+      logger,
+      readConnections: 1,
+      queryTimeoutMs: 100,
+    });
+    try {
+      const started = Date.now();
+      await expect(
+        quick.query('SELECT sum(i * i) FROM range(1000000000000) t(i)'),
+      ).rejects.toBeInstanceOf(QueryTimeoutError);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await quick.query('SELECT 42 AS answer')).toEqual([{ answer: 42 }]);
+    } finally {
+      await quick.close();
+    }
   });
 
   it('refuses a second open of the same file in this process', async () => {

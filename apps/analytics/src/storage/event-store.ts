@@ -31,6 +31,14 @@ export class DatabaseLockedError extends Error {
   }
 }
 
+/** A read query ran past its deadline and was interrupted. */
+export class QueryTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`query interrupted after ${timeoutMs} ms`);
+    this.name = 'QueryTimeoutError';
+  }
+}
+
 /** One event ready to be written: its JSON document and its `ts` in epoch milliseconds. */
 export interface StorableEvent {
   doc: string;
@@ -41,6 +49,8 @@ export interface EventStoreOptions {
   logger: Logger;
   /** Connections serving read queries in parallel (default 4). */
   readConnections?: number;
+  /** Read queries running longer are interrupted, freeing their connection (default 30 s). */
+  queryTimeoutMs?: number;
 }
 
 export type Row = Record<string, JS>;
@@ -65,6 +75,7 @@ export class EventStore {
     private readonly insertStaged: DuckDBPreparedStatement,
     private readonly readers: ConnectionPool,
     private readonly logger: Logger,
+    private readonly queryTimeoutMs: number,
   ) {}
 
   static async open(path: string, options: EventStoreOptions): Promise<EventStore> {
@@ -106,6 +117,7 @@ export class EventStore {
         insertStaged,
         new ConnectionPool(readers),
         options.logger,
+        options.queryTimeoutMs ?? 30_000,
       );
     } catch (error) {
       for (const connection of connections) connection.closeSync();
@@ -164,8 +176,19 @@ export class EventStore {
   /** Runs a read query with bound parameters and returns its rows as plain JS values. */
   query(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
     return this.readers.use(async (connection) => {
-      const reader = await connection.runAndReadAll(sql, params);
-      return reader.getRowObjectsJS();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        connection.interrupt();
+      }, this.queryTimeoutMs);
+      try {
+        const reader = await connection.runAndReadAll(sql, params);
+        return reader.getRowObjectsJS();
+      } catch (error) {
+        throw timedOut ? new QueryTimeoutError(this.queryTimeoutMs) : error;
+      } finally {
+        clearTimeout(timer);
+      }
     });
   }
 
