@@ -1,8 +1,10 @@
 import {
   AckPolicy,
+  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   jetstream,
+  type JetStreamManager,
   jetstreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
@@ -70,7 +72,7 @@ export class JetStreamIngest implements EventIngest {
 
   async start(): Promise<void> {
     const { connection, stream, durable } = this.options;
-    await this.ensureConsumer();
+    await this.ensureConsumer(true);
     const consumer = await jetstream(connection).consumers.get(stream, durable);
     this.messages = await consumer.consume({
       max_messages: Math.min(this.batchSize, this.maxAckPending),
@@ -166,37 +168,77 @@ export class JetStreamIngest implements EventIngest {
     }
   }
 
-  /** Creates the stream and the durable consumer if missing, and keeps the consumer's limits current. */
-  private async ensureConsumer(): Promise<void> {
+  /**
+   * Creates the stream and the durable consumer if missing, and keeps the consumer's limits
+   * current. With `resumeUnacked` (at start) it also takes back what a crashed predecessor
+   * left unacknowledged: see resumeFromAckFloor.
+   */
+  private async ensureConsumer(resumeUnacked = false): Promise<void> {
     const { connection, stream, subjects, durable } = this.options;
     await ensureEventsStream(connection, { stream, subjects });
     const jsm = await jetstreamManager(connection);
-    const limits = { max_ack_pending: this.maxAckPending, ack_wait: ACK_WAIT_MS * NANOS_PER_MS };
     const existing = await jsm.consumers.info(stream, durable).catch(() => undefined);
-    if (!existing) {
-      try {
-        await jsm.consumers.add(stream, {
-          durable_name: durable,
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.All,
-          ...limits,
-        });
-        this.logger.info({ stream, durable }, 'created durable consumer');
-        return;
-      } catch (error) {
-        // Created concurrently (a restart overlapping the old process): fine if it now exists.
-        await jsm.consumers.info(stream, durable).catch(() => {
-          throw error;
-        });
-      }
+    if (existing && resumeUnacked && existing.num_ack_pending > 0) {
+      await this.resumeFromAckFloor(jsm, existing);
+      return;
     }
+    if (!existing) {
+      await this.createConsumer(jsm, { deliver_policy: DeliverPolicy.All });
+      return;
+    }
+    const limits = this.limits();
     if (
-      existing &&
-      (existing.config.max_ack_pending !== limits.max_ack_pending ||
-        existing.config.ack_wait !== limits.ack_wait)
+      existing.config.max_ack_pending !== limits.max_ack_pending ||
+      existing.config.ack_wait !== limits.ack_wait
     ) {
       await jsm.consumers.update(stream, durable, limits);
     }
+  }
+
+  /**
+   * Events delivered to a previous analytics process that died before acking them would come
+   * back only after ack_wait, and while they fill max_ack_pending nothing newer is delivered:
+   * a restart would stall for a minute. This process holds the DuckDB file, so no other
+   * analytics consumes; it recreates the consumer at the first unacknowledged event instead.
+   * What was acked after that point comes again and is dropped by the store's dedupe.
+   */
+  private async resumeFromAckFloor(jsm: JetStreamManager, existing: ConsumerInfo): Promise<void> {
+    const { stream, durable } = this.options;
+    const from = existing.ack_floor.stream_seq + 1;
+    this.logger.warn(
+      { stream, durable, unacked: existing.num_ack_pending, fromSeq: from },
+      'events of a previous analytics process were never acked; redelivering them now',
+    );
+    await jsm.consumers.delete(stream, durable);
+    await this.createConsumer(jsm, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+    });
+  }
+
+  private async createConsumer(
+    jsm: JetStreamManager,
+    start: { deliver_policy: DeliverPolicy; opt_start_seq?: number },
+  ): Promise<void> {
+    const { stream, durable } = this.options;
+    try {
+      await jsm.consumers.add(stream, {
+        durable_name: durable,
+        ack_policy: AckPolicy.Explicit,
+        ...start,
+        ...this.limits(),
+      });
+      this.logger.info({ stream, durable, ...start }, 'created durable consumer');
+    } catch (error) {
+      // Created concurrently (another service recreating it): fine if it now exists.
+      await jsm.consumers.info(stream, durable).catch(() => {
+        throw error;
+      });
+    }
+  }
+
+  private limits(): { max_ack_pending: number; ack_wait: number } {
+    return { max_ack_pending: this.maxAckPending, ack_wait: ACK_WAIT_MS * NANOS_PER_MS };
   }
 
   private async watchConsumer(messages: ConsumerMessages): Promise<void> {

@@ -155,12 +155,24 @@ export class EventStore {
         const result = await this.insertStaged.run();
         return result.rowsChanged;
       } finally {
-        this.staging.clear();
-        this.staging.closeSync();
-        await this.writer.run(STAGING_TABLE_RESET);
-        this.staging = await this.writer.createAppender(STAGING_TABLE);
+        await this.resetStaging();
       }
     });
+  }
+
+  /**
+   * Drops what the appender holds and starts a fresh staging table. When this itself fails the
+   * old (closed) appender stays, the next batch fails on it, and its reset tries again.
+   */
+  private async resetStaging(): Promise<void> {
+    try {
+      this.staging.clear();
+      this.staging.closeSync();
+    } catch {
+      // Already closed by an earlier failed reset.
+    }
+    await this.writer.run(STAGING_TABLE_RESET);
+    this.staging = await this.writer.createAppender(STAGING_TABLE);
   }
 
   /** Retention: deletes events older than `cutoff`; returns how many. */
@@ -211,7 +223,11 @@ export class EventStore {
       );
     }
     this.insertStaged.destroySync();
-    this.staging.closeSync();
+    try {
+      this.staging.closeSync();
+    } catch {
+      // Closed by a failed reset.
+    }
     this.readers.close();
     this.writer.closeSync();
     this.instance.closeSync();
