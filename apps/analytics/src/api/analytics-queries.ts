@@ -1,5 +1,4 @@
 import { ErrorCode, EVENT_COLUMNS, GatewayError, type McpEvent } from '#common';
-import type { JS } from '@duckdb/node-api';
 import { type EventStore, QueryTimeoutError, type Row } from '../storage/event-store.js';
 import { quoted } from '../storage/schema.js';
 import {
@@ -9,6 +8,7 @@ import {
   type EventCursor,
   type EventFilters,
 } from './query-params.js';
+import { count, millis, quantiles, rate, requiredText, text, toEvent } from './row-mapping.js';
 import { filterConditions, IS_ERROR, IS_REQUEST, IS_TOOL_CALL, SqlParams } from './sql-filters.js';
 
 export interface Summary {
@@ -270,51 +270,4 @@ export class AnalyticsQueries {
           : null,
     };
   }
-}
-
-function toEvent(row: Row): McpEvent {
-  const event: Record<string, unknown> = {};
-  for (const column of EVENT_COLUMNS) {
-    if (column === 'ts') event.ts = isoFromMicros(row.ts_us as bigint);
-    else {
-      const value = row[column];
-      event[column] = typeof value === 'bigint' ? Number(value) : (value ?? null);
-    }
-  }
-  return event as unknown as McpEvent;
-}
-
-/** ISO 8601 in UTC, keeping microseconds when the event had them. */
-function isoFromMicros(micros: bigint): string {
-  const iso = new Date(Number(micros / 1000n)).toISOString();
-  const extra = ((micros % 1000n) + 1000n) % 1000n;
-  return extra === 0n ? iso : `${iso.slice(0, -1)}${extra.toString().padStart(3, '0')}Z`;
-}
-
-function count(value: JS): number {
-  if (typeof value === 'bigint') return Number(value);
-  return typeof value === 'number' ? value : 0;
-}
-
-/** Durations in ms, rounded to the microsecond; no data is 0, never null or NaN. */
-function millis(value: JS): number {
-  return typeof value === 'number' && Number.isFinite(value) ? Math.round(value * 1000) / 1000 : 0;
-}
-
-function quantiles(value: JS, n: number): number[] {
-  const list = Array.isArray(value) ? value : [];
-  return Array.from({ length: n }, (_, i) => millis(list[i] ?? null));
-}
-
-function rate(part: number, whole: number): number {
-  return whole === 0 ? 0 : part / whole;
-}
-
-function text(value: JS): string | null {
-  return typeof value === 'string' ? value : null;
-}
-
-function requiredText(value: JS): string {
-  if (typeof value !== 'string') throw new Error(`expected a string column, got ${typeof value}`);
-  return value;
 }
