@@ -10,6 +10,8 @@ export interface Gateway {
   analyticsUrl?: string;
   natsUrl: string;
   dir: string;
+  /** SIGTERMs edge i, waits for its exit, then starts it again on the same port. */
+  restartEdge(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,12 @@ export async function startGateway(options: {
     analyticsUrl,
     natsUrl: nats.url,
     dir,
+    restartEdge: async (i: number) => {
+      await edgeProcs[i].stop('SIGTERM', 20_000);
+      const port = new URL(edges[i]).port;
+      edgeProcs[i] = startService('edge', { ...env, EDGE_PORT: port, EDGE_ID: `edge-${i}-r` });
+      await waitForHttp(`${edges[i]}/readyz`, edgeProcs[i]);
+    },
     stop: async () => {
       await Promise.all([...edgeProcs, auth, ...(analytics ? [analytics] : [])].map((proc) => proc.stop()));
       await nats.stop();

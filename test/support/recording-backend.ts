@@ -59,6 +59,14 @@ export class RecordingBackend {
     this.server = createServer((req, res) => {
       this.headers.push(req.headers);
       if (req.method === 'GET') this.gets++;
+      if (req.url === '/stateless') {
+        // Stateless mode: a fresh server per request, no session, no initialize needed.
+        const stateless = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+        void this.createMcpServer()
+          .connect(stateless)
+          .then(() => stateless.handleRequest(req, res));
+        return;
+      }
       const sessionId = req.headers['mcp-session-id'];
       let transport = typeof sessionId === 'string' ? this.transports.get(sessionId) : undefined;
       if (!transport) {

@@ -19,6 +19,7 @@ import { type EventPublisher, InProcessEventPublisher, JetStreamEventPublisher }
 import { Readiness } from './health/readiness.js';
 import { EdgeMetrics } from './metrics/edge-metrics.js';
 import { McpPipeline } from './pipeline/mcp-pipeline.js';
+import { InFlight } from './pipeline/in-flight.js';
 import { registerMcpRoutes } from './pipeline/mcp.routes.js';
 import { requestIdOf } from './pipeline/request-id.js';
 import { HttpUpstream } from './proxy/http-upstream.js';
@@ -50,7 +51,8 @@ export interface EdgeHandle {
   port: number;
   publisher: EventPublisher;
   metrics: EdgeMetrics;
-  close(): Promise<void>;
+  /** Graceful: waits up to `graceMs` for in-flight unary requests. */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
@@ -112,7 +114,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     reply.raw.setHeader('X-Request-Id', String(request.id));
     done();
   });
-  await registerMcpRoutes(fastify, pipeline, config);
+  const inflight = new InFlight();
+  await registerMcpRoutes(fastify, pipeline, config, inflight);
   await app.listen(options.port, options.host);
   const address = fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
@@ -124,9 +127,16 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     port,
     publisher,
     metrics,
-    close: async () => {
+    close: async (graceMs = 10_000) => {
+      // SPEC §8: stop accepting, finish in-flight unary requests (bounded), close SSE streams
+      // cleanly, flush events.
       readiness.draining = true;
+      fastify.server.close();
+      fastify.server.closeIdleConnections();
+      http.endStreams();
       await bridges.closeAll();
+      await inflight.idle(graceMs);
+      fastify.server.closeAllConnections();
       await app.close();
       await http.close();
       await forwarder.close();

@@ -74,6 +74,7 @@ export class ExchangeRecorder {
   /** A request the gateway answered itself (a hidden tool): request and its error response. */
   answeredLocally(message: RpcMessage, outcome: EventOutcome, bytesIn: number, bytesOut: number): void {
     const common = { jsonrpc_id: String(message.id), method: message.method ?? null, tool: message.tool ?? null };
+    this.metrics.requests.inc({ namespace: this.identity.namespace, outcome });
     this.emit({ ...common, direction: 'client_to_server', kind: 'request', outcome, http_status: 200, bytes_in: bytesIn, duration_ms: this.elapsed(performance.now()) });
     this.emit({ ...common, direction: 'server_to_client', kind: 'response', outcome, bytes_out: bytesOut });
   }

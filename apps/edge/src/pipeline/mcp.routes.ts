@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ConfigStore, ErrorCode, GatewayError } from '#common';
 import { errorBody } from '../errors/error-response.js';
+import type { InFlight } from './in-flight.js';
 import type { McpPipeline, McpRoute } from './mcp-pipeline.js';
 
 type NsRequest = FastifyRequest<{ Params: { ns: string } }>;
@@ -15,6 +16,7 @@ export async function registerMcpRoutes(
   app: FastifyInstance,
   pipeline: McpPipeline,
   config: ConfigStore,
+  inflight: InFlight,
 ): Promise<void> {
   await app.register((scope, _options, done) => {
     scope.removeAllContentTypeParsers();
@@ -22,7 +24,10 @@ export async function registerMcpRoutes(
       const limit = config.current.server.max_body_bytes;
       const declared = Number(request.headers['content-length'] ?? NaN);
       if (declared > limit) {
-        done(new GatewayError(ErrorCode.PayloadTooLarge, `Body larger than ${limit} bytes`), undefined);
+        done(
+          new GatewayError(ErrorCode.PayloadTooLarge, `Body larger than ${limit} bytes`),
+          undefined,
+        );
         payload.resume(); // discard, do not buffer
         return;
       }
@@ -35,7 +40,10 @@ export async function registerMcpRoutes(
         if (size > limit) {
           failed = true;
           chunks.length = 0;
-          done(new GatewayError(ErrorCode.PayloadTooLarge, `Body larger than ${limit} bytes`), undefined);
+          done(
+            new GatewayError(ErrorCode.PayloadTooLarge, `Body larger than ${limit} bytes`),
+            undefined,
+          );
           return;
         }
         chunks.push(chunk);
@@ -59,7 +67,12 @@ export async function registerMcpRoutes(
       reply.hijack();
       const recorder = pipeline.newRecorder(String(request.id), request.params?.ns ?? '');
       pipeline.fail(
-        { raw: request.raw, res: reply.raw, requestId: String(request.id), namespace: request.params?.ns ?? '' },
+        {
+          raw: request.raw,
+          res: reply.raw,
+          requestId: String(request.id),
+          namespace: request.params?.ns ?? '',
+        },
         gatewayError,
         undefined,
         recorder,
@@ -68,14 +81,21 @@ export async function registerMcpRoutes(
 
     const handler = (route: McpRoute) => async (request: NsRequest, reply: FastifyReply) => {
       reply.hijack();
-      await pipeline.handle({
-        route,
-        raw: request.raw,
-        res: reply.raw,
-        requestId: String(request.id),
-        namespace: request.params.ns,
-        body: Buffer.isBuffer(request.body) ? request.body : undefined,
-      });
+      // Streams (GET) are ended at shutdown; everything else is waited for.
+      const unary = request.method !== 'GET';
+      if (unary) inflight.start();
+      try {
+        await pipeline.handle({
+          route,
+          raw: request.raw,
+          res: reply.raw,
+          requestId: String(request.id),
+          namespace: request.params.ns,
+          body: Buffer.isBuffer(request.body) ? request.body : undefined,
+        });
+      } finally {
+        if (unary) inflight.end();
+      }
     };
     scope.post('/mcp/:ns', handler('streamable'));
     scope.get('/mcp/:ns', handler('streamable'));
@@ -99,4 +119,3 @@ export async function registerMcpRoutes(
     done();
   });
 }
-

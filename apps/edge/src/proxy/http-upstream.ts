@@ -49,8 +49,25 @@ export class HttpUpstream {
     private readonly logger: Logger,
   ) {}
 
+  /** Open GET streams, ended (cleanly) when the edge shuts down. */
+  private readonly streams = new Set<AbortController>();
+
+  /** Ends every open GET stream: the client sees a clean end and reconnects elsewhere. */
+  endStreams(): void {
+    for (const abort of this.streams) abort.abort();
+  }
+
   async forward(call: UpstreamCall, res: ServerResponse): Promise<void> {
     const abort = new AbortController();
+    if (call.method === 'GET') this.streams.add(abort);
+    try {
+      await this.forwardWith(call, res, abort);
+    } finally {
+      this.streams.delete(abort);
+    }
+  }
+
+  private async forwardWith(call: UpstreamCall, res: ServerResponse, abort: AbortController): Promise<void> {
     const onClientClose = () => {
       if (!res.writableFinished) abort.abort();
     };
