@@ -1,60 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { EVENT, FaultyBackend, FLOOD_EVENTS } from '../support/faulty-backend.js';
 import { type Gateway, startGateway } from '../support/gateway.js';
 import { eventually, freePort } from '../support/processes.js';
 
 const key = `key-${randomUUID()}`;
-const EVENT = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { data: 'x'.repeat(64 * 1024) } })}\n\n`;
-const FLOOD_EVENTS = 1_600; // ~100 MiB
-
-/** Fakes at the wire: a backend that floods, one that dies mid-stream, one that answers garbage. */
-class FaultyBackend {
-  written = 0;
-  floodDone = false;
-  private server?: Server;
-  url = '';
-
-  handle(req: IncomingMessage, res: ServerResponse): void {
-    const id = 1;
-    if (req.url === '/flood') {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      let sent = 0;
-      const pump = () => {
-        while (sent < FLOOD_EVENTS) {
-          sent++;
-          this.written += EVENT.length;
-          if (!res.write(EVENT)) return void res.once('drain', pump);
-        }
-        res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } })}\n\n`);
-        this.floodDone = true;
-      };
-      pump();
-    } else if (req.url === '/die') {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`id: 1\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: 1 } })}\n\n`);
-      setTimeout(() => res.socket?.destroy(), 200);
-    } else if (req.url === '/malformed') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":');
-    } else if (req.url === '/error500') {
-      res.writeHead(500).end('boom');
-    }
-  }
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => req.resume().once('end', () => this.handle(req, res)));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-  }
-}
-
 function rssKiB(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(match?.[1] ?? 0);
@@ -80,6 +31,7 @@ namespaces:
   flood: { upstream: { url: "${backend.url}/flood" } }
   die: { upstream: { url: "${backend.url}/die" } }
   malformed: { upstream: { url: "${backend.url}/malformed" } }
+  garbage: { upstream: { url: "${backend.url}/garbage-sse" } }
   error500: { upstream: { url: "${backend.url}/error500" } }
   down: { upstream: { url: "http://127.0.0.1:${closedPort}/mcp" } }
 keys:
@@ -129,6 +81,15 @@ keys:
     const errorEvent = text.split('\n\n').find((event) => event.includes('"error"'));
     expect(JSON.parse(errorEvent!.split('data: ')[1])).toMatchObject({ jsonrpc: '2.0', id: 1, error: { code: -32052 } });
     expect((await fetch(`${gateway.edges[0]}/healthz`)).status).toBe(200);
+  });
+
+  it('closes the stream when the backend sends SSE that is not JSON-RPC, answering the pending request', async () => {
+    const started = Date.now();
+    const response = await fetch(`${gateway.edges[0]}/mcp/garbage`, { method: 'POST', headers, body: call });
+    const text = await response.text();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(text).not.toContain('this is not json');
+    expect(text).toContain('"error"');
   });
 
   it.each([

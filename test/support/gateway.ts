@@ -1,14 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, type Proc, startNats, startService, tempDir, waitForHttp } from './processes.js';
+import { eventually, freePort, type NatsHandle, type Proc, startNats, startService, tempDir, waitForHttp } from './processes.js';
 
 export interface Gateway {
   edges: string[];
   edgeProcs: Proc[];
-  auth: Proc;
+  readonly auth: Proc;
   analyticsUrl?: string;
+  analytics?: Proc;
+  nats: NatsHandle;
   natsUrl: string;
+  env: Record<string, string>;
+  /** Starts the analytics service again (after a kill), on the same port and DuckDB file. */
+  restartAnalytics(): Promise<void>;
+  /** Starts the auth service again (after a kill). */
+  restartAuth(): Promise<void>;
   dir: string;
   /** SIGTERMs edge i, waits for its exit, then starts it again on the same port. */
   restartEdge(i: number): Promise<void>;
@@ -39,7 +46,7 @@ export async function startGateway(options: {
     ANALYTICS_DB: join(dir, 'analytics.duckdb'),
     ...options.env,
   };
-  const auth = startService('auth', env);
+  let auth = startService('auth', env);
   const edgeProcs: Proc[] = [];
   const edges: string[] = [];
   for (let i = 0; i < (options.edges ?? 1); i++) {
@@ -61,10 +68,25 @@ export async function startGateway(options: {
   return {
     edges,
     edgeProcs,
-    auth,
     analyticsUrl,
+    get analytics() {
+      return analytics;
+    },
+    get auth() {
+      return auth;
+    },
+    nats,
     natsUrl: nats.url,
+    env,
     dir,
+    restartAnalytics: async () => {
+      analytics = startService('analytics', { ...env, ANALYTICS_PORT: new URL(analyticsUrl!).port });
+      await waitForHttp(`${analyticsUrl}/readyz`, analytics);
+    },
+    restartAuth: async () => {
+      auth = startService('auth', env);
+      await eventually(() => auth.output.includes('auth service ready'), 15_000, 'auth to be ready');
+    },
     restartEdge: async (i: number) => {
       await edgeProcs[i].stop('SIGTERM', 20_000);
       const port = new URL(edges[i]).port;

@@ -94,21 +94,40 @@ export async function waitForHttp(url: string, proc?: Proc, timeoutMs = 20_000):
 }
 
 /** A private nats-server with JetStream for one test file: isolated, and safe to kill. */
-export async function startNats(): Promise<{ url: string; proc: Proc; dir: string; stop: () => Promise<void> }> {
+export interface NatsHandle {
+  url: string;
+  proc: Proc;
+  dir: string;
+  /** Kills the server (SIGKILL: a crash, not a shutdown). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same JetStream store. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startNats(): Promise<NatsHandle> {
   const port = await freePort();
   const dir = tempDir('nats');
   const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync);
-  const proc = startProcess('nats', bin ?? 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]);
-  await eventually(async () => proc.output.includes('Server is ready') || (proc.alive ? false : Promise.reject(new Error(proc.output))), 10_000, 'nats-server');
-  return {
+  const launch = async () => {
+    const proc = startProcess('nats', bin ?? 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]);
+    await eventually(() => proc.output.includes('Server is ready') || (proc.alive ? false : Promise.reject(new Error(proc.output))), 10_000, 'nats-server');
+    return proc;
+  };
+  const handle: NatsHandle = {
     url: `nats://127.0.0.1:${port}`,
-    proc,
+    proc: await launch(),
     dir,
+    kill: async () => handle.proc.stop('SIGKILL'),
+    restart: async () => {
+      handle.proc = await launch();
+    },
     stop: async () => {
-      await proc.stop();
+      await handle.proc.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return handle;
 }
 
 /** `@modelcontextprotocol/server-everything` over HTTP on a free loopback port. */
