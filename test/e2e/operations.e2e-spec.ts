@@ -20,8 +20,10 @@ function roundRobinBalancer(edges: string[]): Promise<{ url: string; server: Ser
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      const first = next++;
+      // A retry goes to the next edge after the one that refused, as nginx's next upstream.
       const attempt = (tries: number) => {
-        const target = new URL(edges[next++ % edges.length]);
+        const target = new URL(edges[(first + tries) % edges.length]);
         const upstream = httpRequest(
           { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: false },
           (answer) => {
