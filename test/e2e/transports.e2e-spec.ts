@@ -27,7 +27,7 @@ function clientTransport(kind: ClientKind, edges: string[], ns: string, apiKey =
 
 async function connect(kind: ClientKind, edges: string[], ns: string): Promise<Client> {
   const client = new Client({ name: 'transport-e2e', version: '1.0.0' }, { capabilities: { sampling: {} } });
-  client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+  client.setRequestHandler(CreateMessageRequestSchema, () => ({
     role: 'assistant',
     content: { type: 'text', text: 'answer from the client' },
     model: 'test-model',
@@ -243,7 +243,7 @@ keys:
         signal: abort.signal,
       });
       const reader = response.body!.getReader();
-      const { value } = await reader.read();
+      const { value } = (await reader.read()) as { value: Uint8Array };
       abort.abort();
       const text = new TextDecoder().decode(value);
       expect(text).toMatch(/^event: endpoint\ndata: \/mcp\/legacy\/messages\?session=[^&\s]+\n\n/);
@@ -254,10 +254,10 @@ keys:
       await client.connect(clientTransport('streamable', gateway.edges, 'recorded'));
       const abort = new AbortController();
       const call = client.callTool({ name: 'wait', arguments: { ms: 10_000 } }, undefined, { signal: abort.signal });
-      await eventually(async () => recording.toolCalls.includes('wait'), 5_000, 'the call to reach the backend');
+      await eventually(() => recording.toolCalls.includes('wait'), 5_000, 'the call to reach the backend');
       abort.abort();
       await expect(call).rejects.toThrow();
-      await eventually(async () => recording.cancelled.length > 0, 5_000, 'the backend to see notifications/cancelled');
+      await eventually(() => recording.cancelled.length > 0, 5_000, 'the backend to see notifications/cancelled');
       await client.close();
     });
   });

@@ -127,7 +127,7 @@ export class BridgeSession {
     if (classified.kind === 'request' && classified.id !== undefined) {
       const id = classified.id;
       const token = (classified.value.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
-      if (token !== undefined) this.progressTokens.set(String(token), id);
+      if (token !== undefined) this.progressTokens.set(progressKey(token), id);
       this.pending.set(idKey(id), { id, timer: this.requestTimer(id) });
     }
     this.backend.send(message).catch((error: unknown) => {
@@ -165,7 +165,7 @@ export class BridgeSession {
   private relatedRequest(value: Record<string, unknown>): RpcId | undefined {
     if (value.method === 'notifications/progress') {
       const token = (value.params as { progressToken?: unknown } | undefined)?.progressToken;
-      const id = token === undefined ? undefined : this.progressTokens.get(String(token as string | number));
+      const id = token === undefined ? undefined : this.progressTokens.get(progressKey(token));
       const entry = id === undefined ? undefined : this.pending.get(idKey(id));
       if (entry && id !== undefined) {
         clearTimeout(entry.timer);
@@ -215,4 +215,9 @@ export class BridgeSession {
     await this.streamable?.close().catch(() => undefined);
     await this.legacy?.close();
   }
+}
+
+/** Progress tokens are strings or numbers; anything else is keyed by its JSON form. */
+function progressKey(token: unknown): string {
+  return typeof token === 'string' || typeof token === 'number' ? String(token) : JSON.stringify(token);
 }
