@@ -1,0 +1,109 @@
+import { Pool } from 'undici';
+import { figure, percentile, round, type ScenarioResult } from '../support/report.js';
+import {
+  BENCH_KEY,
+  MCP_HEADERS,
+  startBackend,
+  startGateway,
+  toolsCallBody,
+  warmKey,
+} from '../support/topology.js';
+
+export interface LatencyOptions {
+  requests: number;
+  warmup: number;
+  log: (line: string) => void;
+}
+
+/**
+ * SPEC §10 "added latency at 1 concurrent client": one keep-alive connection, one request at a
+ * time, timed with hrtime (autocannon's percentiles are whole milliseconds). Direct and gateway
+ * requests alternate in blocks so drift on a shared machine hits both the same.
+ */
+export async function latency(options: LatencyOptions): Promise<ScenarioResult> {
+  const backend = await startBackend();
+  const gateway = await startGateway({ namespaces: { bench: backend.urls[0] }, edge: true });
+  const direct = new Pool(`http://127.0.0.1:${backend.ports[0]}`, {
+    connections: 1,
+    pipelining: 1,
+  });
+  const viaEdge = new Pool(gateway.edgeUrl!, { connections: 1, pipelining: 1 });
+  let id = 0;
+  const once = async (
+    pool: Pool,
+    path: string,
+    headers: Record<string, string>,
+  ): Promise<number> => {
+    const body = toolsCallBody(++id);
+    const start = process.hrtime.bigint();
+    const response = await pool.request({ path, method: 'POST', headers, body });
+    await response.body.arrayBuffer();
+    const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
+    if (response.statusCode !== 200) throw new Error(`${path}: HTTP ${response.statusCode}`);
+    return elapsed;
+  };
+  const targets = [
+    { name: 'direct', run: () => once(direct, '/mcp', MCP_HEADERS) },
+    {
+      name: 'gateway',
+      run: () =>
+        once(viaEdge, '/mcp/bench', { ...MCP_HEADERS, authorization: `Bearer ${BENCH_KEY}` }),
+    },
+  ];
+  try {
+    await warmKey(gateway.edgeUrl!, 'bench');
+    options.log(`latency: warm-up ${options.warmup} requests each`);
+    for (const target of targets) for (let i = 0; i < options.warmup; i++) await target.run();
+    const samples: Record<string, number[]> = { direct: [], gateway: [] };
+    const block = 250;
+    options.log(
+      `latency: ${options.requests} sequential requests each, alternating blocks of ${block}`,
+    );
+    for (let done = 0; done < options.requests; done += block) {
+      for (const target of targets) {
+        for (let i = 0; i < Math.min(block, options.requests - done); i++)
+          samples[target.name].push(await target.run());
+      }
+    }
+    const stats = (values: number[]) => ({
+      p50: round(percentile(values, 50), 3),
+      p90: round(percentile(values, 90), 3),
+      p99: round(percentile(values, 99), 3),
+      max: round(Math.max(...values), 3),
+      mean: round(values.reduce((a, b) => a + b, 0) / values.length, 3),
+    });
+    const d = stats(samples.direct);
+    const g = stats(samples.gateway);
+    const addedP50 = round(g.p50 - d.p50, 3);
+    const addedP99 = round(g.p99 - d.p99, 3);
+    options.log(`latency: direct ${JSON.stringify(d)} ms; gateway ${JSON.stringify(g)} ms`);
+    return {
+      name: 'latency',
+      figures: [
+        figure(
+          'added_latency_p50_ms',
+          'Added latency p50, 1 client',
+          addedP50,
+          'ms',
+          '<=',
+          0.5,
+          `${d.p50} → ${g.p50} ms`,
+        ),
+        figure(
+          'added_latency_p99_ms',
+          'Added latency p99, 1 client',
+          addedP99,
+          'ms',
+          '<=',
+          2,
+          `${d.p99} → ${g.p99} ms`,
+        ),
+      ],
+      details: { requests: options.requests, direct: d, gateway: g },
+    };
+  } finally {
+    await Promise.all([direct.close(), viaEdge.close()]);
+    await gateway.stop();
+    await backend.stop();
+  }
+}

@@ -1,0 +1,177 @@
+import autocannon from 'autocannon';
+import { writeFileSync } from 'node:fs';
+import { InspectorSession } from '../support/inspector.js';
+import {
+  cpuSeconds,
+  figure,
+  machineBusySeconds,
+  round,
+  type ScenarioResult,
+} from '../support/report.js';
+import {
+  BENCH_KEY,
+  MCP_HEADERS,
+  startBackend,
+  startGateway,
+  toolsCallBody,
+  warmKey,
+} from '../support/topology.js';
+
+export interface ThroughputOptions {
+  connections: number;
+  durationSec: number;
+  warmupSec: number;
+  /** Where to write a CPU profile of the edge over the measured gateway run (none if unset). */
+  profileTo?: string;
+  log: (line: string) => void;
+}
+
+interface Run {
+  target: string;
+  requestsPerSec: number;
+  total: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  /** CPU seconds per process during the run (cores busy = seconds / duration). */
+  cpu: Record<string, number>;
+  /** CPU seconds of everything else on the machine (other users' work) during the run. */
+  foreignCpu: number;
+}
+
+/**
+ * SPEC §10 "throughput through the gateway ≥ 0.40 × direct at saturation (1 KiB tools/call)":
+ * the same autocannon load (same connections, same body, unique JSON-RPC ids) against the
+ * backend directly and through one edge, each after a warm-up.
+ */
+export async function throughput(options: ThroughputOptions): Promise<ScenarioResult> {
+  const backend = await startBackend();
+  const gateway = await startGateway({
+    namespaces: { bench: backend.urls[0] },
+    edge: true,
+    edgeNodeArgs: options.profileTo ? ['--inspect=127.0.0.1:0'] : [],
+  });
+  const inspector =
+    options.profileTo && gateway.edge ? await InspectorSession.attach(gateway.edge) : undefined;
+  try {
+    const edgeUrl = gateway.edgeUrl!;
+    await warmKey(edgeUrl, 'bench');
+    const procs = {
+      backend: backend.proc.pid,
+      edge: gateway.edge!.pid,
+      nats: gateway.nats.proc.pid,
+      auth: gateway.auth.pid,
+    };
+    const load = async (
+      target: string,
+      url: string,
+      headers: Record<string, string>,
+      profile = false,
+    ) => {
+      options.log(`throughput: ${target}: warm-up ${options.warmupSec}s`);
+      await cannon(url, headers, options.connections, options.warmupSec);
+      options.log(
+        `throughput: ${target}: ${options.durationSec}s at ${options.connections} connections`,
+      );
+      if (profile) await inspector?.startProfiling();
+      const before = snapshot(procs);
+      const machineBefore = machineBusySeconds();
+      const result = await cannon(url, headers, options.connections, options.durationSec);
+      const machineBusy = machineBusySeconds() - machineBefore;
+      const after = snapshot(procs);
+      if (profile && inspector && options.profileTo) {
+        writeFileSync(options.profileTo, JSON.stringify(await inspector.stopProfiling()));
+        options.log(`throughput: edge CPU profile written to ${options.profileTo}`);
+      }
+      const cpu = Object.fromEntries(
+        Object.keys(after).map((name) => [name, round(after[name] - before[name], 2)]),
+      );
+      const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
+      const run: Run = {
+        target,
+        requestsPerSec: round(result['2xx'] / result.duration, 0),
+        total: result.requests.total,
+        non2xx: result.non2xx,
+        errors: result.errors,
+        timeouts: result.timeouts,
+        latencyP50Ms: result.latency.p50,
+        latencyP99Ms: result.latency.p99,
+        cpu,
+        foreignCpu: round(Math.max(0, machineBusy - ours), 2),
+      };
+      options.log(
+        `throughput: ${target}: ${run.requestsPerSec} req/s (non-2xx ${run.non2xx}, errors ${run.errors}); CPU s: ${JSON.stringify(cpu)}, other processes ${run.foreignCpu}`,
+      );
+      return run;
+    };
+    const direct = await load('direct', backend.urls[0], {});
+    const viaGateway = await load(
+      'gateway',
+      `${edgeUrl}/mcp/bench`,
+      { authorization: `Bearer ${BENCH_KEY}` },
+      true,
+    );
+    const ratio = direct.requestsPerSec > 0 ? viaGateway.requestsPerSec / direct.requestsPerSec : 0;
+    const failed = viaGateway.non2xx + viaGateway.errors + direct.non2xx + direct.errors;
+    // What one proxied request costs the edge: the figure a hot-path fix has to move.
+    const edgeCpuMsPerRequest = round(
+      (viaGateway.cpu.edge * 1000) / Math.max(1, viaGateway.total),
+      3,
+    );
+    return {
+      name: 'throughput',
+      figures: [
+        figure(
+          'throughput_ratio',
+          `Throughput gateway / direct (${options.connections} conns, 1 KiB tools/call)`,
+          round(ratio, 3),
+          '',
+          '>=',
+          0.4,
+          `${direct.requestsPerSec.toLocaleString('en-US')} vs ${viaGateway.requestsPerSec.toLocaleString('en-US')} req/s, edge ${edgeCpuMsPerRequest} ms CPU/req${failed ? `, ${failed} failed` : ''}`,
+        ),
+      ],
+      details: {
+        connections: options.connections,
+        durationSec: options.durationSec,
+        direct,
+        gateway: viaGateway,
+        edgeCpuMsPerRequest,
+      },
+    };
+  } finally {
+    inspector?.close();
+    await gateway.stop();
+    await backend.stop();
+  }
+}
+
+function cannon(
+  url: string,
+  headers: Record<string, string>,
+  connections: number,
+  durationSec: number,
+): Promise<autocannon.Result> {
+  return autocannon({
+    url,
+    method: 'POST',
+    headers: { ...MCP_HEADERS, ...headers },
+    // `[<id>]` becomes a unique id per request; the body stays ~1 KiB.
+    body: toolsCallBody('[<id>]'),
+    idReplacement: true,
+    connections,
+    pipelining: 1,
+    duration: durationSec,
+    timeout: 10,
+  });
+}
+
+function snapshot(pids: Record<string, number>): Record<string, number> {
+  const usage = process.cpuUsage();
+  return {
+    ...Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)])),
+    'load generator': (usage.user + usage.system) / 1e6,
+  };
+}
