@@ -1,26 +1,61 @@
-import { Controller, Get, Header } from '@nestjs/common';
-import { DASHBOARD_HTML, DASHBOARD_SCRIPT } from './dashboard-page.js';
+import { Controller, Get, Header, NotFoundException, Param, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { type DashboardAssets, loadDashboardAssets } from './dashboard-assets.js';
+import { dashboardHtml } from './dashboard-page.js';
+import { DASHBOARD_SCRIPT } from './dashboard-script.js';
+import { DASHBOARD_CSS } from './dashboard-style.js';
 
-// Only this origin's own script and API: a value that slipped into markup could still not
-// load or send anything elsewhere.
+// Only this origin's own files and API: a value that slipped into markup could still not run
+// inline script, load anything from elsewhere or send data away. No inline styles either:
+// uPlot sizes its elements through the CSSOM, which the CSP does not restrict.
 const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; " +
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+// The page and its script change with a deploy: revalidate. Library files carry their version
+// in their name: keep them.
+const REVALIDATE = 'no-cache';
+const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-/** The dashboard's static page and script; the data comes from the keyed API. */
+/** The dashboard's static files; its data comes from the keyed API, so none of these needs a key. */
 @Controller()
 export class DashboardController {
+  private readonly assets: DashboardAssets = loadDashboardAssets();
+  private readonly html = dashboardHtml(this.assets);
+
   @Get()
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Content-Security-Policy', CSP)
+  @Header('Cache-Control', REVALIDATE)
+  @Header('X-Content-Type-Options', 'nosniff')
+  @Header('Referrer-Policy', 'no-referrer')
   page(): string {
-    return DASHBOARD_HTML;
+    return this.html;
   }
 
   @Get('dashboard.js')
   @Header('Content-Type', 'text/javascript; charset=utf-8')
-  @Header('Content-Security-Policy', CSP)
+  @Header('Cache-Control', REVALIDATE)
+  @Header('X-Content-Type-Options', 'nosniff')
   script(): string {
     return DASHBOARD_SCRIPT;
+  }
+
+  @Get('dashboard.css')
+  @Header('Content-Type', 'text/css; charset=utf-8')
+  @Header('Cache-Control', REVALIDATE)
+  @Header('X-Content-Type-Options', 'nosniff')
+  style(): string {
+    return DASHBOARD_CSS;
+  }
+
+  @Get('assets/:name')
+  asset(@Param('name') name: string, @Res({ passthrough: true }) reply: FastifyReply): Buffer {
+    const asset = this.assets.byName.get(name);
+    if (!asset) throw new NotFoundException();
+    void reply
+      .header('Content-Type', asset.contentType)
+      .header('Cache-Control', IMMUTABLE)
+      .header('X-Content-Type-Options', 'nosniff');
+    return asset.body;
   }
 }

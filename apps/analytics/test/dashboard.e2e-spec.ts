@@ -1,0 +1,485 @@
+import { existsSync } from 'node:fs';
+import {
+  AUTH_KEY_VERIFY,
+  InProcessBus,
+  InProcessEventChannel,
+  type McpEvent,
+  type Principal,
+  sha256Hex,
+} from '#common';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
+import {
+  eventually,
+  makeEvent,
+  memoryLogger,
+  tempDir,
+  testConfig,
+  type TempDir,
+} from './fixtures.js';
+
+// SPEC §7 `GET /`: the dashboard driven in a real headless Chromium (Debian's package) against
+// the analytics service with a seeded DuckDB. Only the absence of Chromium skips it.
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const suite = HAVE_CHROMIUM ? describe : describe.skip;
+const SUITE_NAME = HAVE_CHROMIUM
+  ? 'analytics dashboard in Chromium'
+  : `analytics dashboard (SKIPPED: Chromium not installed at ${CHROMIUM}: apt-get install -y chromium)`;
+if (!HAVE_CHROMIUM) {
+  console.warn(`dashboard e2e skipped: Chromium not installed: apt-get install -y chromium`);
+}
+// Set to a file path to keep a full-page screenshot of the loaded dashboard.
+const SCREENSHOT = process.env.DASHBOARD_SCREENSHOT;
+
+const KEYS = {
+  admin: 'dashboard-admin-key-0123456789',
+  user: 'dashboard-user-key-0123456789',
+  wrong: 'not-a-known-key-0123456789',
+};
+const KEY_STORAGE = 'mcp-gateway.analytics.admin-key';
+// An attacker picks tool names: this one must show as text and never run.
+const HOSTILE_TOOL = '<img src=x onerror="window.__pwned=1">';
+
+function principal(keyId: string, role: Principal['role']): Principal {
+  return {
+    keyId,
+    user: null,
+    tenant: null,
+    role,
+    namespaces: ['*'],
+    rateLimit: null,
+    expiresAt: null,
+  };
+}
+const PRINCIPALS: Record<string, Principal> = {
+  [sha256Hex(KEYS.admin)]: principal('ops', 'admin'),
+  [sha256Hex(KEYS.user)]: principal('alice', 'user'),
+};
+
+const NOW = Date.now();
+const minutesAgo = (minutes: number) => new Date(NOW - minutes * 60_000).toISOString();
+
+// Known figures. Last hour: 9 requests (search 6: alice 5 + bob 1; files 3: carol), 2 errors,
+// 8 tool calls, keys alice/bob/carol; request durations 5,10,15,20,30,40,50,60,70 ms give
+// p50 30, p95 66, p99 69.2. Three hours ago: 4 more files/read calls by dave (last 24 h: 13).
+const search = { namespace: 'search', tenant: 'acme', key_id: 'alice', user: 'alice@acme' };
+const files = { namespace: 'files', tenant: 'globex', key_id: 'carol', user: 'carol@globex' };
+const SEED: McpEvent[] = [
+  makeEvent({ ...search, ts: minutesAgo(2), tool: 'web', duration_ms: 10 }),
+  makeEvent({ ...search, ts: minutesAgo(2), tool: 'web', duration_ms: 20 }),
+  makeEvent({ ...search, ts: minutesAgo(3), tool: 'web', duration_ms: 30 }),
+  makeEvent({ ...search, ts: minutesAgo(3), tool: 'web', outcome: 'tool_error', duration_ms: 40 }),
+  makeEvent({ ...search, ts: minutesAgo(4), tool: HOSTILE_TOOL, duration_ms: 15 }),
+  makeEvent({
+    ...search,
+    key_id: 'bob',
+    user: 'bob@acme',
+    ts: minutesAgo(4),
+    method: 'tools/list',
+    tool: null,
+    duration_ms: 5,
+  }),
+  // Recorded, but not requests.
+  makeEvent({
+    ...search,
+    ts: minutesAgo(4),
+    kind: 'notification',
+    method: 'notifications/initialized',
+    tool: null,
+    duration_ms: null,
+  }),
+  makeEvent({
+    ...search,
+    ts: minutesAgo(2),
+    direction: 'server_to_client',
+    kind: 'response',
+    tool: 'web',
+    duration_ms: 900,
+  }),
+  makeEvent({ ...files, ts: minutesAgo(5), tool: 'read', duration_ms: 50 }),
+  makeEvent({ ...files, ts: minutesAgo(5), tool: 'read', duration_ms: 60 }),
+  makeEvent({
+    ...files,
+    ts: minutesAgo(6),
+    tool: 'read',
+    outcome: 'upstream_error',
+    duration_ms: 70,
+  }),
+  ...[0, 1, 2, 3].map(() =>
+    makeEvent({
+      ...files,
+      key_id: 'dave',
+      user: 'dave@globex',
+      ts: minutesAgo(180),
+      tool: 'read',
+      duration_ms: 80,
+    }),
+  ),
+];
+
+// Functions given to page.evaluate run in the browser. The project compiles without the DOM
+// library, so these declare the little of it that they touch.
+interface BrowserCanvas {
+  width: number;
+  height: number;
+  getContext(kind: '2d'): {
+    getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+  };
+}
+declare const document: { querySelector(selector: string): BrowserCanvas | null };
+declare const sessionStorage: { getItem(key: string): string | null };
+declare const window: { __pwned?: number };
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+suite(SUITE_NAME, () => {
+  let dir: TempDir;
+  let channel: InProcessEventChannel;
+  let analytics: AnalyticsHandle;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  /** Every URL the page asked for, and what it logged as an error. */
+  const requested: string[] = [];
+  const pageErrors: string[] = [];
+
+  const card = (metric: string) => page.locator(`.card[data-metric="${metric}"] .value`);
+  const columnTexts = (table: string, column: number) =>
+    page.locator(`#${table} tbody tr td:nth-child(${column})`).allTextContents();
+  const optionValues = async (select: string) =>
+    Promise.all((await page.locator(`${select} option`).all()).map((o) => o.getAttribute('value')));
+  const apiCalls = (endpoint: string) =>
+    requested.filter((url) => new URL(url).pathname === `/api/v1/${endpoint}`);
+
+  /** Waits until the element's text is `expected`; the failure names what it showed instead. */
+  async function waitForText(selector: string, expected: string, timeoutMs = 10_000) {
+    await eventually(
+      async () => ((await page.locator(selector).textContent()) === expected ? true : undefined),
+      `${selector} to show "${expected}"`,
+      timeoutMs,
+    ).catch(async (error: Error) => {
+      const shown = await page.locator(selector).textContent();
+      throw new Error(`${error.message}; last shown: "${shown}"`);
+    });
+  }
+
+  /** Changes a select and waits for the refresh it causes to answer `summary`. */
+  async function choose(select: 'range' | 'namespace' | 'tenant', value: string) {
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/summary');
+    await page.selectOption(`#${select}`, value);
+    await answered;
+  }
+
+  async function connect(key: string) {
+    await page.fill('#key', key);
+    await page.click('#key-form button[type="submit"]');
+  }
+
+  /** Pixels of the chart's canvas close to `rgb` (the series colour; bars are drawn opaque enough). */
+  function colouredPixels(chart: string, rgb: [number, number, number]) {
+    return page.evaluate(
+      ({ chart, rgb }) => {
+        const canvas = document.querySelector(`#${chart} canvas`);
+        if (!canvas || canvas.width === 0 || canvas.height === 0) return 0;
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          const close =
+            Math.abs(data[i] - rgb[0]) < 60 &&
+            Math.abs(data[i + 1] - rgb[1]) < 60 &&
+            Math.abs(data[i + 2] - rgb[2]) < 60 &&
+            data[i + 3] > 128;
+          if (close) n++;
+        }
+        return n;
+      },
+      { chart, rgb },
+    );
+  }
+
+  beforeAll(async () => {
+    dir = tempDir('dashboard-e2e-');
+    const bus = new InProcessBus();
+    bus.registerRequestHandler(AUTH_KEY_VERIFY, (data) => {
+      const found = PRINCIPALS[(data as { keySha256: string }).keySha256];
+      return found ? { ok: true, principal: found } : { ok: false };
+    });
+    channel = new InProcessEventChannel();
+    analytics = await startAnalytics({
+      port: 0,
+      host: '127.0.0.1',
+      dbPath: dir.file('analytics.duckdb'),
+      config: testConfig(),
+      bus,
+      logger: memoryLogger().logger,
+      events: { kind: 'in-process', channel },
+    });
+    for (const event of SEED) channel.publish(event);
+    await channel.flush();
+    // Stored and queryable before the browser looks.
+    await eventually(async () => {
+      const response = await fetch(`${analytics.url}/api/v1/summary`, {
+        headers: { Authorization: `Bearer ${KEYS.admin}` },
+      });
+      const body = (await response.json()) as { requests: number };
+      return body.requests === 13 ? true : undefined;
+    }, 'the seeded events to be queryable');
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    context = await browser.newContext({
+      locale: 'en-US',
+      timezoneId: 'UTC',
+      viewport: { width: 1440, height: 1000 },
+    });
+    page = await context.newPage();
+    page.on('request', (request) => requested.push(request.url()));
+    page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
+    page.on('console', (message) => {
+      // The browser logs each refused API call itself; those 401/403 are what the tests ask for.
+      if (message.type() === 'error' && !/status of 40[13]/.test(message.text()))
+        pageErrors.push(`console: ${message.text()}`);
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await analytics?.close();
+    dir?.remove();
+  });
+
+  it('serves the page, its script and a locally served chart library with a strict CSP and no key', async () => {
+    const response = await fetch(`${analytics.url}/`);
+    expect(response.status).toBe(200);
+    const csp = response.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    const html = await response.text();
+    // Nothing from another origin: the page works in a closed network.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
+    expect(assets).toEqual([
+      expect.stringMatching(/^\/assets\/uplot-\d+\.\d+\.\d+\.min\.css$/),
+      expect.stringMatching(/^\/assets\/uplot-\d+\.\d+\.\d+\.min\.js$/),
+    ]);
+    for (const path of assets) {
+      const asset = await fetch(`${analytics.url}${path}`);
+      expect(asset.status).toBe(200);
+      expect(asset.headers.get('content-type')).toMatch(
+        path.endsWith('.js') ? /javascript/ : /text\/css/,
+      );
+      expect(asset.headers.get('cache-control')).toContain('immutable');
+      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    }
+    for (const path of ['/dashboard.js', '/dashboard.css']) {
+      expect((await fetch(`${analytics.url}${path}`)).status).toBe(200);
+    }
+    for (const path of [
+      '/assets/package.json',
+      '/assets/..%2Fpackage.json',
+      '/assets/uPlot.cjs.js',
+    ]) {
+      expect((await fetch(`${analytics.url}${path}`)).status).toBe(404);
+    }
+  });
+
+  it('asks for the key, and shows a refused key as a clear error without figures', async () => {
+    await page.goto(analytics.url);
+    expect(await page.locator('#welcome').isVisible()).toBe(true);
+    expect(await page.locator('#updated').textContent()).toBe('Not connected');
+    expect(apiCalls('summary')).toHaveLength(0);
+
+    await connect(KEYS.wrong);
+    await page.locator('#alert').waitFor({ state: 'visible' });
+    expect(await page.locator('#alert').textContent()).toContain('401 Unauthorized');
+    expect(await page.locator('#content').isHidden()).toBe(true);
+    expect(await page.locator('#updated').textContent()).toBe('Stopped: key refused');
+    expect(await card('requests').textContent()).toBe('—');
+    expect(await page.evaluate((k) => sessionStorage.getItem(k), KEY_STORAGE)).toBeNull();
+
+    await connect(KEYS.user);
+    await eventually(
+      async () =>
+        (await page.locator('#alert').textContent())?.includes('403') ? true : undefined,
+      'the 403 message',
+    );
+    expect(await page.locator('#alert').textContent()).toContain('analytics needs an admin key');
+    expect(await card('requests').textContent()).toBe('—');
+  });
+
+  it('with the admin key, shows the seeded figures, charts and tables', async () => {
+    await connect(KEYS.admin);
+    await waitForText('.card[data-metric="requests"] .value', '9');
+    expect(await page.locator('#alert').isHidden()).toBe(true);
+    expect(await page.locator('#welcome').isHidden()).toBe(true);
+    const figures = Object.fromEntries(
+      await Promise.all(
+        ['errors', 'error_rate', 'p50_ms', 'p95_ms', 'p99_ms', 'unique_keys', 'tool_calls'].map(
+          async (metric) => [metric, await card(metric).textContent()] as const,
+        ),
+      ),
+    );
+    expect(figures).toEqual({
+      errors: '2',
+      error_rate: '22.2 %',
+      p50_ms: '30 ms',
+      p95_ms: '66 ms',
+      p99_ms: '69 ms',
+      unique_keys: '3',
+      tool_calls: '8',
+    });
+    expect(await page.locator('#updated').textContent()).toMatch(/^Last updated /);
+
+    // uPlot drew the series: request bars in blue, error bars in red, p95 points in violet.
+    expect(await page.locator('#volume-chart .uplot canvas').count()).toBe(1);
+    expect(await colouredPixels('volume-chart', [37, 99, 235])).toBeGreaterThan(200);
+    expect(await colouredPixels('volume-chart', [220, 38, 38])).toBeGreaterThan(20);
+    expect(await colouredPixels('latency-chart', [124, 58, 237])).toBeGreaterThan(20);
+    expect(await page.locator('#volume-summary').textContent()).toMatch(
+      /^9 requests, 2 errors; busiest minute: \d requests? at /,
+    );
+    expect(await page.locator('#latency-summary').textContent()).toMatch(
+      /p95 over the range 66 ms\.$/,
+    );
+
+    expect(await page.locator('#tools tbody .tool').allTextContents()).toEqual([
+      'web',
+      'read',
+      HOSTILE_TOOL,
+    ]);
+    expect(await columnTexts('tools', 2)).toEqual(['4', '3', '1']);
+    expect(await columnTexts('keys', 1)).toEqual(['alice', 'carol', 'bob']);
+    expect(await columnTexts('namespaces', 1)).toEqual(['search', 'files']);
+    expect(await columnTexts('namespaces', 2)).toEqual(['6', '3']);
+    expect((await columnTexts('events', 4)).length).toBeGreaterThan(5);
+    // The filter choices come from the data.
+    expect(await optionValues('#namespace')).toEqual(['', 'files', 'search']);
+    expect(await optionValues('#tenant')).toEqual(['', 'acme', 'globex']);
+
+    // The hostile tool name stayed text.
+    expect(await page.evaluate(() => window.__pwned)).toBeUndefined();
+    expect(await page.locator('img').count()).toBe(0);
+    // The key is in the tab's session storage and the Authorization header, never in a URL.
+    expect(await page.evaluate((k) => sessionStorage.getItem(k), KEY_STORAGE)).toBe(KEYS.admin);
+    expect(requested.filter((url) => url.includes(KEYS.admin))).toEqual([]);
+    expect(page.url()).not.toContain(KEYS.admin);
+
+    if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  });
+
+  it('namespace and tenant filters change the figures to that slice', async () => {
+    await choose('namespace', 'files');
+    await waitForText('.card[data-metric="requests"] .value', '3');
+    expect(await card('errors').textContent()).toBe('1');
+    expect(await card('error_rate').textContent()).toBe('33.3 %');
+    expect(await page.locator('#tools tbody .tool').allTextContents()).toEqual(['read']);
+    expect(await columnTexts('namespaces', 1)).toEqual(['files']);
+    expect(new URL(apiCalls('timeseries').at(-1)!).searchParams.get('namespace')).toBe('files');
+    // The other namespace stays selectable while one is chosen.
+    expect(await page.locator('#namespace option').count()).toBe(3);
+
+    await choose('namespace', 'search');
+    await waitForText('.card[data-metric="requests"] .value', '6');
+    expect(await card('errors').textContent()).toBe('1');
+    expect(await columnTexts('keys', 1)).toEqual(['alice', 'bob']);
+
+    await choose('namespace', '');
+    await choose('tenant', 'globex');
+    await waitForText('.card[data-metric="requests"] .value', '3');
+    expect(await columnTexts('keys', 1)).toEqual(['carol']);
+    expect(new URL(page.url()).hash).toBe('#range=1h&tenant=globex');
+
+    await choose('tenant', '');
+    await waitForText('.card[data-metric="requests"] .value', '9');
+  });
+
+  it('the time range sets the query window and bucket size', async () => {
+    const cases = [
+      { range: '24h', spanMs: 24 * 3600_000, bucket: '1h', requests: '13' },
+      { range: '15m', spanMs: 15 * 60_000, bucket: '1m', requests: '9' },
+      { range: '30d', spanMs: 30 * 24 * 3600_000, bucket: '1d', requests: '13' },
+      { range: '1h', spanMs: 3600_000, bucket: '1m', requests: '9' },
+    ];
+    for (const { range, spanMs, bucket, requests } of cases) {
+      const before = apiCalls('timeseries').length;
+      await choose('range', range);
+      await waitForText('.card[data-metric="requests"] .value', requests);
+      const query = new URL(apiCalls('timeseries').slice(before).at(-1)!).searchParams;
+      expect(query.get('bucket')).toBe(bucket);
+      expect(Math.abs(Date.now() - spanMs - Date.parse(query.get('from')!))).toBeLessThan(30_000);
+      expect(new URL(page.url()).hash).toBe(`#range=${range}`);
+    }
+  });
+
+  it('refreshes live within the refresh interval, and not while paused', async () => {
+    await page.selectOption('#interval', '5');
+    const intervalMs = 5_000;
+    const storedCount = async (expected: number) =>
+      eventually(async () => {
+        const response = await fetch(`${analytics.url}/api/v1/summary?from=${minutesAgo(60)}`, {
+          headers: { Authorization: `Bearer ${KEYS.admin}` },
+        });
+        return ((await response.json()) as { requests: number }).requests === expected
+          ? true
+          : undefined;
+      }, `${expected} requests stored`);
+
+    await page.click('#pause');
+    expect(await page.locator('#pause').getAttribute('aria-pressed')).toBe('true');
+    await page.locator('#content[aria-busy="false"]').waitFor();
+    expect(await page.locator('#updated').textContent()).toMatch(/^Paused/);
+    const callsWhenPaused = apiCalls('summary').length;
+    channel.publish(makeEvent({ ...search, ts: new Date().toISOString(), tool: 'live' }));
+    channel.publish(makeEvent({ ...search, ts: new Date().toISOString(), tool: 'live' }));
+    await storedCount(11);
+    // Paused: one and a half intervals pass without a call and with the old figure.
+    const quietUntil = Date.now() + intervalMs * 1.5;
+    while (Date.now() < quietUntil) {
+      expect(apiCalls('summary').length).toBe(callsWhenPaused);
+      expect(await card('requests').textContent()).toBe('9');
+      await page.waitForTimeout(250);
+    }
+
+    // Resuming refreshes at once.
+    await page.click('#pause');
+    expect(await page.locator('#pause').getAttribute('aria-pressed')).toBe('false');
+    await waitForText('.card[data-metric="requests"] .value', '11', 5_000);
+    const updatedBefore = await page.locator('#updated').textContent();
+
+    // Live: an event stored now is on the page within one interval (plus the refresh itself).
+    channel.publish(
+      makeEvent({ ...files, ts: new Date().toISOString(), tool: 'read', outcome: 'rpc_error' }),
+    );
+    await storedCount(12);
+    const stored = Date.now();
+    await waitForText('.card[data-metric="requests"] .value', '12', intervalMs + 2_000);
+    expect(Date.now() - stored).toBeLessThan(intervalMs + 2_000);
+    expect(await card('errors').textContent()).toBe('3');
+    expect(await page.locator('#updated').textContent()).not.toBe(updatedBefore);
+  });
+
+  it('remembers the key for the tab across a reload, and forgets it on request', async () => {
+    await page.reload();
+    await waitForText('.card[data-metric="requests"] .value', '12');
+    await page.click('#forget');
+    expect(await card('requests').textContent()).toBe('—');
+    expect(await page.locator('#welcome').isVisible()).toBe(true);
+    expect(await page.evaluate((k) => sessionStorage.getItem(k), KEY_STORAGE)).toBeNull();
+  });
+
+  it('logged no script errors or CSP violations and asked no other origin', () => {
+    expect(pageErrors).toEqual([]);
+    const origin = new URL(analytics.url).origin;
+    expect(requested.filter((url) => new URL(url).origin !== origin)).toEqual([]);
+  });
+});
