@@ -15,13 +15,8 @@ export class SqlParams {
   }
 }
 
-/**
- * SPEC §7: a request is a client-to-server JSON-RPC request, or a rejected HTTP request that
- * held no JSON-RPC message (kind null). Notifications and responses are recorded, not counted.
- */
-export const IS_REQUEST = `((direction = 'client_to_server' AND kind = 'request') OR kind IS NULL)`;
-export const IS_ERROR = `outcome <> 'ok'`;
-export const IS_TOOL_CALL = `"method" = 'tools/call'`;
+// The request predicates are part of the storage schema: the requests table is derived by them.
+export { IS_ERROR, IS_REQUEST, IS_TOOL_CALL } from '../storage/schema.js';
 
 /** The WHERE conditions of the common filters, ANDed; `TRUE` when there are none. */
 export function filterConditions(filters: EventFilters, params: SqlParams): string {

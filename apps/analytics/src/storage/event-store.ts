@@ -14,8 +14,13 @@ import { ConnectionPool } from './connection-pool.js';
 import {
   COLUMN_TYPES,
   EVENTS_TABLE_DDL,
-  INSERT_STAGED_SQL,
+  INSERT_FRESH_EVENTS_SQL,
+  INSERT_FRESH_REQUESTS_SQL,
+  IS_REQUEST,
   quoted,
+  REBUILD_REQUESTS_SQL,
+  REQUESTS_TABLE_DDL,
+  STAGE_FRESH_SQL,
   STAGING_TABLE,
   STAGING_TABLE_RESET,
 } from './schema.js';
@@ -72,7 +77,7 @@ export class EventStore {
     private readonly instance: DuckDBInstance,
     private readonly writer: DuckDBConnection,
     private staging: DuckDBAppender,
-    private readonly insertStaged: DuckDBPreparedStatement,
+    private readonly stageFresh: DuckDBPreparedStatement,
     private readonly readers: ConnectionPool,
     private readonly logger: Logger,
     private readonly queryTimeoutMs: number,
@@ -102,9 +107,11 @@ export class EventStore {
       connections.push(writer);
       await writer.run(EVENTS_TABLE_DDL);
       await addMissingColumns(writer, options.logger);
+      await writer.run(REQUESTS_TABLE_DDL);
+      await syncRequests(writer, options.logger);
       await writer.run(STAGING_TABLE_RESET);
       const staging = await writer.createAppender(STAGING_TABLE);
-      const insertStaged = await writer.prepare(INSERT_STAGED_SQL);
+      const stageFresh = await writer.prepare(STAGE_FRESH_SQL);
       const readers: DuckDBConnection[] = [];
       for (let i = 0; i < (options.readConnections ?? 4); i++)
         readers.push(await connect(instance));
@@ -114,7 +121,7 @@ export class EventStore {
         instance,
         writer,
         staging,
-        insertStaged,
+        stageFresh,
         new ConnectionPool(readers),
         options.logger,
         options.queryTimeoutMs ?? 30_000,
@@ -136,6 +143,8 @@ export class EventStore {
    * moves them. The staging table is then replaced rather than emptied: DuckDB keeps the memory
    * of rows deleted from a temp table (measured: ~560 MB after a million events), and the
    * replacement is also faster than TRUNCATE. A failed batch never leaks into the next.
+   * The batch's new events are parsed once into a temp table, then copied into `events` and
+   * their requests into `requests`, in one transaction: both tables always agree.
    */
   insertBatch(events: readonly StorableEvent[]): Promise<number> {
     if (events.length === 0) return Promise.resolve(0);
@@ -151,9 +160,18 @@ export class EventStore {
         }
         this.staging.flushSync();
         // Date.parse drops sub-millisecond digits: widen the upper bound by 1 ms to cover them.
-        this.insertStaged.bind([new Date(min).toISOString(), new Date(max + 1).toISOString()]);
-        const result = await this.insertStaged.run();
-        return result.rowsChanged;
+        this.stageFresh.bind([new Date(min).toISOString(), new Date(max + 1).toISOString()]);
+        await this.writer.run('BEGIN TRANSACTION');
+        try {
+          await this.stageFresh.run();
+          const result = await this.writer.run(INSERT_FRESH_EVENTS_SQL);
+          await this.writer.run(INSERT_FRESH_REQUESTS_SQL);
+          await this.writer.run('COMMIT');
+          return result.rowsChanged;
+        } catch (error) {
+          await this.writer.run('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
       } finally {
         await this.resetStaging();
       }
@@ -178,10 +196,20 @@ export class EventStore {
   /** Retention: deletes events older than `cutoff`; returns how many. */
   deleteOlderThan(cutoff: Date): Promise<number> {
     return this.serializeWrite(async () => {
-      const result = await this.writer.run('DELETE FROM events WHERE ts < $1::TIMESTAMPTZ', [
-        cutoff.toISOString(),
-      ]);
-      return result.rowsChanged;
+      const params = [cutoff.toISOString()];
+      await this.writer.run('BEGIN TRANSACTION');
+      try {
+        const result = await this.writer.run(
+          'DELETE FROM events WHERE ts < $1::TIMESTAMPTZ',
+          params,
+        );
+        await this.writer.run('DELETE FROM requests WHERE ts < $1::TIMESTAMPTZ', params);
+        await this.writer.run('COMMIT');
+        return result.rowsChanged;
+      } catch (error) {
+        await this.writer.run('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
     });
   }
 
@@ -222,7 +250,7 @@ export class EventStore {
         'checkpoint at close failed; the WAL is replayed at next start',
       );
     }
-    this.insertStaged.destroySync();
+    this.stageFresh.destroySync();
     try {
       this.staging.closeSync();
     } catch {
@@ -247,6 +275,34 @@ async function connect(instance: DuckDBInstance): Promise<DuckDBConnection> {
   // Buckets (date_trunc) and ISO output depend on the session time zone: analytics speaks UTC.
   await connection.run("SET TimeZone = 'UTC'");
   return connection;
+}
+
+/**
+ * The requests table is derived from `events`. When their request counts differ (a file from
+ * before the table existed, or events written by another tool while the service was down) it
+ * is rebuilt; each ingest batch and retention run keeps both in one transaction afterwards.
+ */
+async function syncRequests(writer: DuckDBConnection, logger: Logger): Promise<void> {
+  const reader = await writer.runAndReadAll(
+    `SELECT (SELECT count(*) FROM events WHERE ${IS_REQUEST}) AS events,
+            (SELECT count(*) FROM requests) AS requests`,
+  );
+  const [counts] = reader.getRowObjectsJS();
+  if (counts.events === counts.requests) return;
+  const started = performance.now();
+  await writer.run('BEGIN TRANSACTION');
+  try {
+    await writer.run('DELETE FROM requests');
+    await writer.run(REBUILD_REQUESTS_SQL);
+    await writer.run('COMMIT');
+  } catch (error) {
+    await writer.run('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  logger.info(
+    { requests: Number(counts.events), ms: Math.round(performance.now() - started) },
+    'rebuilt the requests table from events',
+  );
 }
 
 /** Additive migration: a column added to the event schema appears as a nullable column. */
