@@ -131,7 +131,10 @@ export class BridgeSession {
       this.pending.set(idKey(id), { id, timer: this.requestTimer(id) });
     }
     this.backend.send(message).catch((error: unknown) => {
-      this.options.logger.warn({ namespace: this.options.namespace, err: String(error) }, 'could not send to backend');
+      this.options.logger.warn(
+        { request_id: this.options.recorder.identity.request_id, namespace: this.options.namespace, err: String(error) },
+        'could not send to backend',
+      );
       if (classified.kind === 'request') this.failRequest(classified.id!, -32000, `Backend unavailable: ${String(error)}`, 502);
     });
   }
@@ -202,7 +205,10 @@ export class BridgeSession {
   async close(reason: string): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.options.logger.info({ namespace: this.options.namespace, session: this.id, reason }, 'bridged session closed');
+    this.options.logger.info(
+      { request_id: this.options.recorder.identity.request_id, namespace: this.options.namespace, session: this.id, reason },
+      'bridged session closed',
+    );
     for (const entry of [...this.pending.values()]) {
       this.failRequest(entry.id, -32000, `Backend unavailable: ${reason}`, 502);
     }

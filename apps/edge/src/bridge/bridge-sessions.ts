@@ -54,7 +54,10 @@ export class BridgeSessions {
       await session.start();
     } catch (error) {
       await session.close('failed to start');
-      this.logger.error({ namespace: options.namespace, err: String(error) }, 'backend connection failed to start');
+      this.logger.error(
+        { request_id: options.recorder.identity.request_id, namespace: options.namespace, err: String(error) },
+        'backend connection failed to start',
+      );
       throw new GatewayError(ErrorCode.UpstreamError, `Backend failed to start: ${(error as Error).message}`);
     }
     return session;

@@ -246,7 +246,10 @@ export class HttpUpstream {
         outcome = 'upstream_error';
         const kind = error instanceof SseFramingError ? 'malformed' : 'stream';
         this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind });
-        this.logger.warn({ namespace: call.namespace, err: String(error) }, 'backend stream failed');
+        this.logger.warn(
+          { request_id: call.recorder.identity.request_id, namespace: call.namespace, err: String(error) },
+          'backend stream failed',
+        );
       }
     } finally {
       clearTimeout(timer);
