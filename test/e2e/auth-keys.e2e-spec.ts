@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { eventually } from '../support/processes.js';
 import {
   bearer,
@@ -78,6 +79,10 @@ describe('keys across three edges (auth service, NATS, Redis)', () => {
     return verifies();
   };
 
+  /** Every message on the private NATS server (all subjects, replies included) during the tests. */
+  const onTheBus: string[] = [];
+  let sniffer: NatsConnection | undefined;
+
   beforeAll(async () => {
     cluster = await startCluster({
       config: (backend) => config(backend),
@@ -93,9 +98,15 @@ describe('keys across three edges (auth service, NATS, Redis)', () => {
         ...Object.fromEntries(SENTINELS.map((value, i) => [`SENTINEL_${i}`, value])),
       },
     });
+    sniffer = await connect({ servers: cluster.natsUrl, name: 'sniffer' });
+    sniffer.subscribe('>', {
+      callback: (_error, msg) => onTheBus.push(`${msg.subject} ${msg.string()}`),
+    });
+    await sniffer.flush();
   }, 60_000);
 
   afterAll(async () => {
+    await sniffer?.close();
     await cluster?.stop();
   });
 
@@ -221,11 +232,21 @@ describe('keys across three edges (auth service, NATS, Redis)', () => {
     const output = cluster.output();
     expect(output).toContain('"level":20'); // debug lines were written
     expect(output).toContain('"msg":"key verify answered"');
-    const presented = [...Object.values(KEYS), ...unknownKeys];
+    const presented = [...Object.values(KEYS), ...SENTINELS, ...unknownKeys];
     expect(presented.length).toBeGreaterThan(15);
     for (const key of presented) {
       expect(output).not.toContain(key);
       expect(output).not.toContain(sha256(key));
     }
+  });
+
+  it('never sends a key over NATS: verify requests carry its SHA-256 only', () => {
+    const verifyRequests = onTheBus.filter((message) => message.startsWith('auth.key.verify.v1 '));
+    expect(verifyRequests.length).toBeGreaterThan(15);
+    const bus = onTheBus.join('\n');
+    expect(bus).toContain(sha256(KEYS.user));
+    expect(bus).toContain('auth.keys.changed.v1');
+    for (const key of [...Object.values(KEYS), ...SENTINELS, ...unknownKeys])
+      expect(bus).not.toContain(key);
   });
 });
