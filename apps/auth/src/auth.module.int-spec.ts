@@ -1,0 +1,99 @@
+import 'reflect-metadata';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AUTH_KEY_VERIFY,
+  AUTH_KEYS_CHANGED,
+  ConfigStore,
+  type KeysChangedEvent,
+  NatsBus,
+  sha256Hex,
+} from '#common';
+import { pino } from 'pino';
+import {
+  type PrivateNatsServer,
+  startPrivateNatsServer,
+} from '../../../libs/common/src/testing/private-nats-server.js';
+import { type AuthHandle, startAuth } from './bootstrap.js';
+
+// The auth service over a real nats-server: it answers verify requests with digests only, and a
+// key change made while NATS is down still reaches the edges once NATS is back.
+
+const KEY = 'alice-key-0123456789abcdef';
+const WITH_ALICE = `keys:\n  - { id: alice, key: "${KEY}", namespaces: ["*"] }\n`;
+const WITHOUT_KEYS = 'keys: []\n';
+
+async function until<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await Promise.resolve(probe()).catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('auth service over NATS', () => {
+  let nats: PrivateNatsServer;
+  let dir: string;
+  let config: ConfigStore;
+  let authBus: NatsBus;
+  let edgeBus: NatsBus;
+  let auth: AuthHandle;
+
+  beforeAll(async () => {
+    nats = await startPrivateNatsServer();
+    dir = mkdtempSync(join(tmpdir(), 'mcpgw-auth-'));
+    writeFileSync(join(dir, 'gateway.yaml'), WITH_ALICE);
+    config = ConfigStore.fromFile(join(dir, 'gateway.yaml'), {});
+    authBus = await NatsBus.connect(nats.url, 'auth-under-test');
+    edgeBus = await NatsBus.connect(nats.url, 'edge-under-test');
+    auth = await startAuth({
+      config,
+      logger: pino({ level: 'silent' }),
+      transport: { kind: 'nats', url: nats.url, bus: authBus },
+    });
+  });
+
+  afterAll(async () => {
+    await auth?.close();
+    await authBus?.close();
+    await edgeBus?.close();
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers a verify request for the SHA-256 of a key with its principal, and refuses others', async () => {
+    const good = await edgeBus.send(AUTH_KEY_VERIFY, { keySha256: sha256Hex(KEY) });
+    expect(good).toMatchObject({ ok: true, principal: { keyId: 'alice' } });
+    expect(
+      await edgeBus.send(AUTH_KEY_VERIFY, { keySha256: sha256Hex('not-a-key-0123456789') }),
+    ).toEqual({ ok: false });
+  });
+
+  it('announces a key change made while NATS was down once NATS is back', async () => {
+    const heard: KeysChangedEvent[] = [];
+    edgeBus.subscribe(AUTH_KEYS_CHANGED, (event) => heard.push(event));
+    await edgeBus.connection.flush();
+
+    await nats.kill();
+    await until(() => !authBus.isConnected(), 'the auth service to notice NATS is gone');
+    writeFileSync(join(dir, 'gateway.yaml'), WITHOUT_KEYS);
+    expect(config.reload('test')).toBe(true);
+    await nats.restart();
+
+    const event = await until(() => heard[0], 'the key change broadcast');
+    expect(event.version).toBeGreaterThan(1);
+    // Once the auth service's own subscription is back, the revoked key is refused.
+    const answer = await until(
+      () => edgeBus.send(AUTH_KEY_VERIFY, { keySha256: sha256Hex(KEY) }),
+      'a verify answer',
+    );
+    expect(answer).toEqual({ ok: false });
+  });
+});
