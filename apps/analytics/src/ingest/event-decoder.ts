@@ -128,8 +128,14 @@ export function decodeEventObject(value: unknown): DecodeResult {
  * unescaped ones gives the number of keys in the text, nested ones included.
  */
 function hasOnlyUniqueTopLevelKeys(text: string, parsed: object): boolean {
-  // Whitespace between a key and its colon is legal JSON but never produced by the edge.
-  if (WHITESPACE_BEFORE_COLON.test(text)) return false;
+  // Whitespace between a key and its colon is legal JSON but never produced by the edge. The
+  // regex can only match where a whitespace character precedes a colon: look for that first
+  // (four indexOf calls cost a fraction of the regex over a whole event).
+  if (
+    (text.includes(' :') || text.includes('\t:') || text.includes('\n:') || text.includes('\r:')) &&
+    WHITESPACE_BEFORE_COLON.test(text)
+  )
+    return false;
   let keys = 0;
   for (let at = text.indexOf('":'); at !== -1; at = text.indexOf('":', at + 2)) {
     let backslashes = 0;
