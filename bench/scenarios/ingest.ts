@@ -4,7 +4,14 @@ import { connect, createInbox, headers, type NatsConnection } from '@nats-io/tra
 import { ensureEventsStream, eventSubject, type McpEvent } from '#common';
 import { writeFileSync } from 'node:fs';
 import { InspectorSession } from '../support/inspector.js';
-import { cpuSeconds, figure, percentile, round, type ScenarioResult } from '../support/report.js';
+import {
+  cpuSeconds,
+  figure,
+  info,
+  percentile,
+  round,
+  type ScenarioResult,
+} from '../support/report.js';
 import { eventually, sleep } from '../support/processes.js';
 import { ADMIN_KEY, startGateway } from '../support/topology.js';
 
@@ -273,14 +280,14 @@ export async function ingest(options: IngestOptions): Promise<ScenarioResult> {
           50_000,
           `${options.events.toLocaleString('en-US')} events${exact ? '' : `; STORED ${stored} of ${expected} requests`}`,
         ),
-        figure(
+        // Context, not the SPEC figure: here the bench's publisher and NATS take the same two
+        // cores as analytics, where edges publish from their own machines.
+        info(
           'ingest_live_events_per_sec',
-          'Analytics ingest, live (first publish → all stored)',
+          'Analytics ingest while the bench publishes on the same cores',
           round(liveRate, 0),
           'events/s',
-          '>=',
-          50_000,
-          `publisher alone: ${round(options.events / livePublishSec, 0).toLocaleString('en-US')}/s`,
+          `publisher: ${round(options.events / livePublishSec, 0).toLocaleString('en-US')}/s`,
         ),
         figure(
           'ingest_lag_ms',

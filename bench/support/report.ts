@@ -10,8 +10,10 @@ export interface Figure {
   label: string;
   value: number | null;
   unit: string;
-  target: { op: Comparison; value: number };
-  pass: boolean;
+  /** null: shown for context only, not a SPEC target. */
+  target: { op: Comparison; value: number } | null;
+  /** null for a figure without target. */
+  pass: boolean | null;
   /** Why there is no value, or what the value needs said next to it. */
   note?: string;
 }
@@ -37,6 +39,17 @@ export function figure(
   return { id, label, value, unit, target: { op, value: target }, pass, ...(note ? { note } : {}) };
 }
 
+/** A figure shown next to the targets for context, without a target of its own. */
+export function info(
+  id: string,
+  label: string,
+  value: number | null,
+  unit: string,
+  note?: string,
+): Figure {
+  return { id, label, value, unit, target: null, pass: null, ...(note ? { note } : {}) };
+}
+
 /** Linear-interpolated percentile of an unsorted sample (p in 0..100). */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -59,11 +72,25 @@ export interface Machine {
   memoryGiB: number;
   node: string;
   kernel: string;
+  /** The commit measured, and whether the working tree differed from it. */
+  commit: string;
+  dirty: boolean;
 }
 
 export function describeMachine(): Machine {
   let nproc = cpus().length;
   let kernel = '';
+  let commit = 'unknown';
+  let dirty = false;
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    dirty =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        encoding: 'utf8',
+      }).trim() !== '';
+  } catch {
+    // Not a git checkout (e.g. a Docker build context).
+  }
   try {
     nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) || nproc;
     kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim();
@@ -77,6 +104,8 @@ export function describeMachine(): Machine {
     memoryGiB: round(totalmem() / 2 ** 30, 1),
     node: process.version,
     kernel,
+    commit,
+    dirty,
   };
 }
 
@@ -95,15 +124,15 @@ export function table(figures: readonly Figure[]): string {
   const rows = figures.map((f) => [
     f.label,
     formatValue(f.value, f.unit) + (f.note ? ` (${f.note})` : ''),
-    `${f.target.op === '>=' ? '≥' : '≤'} ${formatValue(f.target.value, f.unit)}`,
-    f.pass ? 'PASS' : 'MISS',
+    f.target ? `${f.target.op === '>=' ? '≥' : '≤'} ${formatValue(f.target.value, f.unit)}` : '—',
+    f.pass === null ? 'info' : f.pass ? 'PASS' : 'MISS',
   ]);
   const header = ['measure', 'result', 'target (SPEC §10)', ''];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [
     line(header),
-    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
     ...rows.map(line),
   ].join('\n');
 }
