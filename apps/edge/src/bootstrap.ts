@@ -63,7 +63,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     await ensureEventsStream(options.events.connection).catch((error: unknown) =>
       logger.warn({ err: String(error) }, 'could not ensure the events stream yet; events are buffered'),
     );
-    publisher = new JetStreamEventPublisher(options.events.connection, metrics, logger);
+    publisher = new JetStreamEventPublisher(options.events.connection, metrics, logger, () => options.bus.isConnected());
   } else {
     publisher = new InProcessEventPublisher(options.events.channel, metrics);
   }

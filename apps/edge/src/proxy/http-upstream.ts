@@ -38,7 +38,9 @@ const HEARTBEAT_MS = 20_000;
  */
 export class HttpUpstream {
   private readonly agent = new Agent({
-    connections: 256,
+    // No cap: every open SSE stream holds a connection, and a cap would let a client that
+    // opens many streams starve the namespace's unary calls.
+    connections: null,
     pipelining: 1,
     keepAliveTimeout: 30_000,
     connectTimeout: 5_000,
@@ -169,17 +171,19 @@ export class HttpUpstream {
         throw new GatewayError(ErrorCode.UpstreamError, 'Backend answered something that is not JSON-RPC');
       }
       changed = this.filterServerMessage(call, message) || changed;
-      call.recorder.serverMessage(message, Math.round(body.length / messages.length), status);
     }
+    const share = Math.round(body.length / messages.length);
     if (call.localAnswers?.length) {
       parsed = [...messages, ...call.localAnswers];
       changed = true;
     }
     if (changed) body = Buffer.from(JSON.stringify(parsed));
-    call.recorder.finish('upstream_error', status, 'no_response');
     headers['content-length'] = String(body.length);
     res.writeHead(status, headers);
     res.end(body);
+    // Recorded after the answer is on its way: events never delay a response.
+    for (const message of messages) call.recorder.serverMessage(message as Record<string, unknown>, share, status);
+    call.recorder.finish('upstream_error', status, 'no_response');
   }
 
   private async relaySse(
