@@ -17,7 +17,11 @@ import { connect } from '@nats-io/transport-node';
 import { ConfigStore, InProcessBus, type McpEvent, OUTCOMES, parseConfig } from '#common';
 import { pino } from 'pino';
 import { startAnalytics } from '../src/bootstrap.js';
-import { type DecodedEvent, decodeEventObject } from '../src/ingest/event-decoder.js';
+import {
+  type DecodedEvent,
+  decodeEventMessage,
+  decodeEventObject,
+} from '../src/ingest/event-decoder.js';
 import { EventStore } from '../src/storage/event-store.js';
 
 const total = Number(process.argv[2] ?? 100_000);
@@ -68,7 +72,12 @@ async function benchStore(dir: string): Promise<void> {
     const result = decodeEventObject(e);
     if (result.ok) decoded.push(result.event);
   }
-  console.log(`decode + validate:            ${rate(total, performance.now() - started)}`);
+  console.log(`decode + validate (objects):  ${rate(total, performance.now() - started)}`);
+  const bodies = events.map((e) => new TextEncoder().encode(JSON.stringify(e)));
+  started = performance.now();
+  let valid = 0;
+  for (const body of bodies) if (decodeEventMessage(body).ok) valid++;
+  console.log(`decode + validate (messages): ${rate(valid, performance.now() - started)}`);
   started = performance.now();
   let inserted = 0;
   for (let i = 0; i < decoded.length; i += 5_000)

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
+  AckPolicy,
+  DeliverPolicy,
   jetstream,
   jetstreamManager,
   type JetStreamClient,
@@ -94,12 +96,12 @@ describe('JetStream ingest (real NATS)', () => {
     makeEvent({ ts: new Date(Date.UTC(2025, 0, 1) + i * 10).toISOString() }),
   );
 
-  it('creates the stream and a durable explicit-ack consumer with bounded ack pending', async () => {
+  it('creates the stream and a durable ack-all consumer (one ack per batch) with bounded ack pending', async () => {
     analytics = await start();
     const info = await jsm.consumers.info(stream, durable);
     expect(info.config).toMatchObject({
       durable_name: durable,
-      ack_policy: 'explicit',
+      ack_policy: 'all',
       max_ack_pending: 20_000,
     });
     expect((await jsm.streams.info(stream)).config.subjects).toEqual(subjects);
@@ -137,12 +139,16 @@ describe('JetStream ingest (real NATS)', () => {
       msgID: `junk-${suffix}-2`,
     });
     await publishAll([late]);
+    // Last of its batch: the batch's single ack is this invalid message's own.
+    await js.publish(subject, JSON.stringify({ id: 'half-an-event' }), {
+      msgID: `junk-${suffix}-3`,
+    });
     events.push(late);
     await drained();
     const ready = (await (await fetch(`${analytics!.url}/readyz`)).json()) as {
       ingest: { inserted: number; invalid: number };
     };
-    expect(ready.ingest).toMatchObject({ inserted: N + 1, invalid: 2 });
+    expect(ready.ingest).toMatchObject({ inserted: N + 1, invalid: 3 });
     expect(lines.join('')).toContain('invalid event dropped');
   });
 
@@ -174,6 +180,36 @@ describe('JetStream ingest (real NATS)', () => {
     await jsm.consumers.delete(stream, durable);
     analytics = await start();
     await drained();
+    await analytics.close();
+    analytics = undefined;
+    expect(await storedRows()).toEqual({ rows: events.length, ids: events.length });
+  });
+
+  it('recreates a durable of the earlier explicit-ack design at its ack floor, storing each event once', async () => {
+    // The earlier design: AckPolicy.Explicit, each message acked on its own, some acked so far.
+    await jsm.consumers.delete(stream, durable);
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+    });
+    const consumer = await js.consumers.get(stream, durable);
+    const taken = await consumer.fetch({ max_messages: 1_000, expires: 5_000 });
+    let acked = 0;
+    for await (const msg of taken) {
+      msg.ack();
+      if (++acked === 1_000) break;
+    }
+    await nc.flush();
+    const fresh = Array.from({ length: 200 }, (_, i) =>
+      makeEvent({ ts: new Date(Date.UTC(2025, 0, 4) + i).toISOString() }),
+    );
+    await publishAll(fresh);
+    events.push(...fresh);
+    analytics = await start();
+    expect((await jsm.consumers.info(stream, durable)).config.ack_policy).toBe('all');
+    await drained();
+    expect(lines.join('')).toContain('recreating the events consumer with ack policy');
     await analytics.close();
     analytics = undefined;
     expect(await storedRows()).toEqual({ rows: events.length, ids: events.length });

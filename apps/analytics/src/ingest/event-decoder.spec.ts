@@ -99,6 +99,11 @@ describe('parseTimestamp', () => {
     ['2025-01-01T00:00:00.123456Z', Date.UTC(2025, 0, 1, 0, 0, 0, 123)],
     ['2025-01-01T02:00:00+02:00', Date.UTC(2025, 0, 1)],
     ['2024-02-29T00:00:00Z', Date.UTC(2024, 1, 29)],
+    // The fast path (toISOString's shape) agrees with Date.parse, leap years included.
+    ['2024-02-29T23:59:59.999Z', Date.parse('2024-02-29T23:59:59.999Z')],
+    ['2000-02-29T00:00:00.000Z', Date.parse('2000-02-29T00:00:00.000Z')],
+    ['2025-12-31T12:34:56.789Z', Date.parse('2025-12-31T12:34:56.789Z')],
+    ['0050-06-01T00:00:00.000Z', Date.parse('0050-06-01T00:00:00.000Z')],
   ])('parses %s', (text, expected) => {
     expect(parseTimestamp(text)).toBe(expected);
   });
@@ -108,6 +113,12 @@ describe('parseTimestamp', () => {
     '2025-13-01T00:00:00Z',
     '2025-01-01T24:00:00Z',
     '2025-01-01T00:00:00+25:00',
+    '2025-02-29T00:00:00.000Z',
+    '2100-02-29T00:00:00.000Z',
+    '2025-04-31T00:00:00.000Z',
+    '2025-01-01T00:60:00.000Z',
+    '2025-01-01T00:00:00.0a0Z',
+    '2025-01-01 00:00:00.000Z'.replace(' ', '_'),
     'yesterday',
   ])('refuses %s', (text) => {
     expect(parseTimestamp(text)).toBeUndefined();

@@ -26,31 +26,49 @@ export interface JetStreamIngestOptions {
   lingerMs?: number;
   /** Delivered but unacknowledged events the server allows; bounds this process's memory (default 20000). */
   maxAckPending?: number;
-  /** Redelivery delay of a batch the database could not take (default 2 s). */
+  /** Delay before retrying a batch the database could not take (default 2 s). */
   retryDelayMs?: number;
 }
 
-interface Pending {
-  msg: JsMsg;
-  event: DecodedEvent;
+/**
+ * A run of consecutive deliveries, committed as one DuckDB transaction and acknowledged with a
+ * single ack of its last message (AckPolicy.All acks everything delivered before it). Invalid
+ * messages count towards the run and are covered by that ack, so they are dropped with it.
+ */
+interface Batch {
+  events: DecodedEvent[];
+  /** The last message of the run (the highest stream sequence): its ack covers the run. */
+  last?: JsMsg;
+  /** Messages in the run, invalid ones included. */
+  size: number;
 }
 
 const ACK_WAIT_MS = 60_000;
 const NANOS_PER_MS = 1_000_000;
 
+function emptyBatch(): Batch {
+  return { events: [], last: undefined, size: 0 };
+}
+
 /**
- * Durable pull consumer of the events stream (SPEC §7, §9). Messages are decoded as they arrive
- * and written in batches; a message is acked only after its batch is committed, so a crash
- * loses nothing (JetStream redelivers) and the store's dedupe makes the redelivery harmless.
- * Batching is adaptive: while one batch commits the next accumulates, so under load batches
- * grow towards batchSize and when quiet an event waits at most lingerMs.
+ * Durable pull consumer of the events stream (SPEC §7, §9), with AckPolicy.All. Messages are
+ * decoded as they arrive and written in batches; a batch is acked (one ack, of its last message)
+ * only after it is committed, so a crash loses nothing (JetStream redelivers what was not acked)
+ * and the store's dedupe makes the redelivery harmless. Batching is adaptive and pipelined: the
+ * server keeps delivering while a batch commits, so under load batches fill up to batchSize and
+ * when quiet an event waits at most lingerMs.
  */
 export class JetStreamIngest implements EventIngest {
   private readonly batchSize: number;
   private readonly lingerMs: number;
   private readonly maxAckPending: number;
   private readonly retryDelayMs: number;
-  private buffer: Pending[] = [];
+  /** The batch filling up, and full ones waiting for the writer (in delivery order). */
+  private current: Batch = emptyBatch();
+  private readonly full: Batch[] = [];
+  /** Highest stream sequence taken into a batch, and highest acked, by this process. */
+  private highestSeq = 0;
+  private ackedSeq = 0;
   private messages?: ConsumerMessages;
   private flushing?: Promise<void>;
   private linger?: NodeJS.Timeout;
@@ -108,24 +126,36 @@ export class JetStreamIngest implements EventIngest {
 
   private receive(msg: JsMsg): void {
     if (this.stopping) {
-      // Arrived after the last batch: hand it back for whoever consumes next.
-      msg.nak();
+      // Arrived after the last batch: left unacked for whoever consumes next (it recreates the
+      // consumer at the ack floor, see resumeFromAckFloor).
       return;
     }
-    const decoded = decodeEventMessage(msg.string());
-    if (!decoded.ok) {
-      // Not an event at all: log it and never see it again (redelivery cannot fix it). term()
-      // without a reason: servers before 2.10.4 ignore a `+TERM reason` ack altogether.
+    const { streamSequence: seq, deliveryCount } = msg.info;
+    if (deliveryCount > 1 && seq <= this.highestSeq) {
+      // A redelivery (ack_wait ran out while the database was failing, or an ack was lost) of a
+      // message this process already holds in a batch, or has committed: the batch's ack covers
+      // it. Acking a committed one at once spares the server another redelivery.
+      if (seq <= this.ackedSeq) msg.ack();
+      return;
+    }
+    this.highestSeq = seq;
+    const batch = this.current;
+    batch.last = msg;
+    batch.size++;
+    const decoded = decodeEventMessage(msg.data);
+    if (decoded.ok) {
+      batch.events.push(decoded.event);
+    } else {
+      // Not an event at all: log it and drop it with its batch (redelivery cannot fix it).
       this.writer.countInvalid();
       this.logger.warn(
-        { subject: msg.subject, seq: msg.seq, reason: decoded.reason },
+        { subject: msg.subject, seq, reason: decoded.reason },
         'invalid event dropped',
       );
-      msg.term();
-      return;
     }
-    this.buffer.push({ msg, event: decoded.event });
-    if (this.buffer.length >= this.batchSize) {
+    if (batch.size >= this.batchSize) {
+      this.full.push(batch);
+      this.current = emptyBatch();
       void this.flush();
     } else if (!this.linger && !this.flushing) {
       this.linger = setTimeout(() => void this.flush(), this.lingerMs);
@@ -139,32 +169,41 @@ export class JetStreamIngest implements EventIngest {
     this.flushing ??= this.drain().finally(() => {
       this.flushing = undefined;
       // Events that arrived during the last commit wait for company only if there are few.
-      if (this.buffer.length > 0 && !this.stopping)
+      if (this.current.size > 0 && !this.stopping)
         this.linger = setTimeout(() => void this.flush(), this.lingerMs);
     });
     return this.flushing;
   }
 
   private async drain(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.batchSize);
-      try {
-        const result = await this.writer.write(batch.map((pending) => pending.event));
-        const rejected = new Set(result.rejected);
-        for (const { msg, event } of batch) {
-          if (rejected.has(event)) msg.term();
-          else msg.ack();
-        }
-      } catch (error) {
-        this.logger.error(
-          { err: error, events: batch.length },
-          'could not store event batch; JetStream redelivers it',
-        );
-        for (const { msg } of batch) msg.nak(this.retryDelayMs);
-        if (this.stopping) return;
-        // The database is failing: give it a moment rather than spinning on the next batch.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(this.retryDelayMs, 1_000)));
+    for (;;) {
+      let batch = this.full.shift();
+      if (!batch) {
+        if (this.current.size === 0) return;
+        batch = this.current;
+        this.current = emptyBatch();
       }
+      // A batch is written until it is committed: acking anything later would ack it too
+      // (AckPolicy.All), so nothing after it may be acked first.
+      for (;;) {
+        try {
+          await this.writer.write(batch.events);
+          break;
+        } catch (error) {
+          this.logger.error(
+            { err: error, events: batch.events.length },
+            'could not store event batch; retrying it',
+          );
+          // Stopping: leave it unacked; the next start redelivers it from the ack floor.
+          if (this.stopping) return;
+          // The database is failing: give it a moment rather than spinning.
+          await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs));
+        }
+      }
+      // Events DuckDB refused alone were logged by the writer and are dropped with the batch.
+      const last = batch.last!;
+      last.ack();
+      this.ackedSeq = last.info.streamSequence;
     }
   }
 
@@ -178,7 +217,13 @@ export class JetStreamIngest implements EventIngest {
     await ensureEventsStream(connection, { stream, subjects });
     const jsm = await jetstreamManager(connection);
     const existing = await jsm.consumers.info(stream, durable).catch(() => undefined);
-    if (existing && resumeUnacked && existing.num_ack_pending > 0) {
+    if (
+      existing &&
+      ((resumeUnacked && existing.num_ack_pending > 0) ||
+        existing.config.ack_policy !== AckPolicy.All)
+    ) {
+      // A consumer of an earlier version acked each message (AckPolicy.Explicit); the ack
+      // policy of a consumer cannot be updated, so it is recreated at its ack floor as well.
       await this.resumeFromAckFloor(jsm, existing);
       return;
     }
@@ -205,10 +250,17 @@ export class JetStreamIngest implements EventIngest {
   private async resumeFromAckFloor(jsm: JetStreamManager, existing: ConsumerInfo): Promise<void> {
     const { stream, durable } = this.options;
     const from = existing.ack_floor.stream_seq + 1;
-    this.logger.warn(
-      { stream, durable, unacked: existing.num_ack_pending, fromSeq: from },
-      'events of a previous analytics process were never acked; redelivering them now',
-    );
+    if (existing.num_ack_pending > 0) {
+      this.logger.warn(
+        { stream, durable, unacked: existing.num_ack_pending, fromSeq: from },
+        'events of a previous analytics process were never acked; redelivering them now',
+      );
+    } else {
+      this.logger.info(
+        { stream, durable, ackPolicy: existing.config.ack_policy, fromSeq: from },
+        'recreating the events consumer with ack policy "all"',
+      );
+    }
     await jsm.consumers.delete(stream, durable);
     await this.createConsumer(jsm, {
       deliver_policy: DeliverPolicy.StartSequence,
@@ -224,7 +276,7 @@ export class JetStreamIngest implements EventIngest {
     try {
       await jsm.consumers.add(stream, {
         durable_name: durable,
-        ack_policy: AckPolicy.Explicit,
+        ack_policy: AckPolicy.All,
         ...start,
         ...this.limits(),
       });
