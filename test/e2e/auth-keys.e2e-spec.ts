@@ -100,7 +100,9 @@ describe('keys across three edges (auth service, NATS, Redis)', () => {
     });
     sniffer = await connect({ servers: cluster.natsUrl, name: 'sniffer' });
     sniffer.subscribe('>', {
-      callback: (_error, msg) => onTheBus.push(`${msg.subject} ${msg.string()}`),
+      callback: (_error, msg) => {
+        onTheBus.push(`${msg.subject} ${msg.string()}`);
+      },
     });
     await sniffer.flush();
   }, 60_000);

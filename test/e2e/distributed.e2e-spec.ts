@@ -66,7 +66,10 @@ keys:
     procs.push(auth, analytics, edge);
     edgeUrl = `http://127.0.0.1:${edgePort}`;
     analyticsUrl = `http://127.0.0.1:${analyticsPort}`;
-    await Promise.all([waitForHttp(`${edgeUrl}/readyz`, edge), waitForHttp(`${analyticsUrl}/readyz`, analytics)]);
+    await Promise.all([
+      waitForHttp(`${edgeUrl}/readyz`, edge),
+      waitForHttp(`${analyticsUrl}/readyz`, analytics),
+    ]);
   }, 60_000);
 
   afterAll(async () => {
@@ -102,7 +105,11 @@ keys:
   ])('answers 401 with WWW-Authenticate and the request id to %s', async (_label, headers) => {
     const response = await fetch(`${edgeUrl}/mcp/remote`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...headers,
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
     });
     expect(response.status).toBe(401);
@@ -133,7 +140,9 @@ keys:
   });
 
   it('refuses the analytics API to a key without the admin role', async () => {
-    const response = await fetch(`${analyticsUrl}/api/v1/summary`, { headers: { Authorization: `Bearer ${userKey}` } });
+    const response = await fetch(`${analyticsUrl}/api/v1/summary`, {
+      headers: { Authorization: `Bearer ${userKey}` },
+    });
     expect(response.status).toBe(403);
     const anonymous = await fetch(`${analyticsUrl}/api/v1/summary`);
     expect(anonymous.status).toBe(401);

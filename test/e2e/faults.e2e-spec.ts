@@ -44,38 +44,69 @@ auth:
     await Promise.all([recording.stop(), faulty.stop()]);
   });
 
-  async function callTool(ns = 'svc', apiKey = key): Promise<{ status: number; body: Record<string, unknown>; ms: number }> {
+  async function callTool(
+    ns = 'svc',
+    apiKey = key,
+  ): Promise<{ status: number; body: Record<string, unknown>; ms: number }> {
     const started = Date.now();
     const response = await fetch(`${edge}/mcp/${ns}`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' } } }),
+      headers: {
+        Authorization: `Bearer ${apiKey}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'echo', arguments: { message: 'x' } },
+      }),
     });
     const body = (await response.json()) as Record<string, unknown>;
     if (ns === 'svc' && apiKey === key && response.status === 200) calls++;
     return { status: response.status, body, ms: Date.now() - started };
   }
 
-  const readyz = async () => (await (await fetch(`${edge}/readyz`)).json()) as { ready: boolean; checks: Record<string, { ok: boolean }> };
+  const readyz = async () =>
+    (await (await fetch(`${edge}/readyz`)).json()) as {
+      ready: boolean;
+      checks: Record<string, { ok: boolean }>;
+    };
   const metric = async (series: string) => {
     const text = await (await fetch(`${edge}/metrics`)).text();
-    return Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    return Number(
+      new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0,
+    );
   };
-  const storedCalls = async () => (await summary(gateway.analyticsUrl!, adminKey, '?namespace=svc&key_id=main')).requests;
+  const storedCalls = async () =>
+    (await summary(gateway.analyticsUrl!, adminKey, '?namespace=svc&key_id=main')).requests;
 
   it('backend down before reply: 502 JSON-RPC error with the request id, counted, edge healthy', async () => {
-    const before = await metric('mcp_gateway_upstream_errors_total{namespace="down",kind="connect"}');
+    const before = await metric(
+      'mcp_gateway_upstream_errors_total{namespace="down",kind="connect"}',
+    );
     const { status, body } = await callTool('down');
     expect(status).toBe(502);
-    expect(body).toMatchObject({ jsonrpc: '2.0', id: 1, error: { data: { code: 'upstream_error' } } });
-    expect(await metric('mcp_gateway_upstream_errors_total{namespace="down",kind="connect"}')).toBe(before + 1);
+    expect(body).toMatchObject({
+      jsonrpc: '2.0',
+      id: 1,
+      error: { data: { code: 'upstream_error' } },
+    });
+    expect(await metric('mcp_gateway_upstream_errors_total{namespace="down",kind="connect"}')).toBe(
+      before + 1,
+    );
     expect((await readyz()).ready).toBe(true);
   });
 
   it('backend dies mid-stream: the client stream closes promptly and the event says upstream_error', async () => {
     const response = await fetch(`${edge}/mcp/dies`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: {
+        Authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'x' } }),
     });
     await response.text();
@@ -89,10 +120,16 @@ auth:
     );
     expect(figures.errors).toBe(1);
     const events = (await (
-      await fetch(`${gateway.analyticsUrl}/api/v1/events?namespace=dies&limit=10`, { headers: { Authorization: `Bearer ${adminKey}` } })
-    ).json()) as Array<{ outcome: string; direction: string; kind: string }> | { events: Array<{ outcome: string; direction: string; kind: string }> };
+      await fetch(`${gateway.analyticsUrl}/api/v1/events?namespace=dies&limit=10`, {
+        headers: { Authorization: `Bearer ${adminKey}` },
+      })
+    ).json()) as
+      | Array<{ outcome: string; direction: string; kind: string }>
+      | { events: Array<{ outcome: string; direction: string; kind: string }> };
     const list = Array.isArray(events) ? events : events.events;
-    expect(list.some((event) => event.kind === 'request' && event.outcome === 'upstream_error')).toBe(true);
+    expect(
+      list.some((event) => event.kind === 'request' && event.outcome === 'upstream_error'),
+    ).toBe(true);
     expect((await fetch(`${edge}/healthz`)).status).toBe(200);
   });
 
@@ -103,7 +140,11 @@ auth:
     for (let i = 0; i < 20; i++) expect((await callTool()).status).toBe(200);
     expect((await readyz()).ready).toBe(true); // the edge does not depend on analytics
     await gateway.restartAnalytics();
-    await eventually(async () => (await storedCalls()) === calls, 15_000, `all ${calls} calls to be stored`);
+    await eventually(
+      async () => (await storedCalls()) === calls,
+      15_000,
+      `all ${calls} calls to be stored`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // a late duplicate would show up here
     expect(await storedCalls()).toBe(calls);
   });
@@ -118,9 +159,17 @@ auth:
     expect(uncached.ms).toBeLessThan(1_000); // the bus timeout is 2 s: this is "no responders"
     const unknown = await callTool('svc', `unknown-${randomUUID()}`);
     expect(unknown.status).toBe(503); // never let through
-    await eventually(async () => (await readyz()).checks.auth?.ok === false, 5_000, 'readyz to report auth down');
+    await eventually(
+      async () => (await readyz()).checks.auth?.ok === false,
+      5_000,
+      'readyz to report auth down',
+    );
     await gateway.restartAuth();
-    await eventually(async () => (await callTool('svc', spareKey)).status === 200, 10_000, 'uncached keys to work again');
+    await eventually(
+      async () => (await callTool('svc', spareKey)).status === 200,
+      10_000,
+      'uncached keys to work again',
+    );
     await eventually(async () => (await readyz()).ready, 5_000, 'readyz to recover');
   });
 
@@ -128,7 +177,11 @@ auth:
     await callTool();
     await eventually(async () => (await storedCalls()) === calls, 10_000, 'baseline to be stored');
     await gateway.nats.kill();
-    await eventually(async () => (await readyz()).checks.nats?.ok === false, 5_000, 'readyz to report NATS down');
+    await eventually(
+      async () => (await readyz()).checks.nats?.ok === false,
+      5_000,
+      'readyz to report NATS down',
+    );
     for (let i = 0; i < 20; i++) expect((await callTool()).status).toBe(200);
     const uncached = await callTool('svc', `fresh-${randomUUID()}`);
     expect(uncached.status).toBe(503);
@@ -136,7 +189,11 @@ auth:
     expect(await metric('mcp_gateway_event_buffer_depth')).toBeGreaterThan(0);
     await gateway.nats.restart();
     await eventually(async () => (await readyz()).ready, 15_000, 'readyz to recover');
-    await eventually(async () => (await storedCalls()) === calls, 30_000, `all ${calls} calls to be stored`);
+    await eventually(
+      async () => (await storedCalls()) === calls,
+      30_000,
+      `all ${calls} calls to be stored`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await storedCalls()).toBe(calls);
     expect(await metric('mcp_gateway_events_dropped_total')).toBe(0);

@@ -21,14 +21,20 @@ function pagedBackend(): Promise<{ url: string; server: Server }> {
     req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
     req.on('end', () => {
       if (req.url === '/hang') return; // never answers: the gateway must time out
-      const message = JSON.parse(raw) as { id: number; method: string; params?: { cursor?: string } };
+      const message = JSON.parse(raw) as {
+        id: number;
+        method: string;
+        params?: { cursor?: string };
+      };
       const page =
         message.params?.cursor === 'p2'
           ? { tools: [{ name: 'visible_b', inputSchema: { type: 'object' } }] }
           : { tools: [{ name: 'secret_a', inputSchema: { type: 'object' } }], nextCursor: 'p2' };
       const answer = JSON.stringify({ jsonrpc: '2.0', id: message.id, result: page });
       if (req.url === '/sse') {
-        res.writeHead(200, { 'content-type': 'text/event-stream' }).end(`id: e1\nevent: message\ndata: ${answer}\n\n`);
+        res
+          .writeHead(200, { 'content-type': 'text/event-stream' })
+          .end(`id: e1\nevent: message\ndata: ${answer}\n\n`);
       } else {
         res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
       }
@@ -37,7 +43,10 @@ function pagedBackend(): Promise<{ url: string; server: Server }> {
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      resolve({ url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, server });
+      resolve({
+        url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+        server,
+      });
     }),
   );
 }
@@ -81,16 +90,32 @@ keys:
       jsonrpc: '2.0',
       id: 0,
       method: 'initialize',
-      params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      params: {
+        protocolVersion: version,
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '1' },
+      },
     });
     await response.text();
-    return { 'mcp-session-id': response.headers.get('mcp-session-id')!, 'mcp-protocol-version': version };
+    return {
+      'mcp-session-id': response.headers.get('mcp-session-id')!,
+      'mcp-protocol-version': version,
+    };
   }
 
-  function post(ns: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  function post(
+    ns: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
     return fetch(`${edge}/mcp/${ns}`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: ACCEPT, ...headers },
+      headers: {
+        Authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        accept: ACCEPT,
+        ...headers,
+      },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
   }
@@ -101,22 +126,47 @@ keys:
     if ((response.headers.get('content-type') ?? '').includes('text/event-stream')) {
       return text
         .split('\n\n')
-        .map((event) => event.split('\n').find((line) => line.startsWith('data: '))?.slice(6))
+        .map((event) =>
+          event
+            .split('\n')
+            .find((line) => line.startsWith('data: '))
+            ?.slice(6),
+        )
         .filter((data): data is string => Boolean(data))
         .map((data) => JSON.parse(data) as Record<string, unknown>);
     }
     return [JSON.parse(text) as Record<string, unknown> | Array<Record<string, unknown>>].flat();
   }
 
-  const call = (name: unknown, id = 5) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: { message: 'x' } } });
+  const call = (name: unknown, id = 5) => ({
+    jsonrpc: '2.0',
+    id,
+    method: 'tools/call',
+    params: { name, arguments: { message: 'x' } },
+  });
 
   describe('hidden tools', () => {
     it.each([
       ['a plain call', () => JSON.stringify(call('secret_delete'))],
-      ['unicode escapes in the key', () => '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"n\\u0061me":"secret_delete"}}'],
-      ['unicode escapes in the name', () => '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"secret\\u005fdelete"}}'],
-      ['an escaped method', () => '{"jsonrpc":"2.0","id":5,"method":"tools\\/call","params":{"name":"secret_delete"}}'],
-      ['a duplicate key whose last value is hidden', () => '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","name":"secret_delete"}}'],
+      [
+        'unicode escapes in the key',
+        () =>
+          '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"n\\u0061me":"secret_delete"}}',
+      ],
+      [
+        'unicode escapes in the name',
+        () =>
+          '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"secret\\u005fdelete"}}',
+      ],
+      [
+        'an escaped method',
+        () => '{"jsonrpc":"2.0","id":5,"method":"tools\\/call","params":{"name":"secret_delete"}}',
+      ],
+      [
+        'a duplicate key whose last value is hidden',
+        () =>
+          '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","name":"secret_delete"}}',
+      ],
       ['a name that is not a string', () => JSON.stringify(call(['secret_delete']))],
     ])('answers -32602 to %s and never forwards it', async (_name, body) => {
       const headers = await session('rec');
@@ -130,7 +180,8 @@ keys:
     it('forwards the checked name, not an earlier duplicate (first-wins parsers see the same)', async () => {
       const headers = await session('rec');
       const before = recording.toolCalls.length;
-      const body = '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"secret_delete","name":"echo","arguments":{"message":"x"}}}';
+      const body =
+        '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"secret_delete","name":"echo","arguments":{"message":"x"}}}';
       const [answer] = await messages(await post('rec', body, headers));
       expect(answer.result).toBeDefined();
       expect(recording.toolCalls.slice(before)).toEqual(['echo']);
@@ -145,25 +196,42 @@ keys:
     it('filters each element of a batch on a 2025-03-26 session', async () => {
       const headers = await session('rec', '2025-03-26');
       const before = recording.toolCalls.length;
-      const answers = await messages(await post('rec', [call('echo', 1), call('secret_delete', 2)], headers));
-      const byId = Object.fromEntries(answers.map((answer) => [String(answer.id), answer])) as Record<string, Record<string, unknown>>;
+      const answers = await messages(
+        await post('rec', [call('echo', 1), call('secret_delete', 2)], headers),
+      );
+      const byId = Object.fromEntries(
+        answers.map((answer) => [String(answer.id), answer]),
+      ) as Record<string, Record<string, unknown>>;
       expect(byId[1].result).toBeDefined();
-      expect(byId[2]).toMatchObject({ error: { code: -32602, message: 'Tool not found: secret_delete' } });
+      expect(byId[2]).toMatchObject({
+        error: { code: -32602, message: 'Tool not found: secret_delete' },
+      });
       expect(recording.toolCalls.slice(before)).toEqual(['echo']);
     });
 
     it('answers a batch of only hidden calls itself', async () => {
       const headers = await session('rec', '2025-03-26');
-      const answers = await messages(await post('rec', [call('secret_delete', 1), call('secret_x', 2)], headers));
-      expect(answers.map((answer) => (answer.error as { code: number }).code)).toEqual([-32602, -32602]);
+      const answers = await messages(
+        await post('rec', [call('secret_delete', 1), call('secret_x', 2)], headers),
+      );
+      expect(answers.map((answer) => (answer.error as { code: number }).code)).toEqual([
+        -32602, -32602,
+      ]);
     });
 
-    it.each(['2025-06-18', '2025-11-25'])('refuses batches on %s sessions (400, -32600)', async (version) => {
-      const headers = await session('rec', version);
-      const response = await post('rec', [call('echo', 1), call('secret_delete', 2)], headers);
-      expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ jsonrpc: '2.0', id: 1, error: { code: -32600, data: { code: 'invalid_request' } } });
-    });
+    it.each(['2025-06-18', '2025-11-25'])(
+      'refuses batches on %s sessions (400, -32600)',
+      async (version) => {
+        const headers = await session('rec', version);
+        const response = await post('rec', [call('echo', 1), call('secret_delete', 2)], headers);
+        expect(response.status).toBe(400);
+        expect(await response.json()).toMatchObject({
+          jsonrpc: '2.0',
+          id: 1,
+          error: { code: -32600, data: { code: 'invalid_request' } },
+        });
+      },
+    );
 
     it('refuses an SSE-framed request body as not JSON (400, -32700)', async () => {
       const headers = await session('rec');
@@ -172,15 +240,26 @@ keys:
         'content-type': 'text/event-stream',
       });
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700, data: { code: 'parse_error' } } });
+      expect(await response.json()).toMatchObject({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32700, data: { code: 'parse_error' } },
+      });
     });
 
     it('refuses a 2026-07-28 request whose Mcp-Name disagrees with its body (400, -32020)', async () => {
       const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call' };
       const mismatch = await post('rec', call('secret_delete'), { ...headers, 'mcp-name': 'echo' });
       expect(mismatch.status).toBe(400);
-      expect(await mismatch.json()).toMatchObject({ id: 5, error: { code: -32020, data: { code: 'header_mismatch' } } });
-      const wrongMethod = await post('rec', call('echo'), { ...headers, 'mcp-method': 'tools/list', 'mcp-name': 'echo' });
+      expect(await mismatch.json()).toMatchObject({
+        id: 5,
+        error: { code: -32020, data: { code: 'header_mismatch' } },
+      });
+      const wrongMethod = await post('rec', call('echo'), {
+        ...headers,
+        'mcp-method': 'tools/list',
+        'mcp-name': 'echo',
+      });
       expect(wrongMethod.status).toBe(400);
       const before = recording.headers.length;
       await post('rec', call('echo'), { ...headers, 'mcp-name': 'echo' });
@@ -194,13 +273,17 @@ keys:
       await client.connect(
         new SSEClientTransport(new URL(`${edge}/mcp/recsse/sse`), {
           requestInit: { headers: auth },
-          eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...init?.headers, ...auth } }) },
+          eventSourceInit: {
+            fetch: (url, init) => fetch(url, { ...init, headers: { ...init?.headers, ...auth } }),
+          },
         }),
       );
       const names = (await client.listTools()).tools.map((tool) => tool.name);
       expect(names).toContain('echo');
       expect(names.some((name) => name.startsWith('secret'))).toBe(false);
-      await expect(client.callTool({ name: 'secret_delete', arguments: {} })).rejects.toThrow(/Tool not found: secret_delete/);
+      await expect(client.callTool({ name: 'secret_delete', arguments: {} })).rejects.toThrow(
+        /Tool not found: secret_delete/,
+      );
       await client.close();
     });
   });
@@ -210,34 +293,54 @@ keys:
       ['JSON', 'paged'],
       ['SSE', 'pagedsse'],
     ])('filters every %s page and keeps nextCursor, even on an emptied page', async (_kind, ns) => {
-      const [first] = await messages(await post(ns, { jsonrpc: '2.0', id: 1, method: 'tools/list' }));
+      const [first] = await messages(
+        await post(ns, { jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      );
       expect(first.result).toEqual({ tools: [], nextCursor: 'p2' });
-      const [second] = await messages(await post(ns, { jsonrpc: '2.0', id: 2, method: 'tools/list', params: { cursor: 'p2' } }));
-      expect((second.result as { tools: Array<{ name: string }> }).tools.map((tool) => tool.name)).toEqual(['visible_b']);
+      const [second] = await messages(
+        await post(ns, { jsonrpc: '2.0', id: 2, method: 'tools/list', params: { cursor: 'p2' } }),
+      );
+      expect(
+        (second.result as { tools: Array<{ name: string }> }).tools.map((tool) => tool.name),
+      ).toEqual(['visible_b']);
     });
 
-    it.each(['streamable', 'legacy'])('filters the new list after notifications/tools/list_changed (%s client)', async (kind) => {
-      const client = new Client({ name: 'changes', version: '1' });
-      const auth = { Authorization: `Bearer ${key}` };
-      const getsBefore = recording.gets;
-      const changed = new Promise<void>((resolve) => client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()));
-      await client.connect(
-        kind === 'streamable'
-          ? new StreamableHTTPClientTransport(new URL(`${edge}/mcp/recsse`), { requestInit: { headers: auth } })
-          : new SSEClientTransport(new URL(`${edge}/mcp/recsse/sse`), {
-              requestInit: { headers: auth },
-              eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...init?.headers, ...auth } }) },
-            }),
-      );
-      // The backend sends list_changed on its GET stream: wait until the session has one.
-      await eventually(() => recording.gets > getsBefore, 5_000, 'the GET stream to reach the backend');
-      await client.callTool({ name: 'add_tools', arguments: {} });
-      await changed;
-      const names = (await client.listTools()).tools.map((tool) => tool.name);
-      expect(names.some((name) => name.startsWith('visible_new'))).toBe(true);
-      expect(names.some((name) => name.startsWith('secret'))).toBe(false);
-      await client.close();
-    });
+    it.each(['streamable', 'legacy'])(
+      'filters the new list after notifications/tools/list_changed (%s client)',
+      async (kind) => {
+        const client = new Client({ name: 'changes', version: '1' });
+        const auth = { Authorization: `Bearer ${key}` };
+        const getsBefore = recording.gets;
+        const changed = new Promise<void>((resolve) =>
+          client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()),
+        );
+        await client.connect(
+          kind === 'streamable'
+            ? new StreamableHTTPClientTransport(new URL(`${edge}/mcp/recsse`), {
+                requestInit: { headers: auth },
+              })
+            : new SSEClientTransport(new URL(`${edge}/mcp/recsse/sse`), {
+                requestInit: { headers: auth },
+                eventSourceInit: {
+                  fetch: (url, init) =>
+                    fetch(url, { ...init, headers: { ...init?.headers, ...auth } }),
+                },
+              }),
+        );
+        // The backend sends list_changed on its GET stream: wait until the session has one.
+        await eventually(
+          () => recording.gets > getsBefore,
+          5_000,
+          'the GET stream to reach the backend',
+        );
+        await client.callTool({ name: 'add_tools', arguments: {} });
+        await changed;
+        const names = (await client.listTools()).tools.map((tool) => tool.name);
+        expect(names.some((name) => name.startsWith('visible_new'))).toBe(true);
+        expect(names.some((name) => name.startsWith('secret'))).toBe(false);
+        await client.close();
+      },
+    );
   });
 
   describe('the error table', () => {
@@ -245,32 +348,60 @@ keys:
 
     it.each([
       ['no key', 'rec', { Authorization: '' }, 401, 'unauthorized'],
-      ['a key not allowed on the namespace', 'paged', { Authorization: `Bearer ${narrowKey}` }, 403, 'forbidden_namespace'],
+      [
+        'a key not allowed on the namespace',
+        'paged',
+        { Authorization: `Bearer ${narrowKey}` },
+        403,
+        'forbidden_namespace',
+      ],
       ['a foreign Origin', 'rec', { Origin: 'https://evil.example' }, 403, 'forbidden_origin'],
       ['an unknown namespace', 'nope', {}, 404, 'unknown_namespace'],
       ['an unknown session', 'rec', { 'mcp-session-id': 'forged.session' }, 404, 'unknown_session'],
-    ])('%s (/mcp/%s) → %d %s, a JSON-RPC error carrying the request id', async (_name, ns, headers, status, code) => {
-      const response = await post(ns, ping, headers);
-      expect(response.status).toBe(status);
-      expect(response.headers.get('x-request-id')).toBeTruthy();
-      if (status === 401) expect(response.headers.get('www-authenticate')).toBe('Bearer');
-      expect(await response.json()).toMatchObject({ jsonrpc: '2.0', id: 42, error: { data: { code } } });
-    });
+    ])(
+      '%s (/mcp/%s) → %d %s, a JSON-RPC error carrying the request id',
+      async (_name, ns, headers, status, code) => {
+        const response = await post(ns, ping, headers);
+        expect(response.status).toBe(status);
+        expect(response.headers.get('x-request-id')).toBeTruthy();
+        if (status === 401) expect(response.headers.get('www-authenticate')).toBe('Bearer');
+        expect(await response.json()).toMatchObject({
+          jsonrpc: '2.0',
+          id: 42,
+          error: { data: { code } },
+        });
+      },
+    );
 
     it('answers the plain error envelope when there is no JSON-RPC request (GET without key)', async () => {
-      const response = await fetch(`${edge}/mcp/rec`, { headers: { accept: 'text/event-stream', 'x-request-id': 'my-request-1' } });
+      const response = await fetch(`${edge}/mcp/rec`, {
+        headers: { accept: 'text/event-stream', 'x-request-id': 'my-request-1' },
+      });
       expect(response.status).toBe(401);
       expect(response.headers.get('x-request-id')).toBe('my-request-1');
-      expect(await response.json()).toMatchObject({ error: { code: 'unauthorized', requestId: 'my-request-1' } });
+      expect(await response.json()).toMatchObject({
+        error: { code: 'unauthorized', requestId: 'my-request-1' },
+      });
     });
 
     it.each([
       ['not JSON', '{oops', 400, -32700, 'parse_error', null],
-      ['not JSON-RPC 2.0', '{"jsonrpc":"1.0","id":3,"method":"ping"}', 400, -32600, 'invalid_request', 3],
+      [
+        'not JSON-RPC 2.0',
+        '{"jsonrpc":"1.0","id":3,"method":"ping"}',
+        400,
+        -32600,
+        'invalid_request',
+        3,
+      ],
     ])('a body %s → %d, JSON-RPC %d %s', async (_name, body, status, rpcCode, code, id) => {
       const response = await post('rec', body);
       expect(response.status).toBe(status);
-      expect(await response.json()).toMatchObject({ jsonrpc: '2.0', id, error: { code: rpcCode, data: { code } } });
+      expect(await response.json()).toMatchObject({
+        jsonrpc: '2.0',
+        id,
+        error: { code: rpcCode, data: { code } },
+      });
     });
 
     it('refuses an oversize body from its Content-Length before reading it (413)', async () => {
@@ -296,10 +427,16 @@ keys:
     });
 
     it('refuses an oversize chunked body while reading it (413)', async () => {
-      const payload = new TextEncoder().encode(JSON.stringify({ ...ping, params: { pad: 'x'.repeat(10_000) } }));
+      const payload = new TextEncoder().encode(
+        JSON.stringify({ ...ping, params: { pad: 'x'.repeat(10_000) } }),
+      );
       const response = await fetch(`${edge}/mcp/rec`, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: ACCEPT },
+        headers: {
+          Authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          accept: ACCEPT,
+        },
         body: new ReadableStream({
           start(controller) {
             controller.enqueue(payload);
@@ -320,13 +457,21 @@ keys:
       const second = await post('limited', ping, headers);
       expect(second.status).toBe(429);
       expect(Number(second.headers.get('retry-after'))).toBeGreaterThan(0);
-      expect(await second.json()).toMatchObject({ jsonrpc: '2.0', id: 42, error: { data: { code: 'rate_limited' } } });
+      expect(await second.json()).toMatchObject({
+        jsonrpc: '2.0',
+        id: 42,
+        error: { data: { code: 'rate_limited' } },
+      });
     });
 
     it('answers 504 upstream_timeout when the backend sends nothing within timeout_ms', async () => {
       const response = await post('hang', ping);
       expect(response.status).toBe(504);
-      expect(await response.json()).toMatchObject({ jsonrpc: '2.0', id: 42, error: { data: { code: 'upstream_timeout' } } });
+      expect(await response.json()).toMatchObject({
+        jsonrpc: '2.0',
+        id: 42,
+        error: { data: { code: 'upstream_timeout' } },
+      });
     });
 
     it('answers 404 with a JSON error for routes that do not exist', async () => {

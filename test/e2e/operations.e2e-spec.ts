@@ -25,14 +25,22 @@ function roundRobinBalancer(edges: string[]): Promise<{ url: string; server: Ser
       const attempt = (tries: number) => {
         const target = new URL(edges[(first + tries) % edges.length]);
         const upstream = httpRequest(
-          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: false },
+          {
+            host: target.hostname,
+            port: target.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+            agent: false,
+          },
           (answer) => {
             res.writeHead(answer.statusCode ?? 502, answer.headers);
             answer.pipe(res);
           },
         );
         upstream.on('error', (error: NodeJS.ErrnoException) => {
-          if (error.code === 'ECONNREFUSED' && tries < edges.length * 4) setTimeout(() => attempt(tries + 1), 10);
+          if (error.code === 'ECONNREFUSED' && tries < edges.length * 4)
+            setTimeout(() => attempt(tries + 1), 10);
           else if (!res.headersSent) res.writeHead(502).end(`balancer: ${error.code}`);
         });
         upstream.end(body);
@@ -43,7 +51,10 @@ function roundRobinBalancer(edges: string[]): Promise<{ url: string; server: Ser
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      resolve({ url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, server });
+      resolve({
+        url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+        server,
+      });
     }),
   );
 }
@@ -76,12 +87,18 @@ keys:
   it('exposes the SPEC §8 series on /metrics with figures matching known traffic', async () => {
     const edge = gateway.edges[0];
     const { client } = await connectClient(`${edge}/mcp/rec`, key);
-    for (let i = 0; i < 3; i++) await client.callTool({ name: 'echo', arguments: { message: 'x' } });
+    for (let i = 0; i < 3; i++)
+      await client.callTool({ name: 'echo', arguments: { message: 'x' } });
     await expect(client.callTool({ name: 'secret_delete', arguments: {} })).rejects.toThrow();
     await client.close();
-    await fetch(`${edge}/mcp/rec`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    await fetch(`${edge}/mcp/rec`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     const metrics = await (await fetch(`${edge}/metrics`)).text();
-    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const value = (series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
     // initialize + 3 tools/call
     expect(value('mcp_gateway_requests_total{namespace="rec",outcome="ok"}')).toBe(4);
     expect(value('mcp_gateway_requests_total{namespace="rec",outcome="denied_tool"}')).toBe(1);
@@ -110,7 +127,12 @@ keys:
             'content-type': 'application/json',
             accept: 'application/json, text/event-stream',
           },
-          body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'wait', arguments: { ms: 50 } } }),
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: ++id,
+            method: 'tools/call',
+            params: { name: 'wait', arguments: { ms: 50 } },
+          }),
         }).catch((error: Error) => ({ status: 0, text: () => Promise.resolve(error.message) }));
         const text = await response.text();
         if (response.status === 200 && text.includes('waited 50')) ok++;
@@ -140,20 +162,40 @@ keys:
       'mcp-protocol-version': '2025-06-18',
     };
     const post = (body: unknown, extra: Record<string, string> = {}) =>
-      fetch(`${edge}/mcp/rec`, { method: 'POST', headers: { ...headers, ...extra }, body: JSON.stringify(body) });
+      fetch(`${edge}/mcp/rec`, {
+        method: 'POST',
+        headers: { ...headers, ...extra },
+        body: JSON.stringify(body),
+      });
     const initialized = await post({
       jsonrpc: '2.0',
       id: 0,
       method: 'initialize',
-      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      params: {
+        protocolVersion: '2025-06-18',
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '1' },
+      },
     });
     await initialized.text();
     const session = { 'mcp-session-id': initialized.headers.get('mcp-session-id')! };
     await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session)).text();
     for (let i = 1; i <= 5; i++) {
-      await (await post({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' } } }, session)).text();
+      await (
+        await post(
+          {
+            jsonrpc: '2.0',
+            id: i,
+            method: 'tools/call',
+            params: { name: 'echo', arguments: { message: 'x' } },
+          },
+          session,
+        )
+      ).text();
     }
-    const init = await fetch(`${edge}/mcp/rec`, { headers: { ...headers, accept: 'text/event-stream', ...session } });
+    const init = await fetch(`${edge}/mcp/rec`, {
+      headers: { ...headers, accept: 'text/event-stream', ...session },
+    });
     expect(init.status).toBe(200);
     const ended = init.text().then(
       () => 'clean end',

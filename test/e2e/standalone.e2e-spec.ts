@@ -2,9 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectClient, summary } from '../support/mcp.js';
-import { eventually, freePort, type Proc, ROOT, startEverything, startService, tempDir, waitForHttp } from '../support/processes.js';
+import {
+  eventually,
+  freePort,
+  type Proc,
+  ROOT,
+  startEverything,
+  startService,
+  tempDir,
+  waitForHttp,
+} from '../support/processes.js';
 
-async function startStandalone(env: Record<string, string>): Promise<{ proc: Proc; edgeUrl: string; analyticsUrl: string }> {
+async function startStandalone(
+  env: Record<string, string>,
+): Promise<{ proc: Proc; edgeUrl: string; analyticsUrl: string }> {
   const [edgePort, analyticsPort] = await Promise.all([freePort(), freePort()]);
   const proc = startService('standalone', {
     EDGE_PORT: String(edgePort),
@@ -16,7 +27,10 @@ async function startStandalone(env: Record<string, string>): Promise<{ proc: Pro
   });
   const edgeUrl = `http://127.0.0.1:${edgePort}`;
   const analyticsUrl = `http://127.0.0.1:${analyticsPort}`;
-  await Promise.all([waitForHttp(`${edgeUrl}/readyz`, proc), waitForHttp(`${analyticsUrl}/healthz`, proc)]);
+  await Promise.all([
+    waitForHttp(`${edgeUrl}/readyz`, proc),
+    waitForHttp(`${analyticsUrl}/healthz`, proc),
+  ]);
   return { proc, edgeUrl, analyticsUrl };
 }
 
@@ -42,7 +56,10 @@ keys:
   - { id: ops, key: "${key}", role: admin, namespaces: ["*"] }
 `,
     );
-    gateway = await startStandalone({ GATEWAY_CONFIG: configPath, ANALYTICS_DB: join(dir, 'data', 'analytics.duckdb') });
+    gateway = await startStandalone({
+      GATEWAY_CONFIG: configPath,
+      ANALYTICS_DB: join(dir, 'data', 'analytics.duckdb'),
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -57,27 +74,33 @@ keys:
     expect(gateway.proc.output).toContain('/api/v1/summary');
   });
 
-  it.each(['remote', 'local'])('proxies a full session to the %s namespace and records it', async (ns) => {
-    const { client, transport } = await connectClient(`${gateway.edgeUrl}/mcp/${ns}`, key);
-    const result = await client.callTool({ name: 'echo', arguments: { message: `hello ${ns}` } });
-    expect(JSON.stringify(result.content)).toContain(`hello ${ns}`);
-    await transport.terminateSession();
-    await client.close();
-    const figures = await eventually(
-      async () => {
-        const current = await summary(gateway.analyticsUrl, key, `?namespace=${ns}`);
-        return current.requests >= 2 ? current : undefined;
-      },
-      15_000,
-      `events of ${ns}`,
-    );
-    expect(figures).toMatchObject({ requests: 2, errors: 0, tool_calls: 1, unique_keys: 1 });
-  });
+  it.each(['remote', 'local'])(
+    'proxies a full session to the %s namespace and records it',
+    async (ns) => {
+      const { client, transport } = await connectClient(`${gateway.edgeUrl}/mcp/${ns}`, key);
+      const result = await client.callTool({ name: 'echo', arguments: { message: `hello ${ns}` } });
+      expect(JSON.stringify(result.content)).toContain(`hello ${ns}`);
+      await transport.terminateSession();
+      await client.close();
+      const figures = await eventually(
+        async () => {
+          const current = await summary(gateway.analyticsUrl, key, `?namespace=${ns}`);
+          return current.requests >= 2 ? current : undefined;
+        },
+        15_000,
+        `events of ${ns}`,
+      );
+      expect(figures).toMatchObject({ requests: 2, errors: 0, tool_calls: 1, unique_keys: 1 });
+    },
+  );
 
   it('answers 401 to a wrong key', async () => {
     const response = await fetch(`${gateway.edgeUrl}/mcp/remote`, {
       method: 'POST',
-      headers: { Authorization: 'Bearer wrong-key-wrong-key-wrong', 'content-type': 'application/json' },
+      headers: {
+        Authorization: 'Bearer wrong-key-wrong-key-wrong',
+        'content-type': 'application/json',
+      },
       body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
     });
     expect(response.status).toBe(401);
@@ -90,7 +113,10 @@ describe('the shipped demo config', () => {
   let gateway: Awaited<ReturnType<typeof startStandalone>>;
 
   beforeAll(async () => {
-    gateway = await startStandalone({ GATEWAY_CONFIG: 'gateway.yaml', ANALYTICS_DB: join(dir, 'analytics.duckdb') });
+    gateway = await startStandalone({
+      GATEWAY_CONFIG: 'gateway.yaml',
+      ANALYTICS_DB: join(dir, 'analytics.duckdb'),
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -108,7 +134,10 @@ describe('the shipped demo config', () => {
     expect(names).not.toContain('get-env');
     await everything.client.close();
     const filesystem = await connectClient(`${gateway.edgeUrl}/mcp/filesystem`, demoKey);
-    const listing = await filesystem.client.callTool({ name: 'list_directory', arguments: { path: join(ROOT, 'demo/files') } });
+    const listing = await filesystem.client.callTool({
+      name: 'list_directory',
+      arguments: { path: join(ROOT, 'demo/files') },
+    });
     expect(JSON.stringify(listing.content)).toContain('people.csv');
     const fsTools = (await filesystem.client.listTools()).tools.map((tool) => tool.name);
     expect(fsTools).not.toContain('write_file');

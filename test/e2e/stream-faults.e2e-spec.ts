@@ -11,7 +11,12 @@ function rssKiB(pid: number): number {
   return Number(match?.[1] ?? 0);
 }
 
-const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', arguments: {} } });
+const call = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'x', arguments: {} },
+});
 const headers = {
   Authorization: `Bearer ${key}`,
   'content-type': 'application/json',
@@ -50,18 +55,26 @@ keys:
     const rssBefore = rssKiB(edgePid);
     let received = 0;
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = httpRequest(`${gateway.edges[0]}/mcp/flood`, { method: 'POST', headers }, resolve);
+      const req = httpRequest(
+        `${gateway.edges[0]}/mcp/flood`,
+        { method: 'POST', headers },
+        resolve,
+      );
       req.once('error', reject);
       req.end(call);
     });
     expect(response.headers['content-type']).toContain('text/event-stream');
     response.pause();
     // Let the pipes fill: the backend must stall far below the 100 MiB it wants to send.
-    await eventually(async () => {
-      const before = backend.written;
-      await new Promise((r) => setTimeout(r, 500));
-      return backend.written === before && backend.written > 0;
-    }, 15_000, 'the backend writes to stall');
+    await eventually(
+      async () => {
+        const before = backend.written;
+        await new Promise((r) => setTimeout(r, 500));
+        return backend.written === before && backend.written > 0;
+      },
+      15_000,
+      'the backend writes to stall',
+    );
     expect(backend.floodDone).toBe(false);
     expect(backend.written).toBeLessThan(60 * 1024 * 1024);
     expect(rssKiB(edgePid) - rssBefore).toBeLessThan(64 * 1024);
@@ -74,18 +87,30 @@ keys:
 
   it('closes the client stream promptly when the backend dies mid-stream, answering the pending request', async () => {
     const started = Date.now();
-    const response = await fetch(`${gateway.edges[0]}/mcp/die`, { method: 'POST', headers, body: call });
+    const response = await fetch(`${gateway.edges[0]}/mcp/die`, {
+      method: 'POST',
+      headers,
+      body: call,
+    });
     const text = await response.text();
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(text).toContain('notifications/progress');
     const errorEvent = text.split('\n\n').find((event) => event.includes('"error"'));
-    expect(JSON.parse(errorEvent!.split('data: ')[1])).toMatchObject({ jsonrpc: '2.0', id: 1, error: { code: -32052 } });
+    expect(JSON.parse(errorEvent!.split('data: ')[1])).toMatchObject({
+      jsonrpc: '2.0',
+      id: 1,
+      error: { code: -32052 },
+    });
     expect((await fetch(`${gateway.edges[0]}/healthz`)).status).toBe(200);
   });
 
   it('closes the stream when the backend sends SSE that is not JSON-RPC, answering the pending request', async () => {
     const started = Date.now();
-    const response = await fetch(`${gateway.edges[0]}/mcp/garbage`, { method: 'POST', headers, body: call });
+    const response = await fetch(`${gateway.edges[0]}/mcp/garbage`, {
+      method: 'POST',
+      headers,
+      body: call,
+    });
     const text = await response.text();
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(text).not.toContain('this is not json');
@@ -97,7 +122,11 @@ keys:
     ['a 500 from the backend', 'error500'],
     ['a backend that refuses connections', 'down'],
   ])('answers 502 upstream_error with the request id to %s', async (_name, ns) => {
-    const response = await fetch(`${gateway.edges[0]}/mcp/${ns}`, { method: 'POST', headers, body: call });
+    const response = await fetch(`${gateway.edges[0]}/mcp/${ns}`, {
+      method: 'POST',
+      headers,
+      body: call,
+    });
     expect(response.status).toBe(502);
     const body = (await response.json()) as { id: number; error: { data: { code: string } } };
     expect(body.id).toBe(1);

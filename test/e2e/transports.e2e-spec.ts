@@ -21,12 +21,17 @@ function clientTransport(kind: ClientKind, edges: string[], ns: string, apiKey =
     ? new StreamableHTTPClientTransport(new URL(`${edges[0]}/mcp/${ns}`), { fetch: fetchAll })
     : new SSEClientTransport(new URL(`${edges[0]}/mcp/${ns}/sse`), {
         fetch: fetchAll,
-        eventSourceInit: { fetch: roundRobinFetch([edges[0]], { Authorization: `Bearer ${apiKey}` }) },
+        eventSourceInit: {
+          fetch: roundRobinFetch([edges[0]], { Authorization: `Bearer ${apiKey}` }),
+        },
       });
 }
 
 async function connect(kind: ClientKind, edges: string[], ns: string): Promise<Client> {
-  const client = new Client({ name: 'transport-e2e', version: '1.0.0' }, { capabilities: { sampling: {} } });
+  const client = new Client(
+    { name: 'transport-e2e', version: '1.0.0' },
+    { capabilities: { sampling: {} } },
+  );
   client.setRequestHandler(CreateMessageRequestSchema, () => ({
     role: 'assistant',
     content: { type: 'text', text: 'answer from the client' },
@@ -54,7 +59,11 @@ const initialize = (id = 1) => ({
   jsonrpc: '2.0',
   id,
   method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  params: {
+    protocolVersion: '2025-06-18',
+    capabilities: {},
+    clientInfo: { name: 'raw', version: '1' },
+  },
 });
 
 describe('the MCP proxy across transports, backends and three edge replicas', () => {
@@ -64,7 +73,11 @@ describe('the MCP proxy across transports, backends and three edge replicas', ()
   const recording = new RecordingBackend();
 
   beforeAll(async () => {
-    [streamable, sse] = await Promise.all([startEverything('streamableHttp'), startEverything('sse'), recording.start()]);
+    [streamable, sse] = await Promise.all([
+      startEverything('streamableHttp'),
+      startEverything('sse'),
+      recording.start(),
+    ]);
     const hide = `tools: { deny: ["get-env"] }`;
     gateway = await startGateway({
       edges: 3,
@@ -111,11 +124,15 @@ keys:
 
     it('lists the filtered tools and calls one', async () => {
       const names = (await client.listTools()).tools.map((tool) => tool.name);
-      expect(names).toEqual(expect.arrayContaining(['echo', 'get-sum', 'trigger-long-running-operation']));
+      expect(names).toEqual(
+        expect.arrayContaining(['echo', 'get-sum', 'trigger-long-running-operation']),
+      );
       expect(names).not.toContain('get-env');
       const result = await client.callTool({ name: 'echo', arguments: { message: `via ${ns}` } });
       expect(JSON.stringify(result.content)).toContain(`via ${ns}`);
-      await expect(client.callTool({ name: 'get-env', arguments: {} })).rejects.toThrow(/Tool not found: get-env/);
+      await expect(client.callTool({ name: 'get-env', arguments: {} })).rejects.toThrow(
+        /Tool not found: get-env/,
+      );
     });
 
     it('reads resources and prompts', async () => {
@@ -144,7 +161,10 @@ keys:
     });
 
     it('carries a server-to-client sampling request and the client answer', async () => {
-      const result = await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hi' } });
+      const result = await client.callTool({
+        name: 'trigger-sampling-request',
+        arguments: { prompt: 'hi' },
+      });
       expect(JSON.stringify(result.content)).toContain('answer from the client');
     });
   });
@@ -155,7 +175,13 @@ keys:
       const client = new Client({ name: 'headers', version: '1' });
       await client.connect(
         new StreamableHTTPClientTransport(new URL(`${gateway.edges[0]}/mcp/recorded`), {
-          requestInit: { headers: { Authorization: `Bearer ${key}`, Cookie: 'session=abc', 'X-Custom': 'kept-out' } },
+          requestInit: {
+            headers: {
+              Authorization: `Bearer ${key}`,
+              Cookie: 'session=abc',
+              'X-Custom': 'kept-out',
+            },
+          },
         }),
       );
       await client.callTool({ name: 'echo', arguments: { message: 'x' } });
@@ -187,16 +213,25 @@ keys:
       const headers = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
       const ping = { jsonrpc: '2.0', id: 2, method: 'ping' };
       expect((await post(`${gateway.edges[1]}/mcp/recorded`, ping, headers)).status).toBe(200);
-      const foreignKey = await post(`${gateway.edges[1]}/mcp/recorded`, ping, { ...headers, Authorization: `Bearer ${otherKey}` });
+      const foreignKey = await post(`${gateway.edges[1]}/mcp/recorded`, ping, {
+        ...headers,
+        Authorization: `Bearer ${otherKey}`,
+      });
       expect(foreignKey.status).toBe(404);
-      expect(((await foreignKey.json()) as { error: { data: { code: string } } }).error.data.code).toBe('unknown_session');
+      expect(
+        ((await foreignKey.json()) as { error: { data: { code: string } } }).error.data.code,
+      ).toBe('unknown_session');
       expect((await post(`${gateway.edges[2]}/mcp/recorded2`, ping, headers)).status).toBe(404);
       const deleted = await fetch(`${gateway.edges[2]}/mcp/recorded`, {
         method: 'DELETE',
         headers: { Authorization: `Bearer ${key}`, ...headers },
       });
       expect(deleted.status).toBe(200);
-      await eventually(async () => (await post(`${gateway.edges[0]}/mcp/recorded`, ping, headers)).status === 404, 5_000, '404 after DELETE on every edge');
+      await eventually(
+        async () => (await post(`${gateway.edges[0]}/mcp/recorded`, ping, headers)).status === 404,
+        5_000,
+        '404 after DELETE on every edge',
+      );
       expect((await post(`${gateway.edges[1]}/mcp/recorded`, ping, headers)).status).toBe(404);
     });
 
@@ -204,8 +239,18 @@ keys:
       const before = recording.headers.length;
       await post(
         `${gateway.edges[0]}/mcp/recorded`,
-        { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' } } },
-        { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo', 'mcp-param-region': 'eu' },
+        {
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { message: 'x' } },
+        },
+        {
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'echo',
+          'mcp-param-region': 'eu',
+        },
       );
       const seen = recording.headers[before];
       expect(seen['mcp-protocol-version']).toBe('2026-07-28');
@@ -233,7 +278,9 @@ keys:
       expect(stream.headers.get('content-type')).toContain('text/event-stream');
       expect(stream.headers.get('x-accel-buffering')).toBe('no');
       abort.abort();
-      expect(recording.headers.slice(before).some((headers) => headers['last-event-id'] === 'evt-42')).toBe(true);
+      expect(
+        recording.headers.slice(before).some((headers) => headers['last-event-id'] === 'evt-42'),
+      ).toBe(true);
     });
 
     it("rewrites a legacy SSE backend's endpoint event to the gateway's messages URL", async () => {
@@ -253,36 +300,56 @@ keys:
       const client = new Client({ name: 'cancel', version: '1' });
       await client.connect(clientTransport('streamable', gateway.edges, 'recorded'));
       const abort = new AbortController();
-      const call = client.callTool({ name: 'wait', arguments: { ms: 10_000 } }, undefined, { signal: abort.signal });
-      await eventually(() => recording.toolCalls.includes('wait'), 5_000, 'the call to reach the backend');
+      const call = client.callTool({ name: 'wait', arguments: { ms: 10_000 } }, undefined, {
+        signal: abort.signal,
+      });
+      await eventually(
+        () => recording.toolCalls.includes('wait'),
+        5_000,
+        'the call to reach the backend',
+      );
       abort.abort();
       await expect(call).rejects.toThrow();
-      await eventually(() => recording.cancelled.length > 0, 5_000, 'the backend to see notifications/cancelled');
+      await eventually(
+        () => recording.cancelled.length > 0,
+        5_000,
+        'the backend to see notifications/cancelled',
+      );
       await client.close();
     });
   });
 
   describe('timeouts', () => {
-    it.each(['quick', 'quickstdio'])('a long call that reports progress is not cut by a shorter timeout (%s)', async (ns) => {
-      const client = await connect('streamable', gateway.edges, ns);
-      const result = await client.callTool(
-        { name: 'trigger-long-running-operation', arguments: { duration: 3, steps: 6 } },
-        undefined,
-        { onprogress: () => undefined, timeout: 20_000 },
-      );
-      expect(JSON.stringify(result.content)).toContain('completed');
-      await client.close();
-    });
+    it.each(['quick', 'quickstdio'])(
+      'a long call that reports progress is not cut by a shorter timeout (%s)',
+      async (ns) => {
+        const client = await connect('streamable', gateway.edges, ns);
+        const result = await client.callTool(
+          { name: 'trigger-long-running-operation', arguments: { duration: 3, steps: 6 } },
+          undefined,
+          { onprogress: () => undefined, timeout: 20_000 },
+        );
+        expect(JSON.stringify(result.content)).toContain('completed');
+        await client.close();
+      },
+    );
 
-    it.each(['quick', 'quickstdio'])('a call silent for longer than timeout_ms fails with a timeout error (%s)', async (ns) => {
-      const client = await connect('streamable', gateway.edges, ns);
-      const started = Date.now();
-      await expect(
-        client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 4, steps: 1 } }, undefined, { timeout: 20_000 }),
-      ).rejects.toThrow(/timed out/i);
-      expect(Date.now() - started).toBeLessThan(3_900);
-      await client.close();
-    });
+    it.each(['quick', 'quickstdio'])(
+      'a call silent for longer than timeout_ms fails with a timeout error (%s)',
+      async (ns) => {
+        const client = await connect('streamable', gateway.edges, ns);
+        const started = Date.now();
+        await expect(
+          client.callTool(
+            { name: 'trigger-long-running-operation', arguments: { duration: 4, steps: 1 } },
+            undefined,
+            { timeout: 20_000 },
+          ),
+        ).rejects.toThrow(/timed out/i);
+        expect(Date.now() - started).toBeLessThan(3_900);
+        await client.close();
+      },
+    );
   });
 
   describe('stdio lifecycle', () => {
@@ -298,7 +365,11 @@ keys:
         10_000,
         'the idle child to be reaped',
       );
-      const ping = await post(`${gateway.edges[0]}/mcp/reaped`, { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': session });
+      const ping = await post(
+        `${gateway.edges[0]}/mcp/reaped`,
+        { jsonrpc: '2.0', id: 2, method: 'ping' },
+        { 'mcp-session-id': session },
+      );
       expect(ping.status).toBe(404);
     });
 
@@ -313,7 +384,9 @@ keys:
     it('ends the session of a crashing child with an error, and logs its stderr', async () => {
       const client = await connect('streamable', [gateway.edges[0]], 'crashing');
       const started = Date.now();
-      await expect(client.callTool({ name: 'crash', arguments: {} }, undefined, { timeout: 20_000 })).rejects.toThrow(/Backend unavailable/);
+      await expect(
+        client.callTool({ name: 'crash', arguments: {} }, undefined, { timeout: 20_000 }),
+      ).rejects.toThrow(/Backend unavailable/);
       expect(Date.now() - started).toBeLessThan(5_000);
       await expect(client.listTools()).rejects.toThrow();
       await client.close();

@@ -8,9 +8,21 @@ process.stderr.write('crashing-server started\n');
 lines.on('line', (line) => {
   const message = JSON.parse(line);
   if (message.method === 'initialize') {
-    send({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: message.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'crashing', version: '1' } } });
+    send({
+      jsonrpc: '2.0',
+      id: message.id,
+      result: {
+        protocolVersion: message.params.protocolVersion,
+        capabilities: { tools: {} },
+        serverInfo: { name: 'crashing', version: '1' },
+      },
+    });
   } else if (message.method === 'tools/list') {
-    send({ jsonrpc: '2.0', id: message.id, result: { tools: [{ name: 'crash', inputSchema: { type: 'object' } }] } });
+    send({
+      jsonrpc: '2.0',
+      id: message.id,
+      result: { tools: [{ name: 'crash', inputSchema: { type: 'object' } }] },
+    });
   } else if (message.method === 'tools/call') {
     process.stderr.write('crashing now\n');
     process.exit(3);

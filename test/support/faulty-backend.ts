@@ -21,20 +21,26 @@ export class FaultyBackend {
           this.written += EVENT.length;
           if (!res.write(EVENT)) return void res.once('drain', pump);
         }
-        res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } })}\n\n`);
+        res.end(
+          `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } })}\n\n`,
+        );
         this.floodDone = true;
       };
       pump();
     } else if (req.url === '/die') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`id: 1\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: 1 } })}\n\n`);
+      res.write(
+        `id: 1\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: 1 } })}\n\n`,
+      );
       setTimeout(() => res.socket?.destroy(), 200);
     } else if (req.url === '/garbage-sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: this is not json\n\n');
       // keeps the connection open: the gateway must close it, not wait
     } else if (req.url === '/malformed') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":');
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end('{"jsonrpc":"2.0","id":1,"result":');
     } else if (req.url === '/error500') {
       res.writeHead(500).end('boom');
     }
@@ -53,4 +59,3 @@ export class FaultyBackend {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 }
-

@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, freePort, type NatsHandle, type Proc, startNats, startService, tempDir, waitForHttp } from './processes.js';
+import {
+  eventually,
+  freePort,
+  type NatsHandle,
+  type Proc,
+  startNats,
+  startService,
+  tempDir,
+  waitForHttp,
+} from './processes.js';
 
 export interface Gateway {
   edges: string[];
@@ -80,12 +89,19 @@ export async function startGateway(options: {
     env,
     dir,
     restartAnalytics: async () => {
-      analytics = startService('analytics', { ...env, ANALYTICS_PORT: new URL(analyticsUrl!).port });
+      analytics = startService('analytics', {
+        ...env,
+        ANALYTICS_PORT: new URL(analyticsUrl!).port,
+      });
       await waitForHttp(`${analyticsUrl}/readyz`, analytics);
     },
     restartAuth: async () => {
       auth = startService('auth', env);
-      await eventually(() => auth.output.includes('auth service ready'), 15_000, 'auth to be ready');
+      await eventually(
+        () => auth.output.includes('auth service ready'),
+        15_000,
+        'auth to be ready',
+      );
     },
     restartEdge: async (i: number) => {
       await edgeProcs[i].stop('SIGTERM', 20_000);
@@ -94,7 +110,9 @@ export async function startGateway(options: {
       await waitForHttp(`${edges[i]}/readyz`, edgeProcs[i]);
     },
     stop: async () => {
-      await Promise.all([...edgeProcs, auth, ...(analytics ? [analytics] : [])].map((proc) => proc.stop()));
+      await Promise.all(
+        [...edgeProcs, auth, ...(analytics ? [analytics] : [])].map((proc) => proc.stop()),
+      );
       await nats.stop();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -102,7 +120,10 @@ export async function startGateway(options: {
 }
 
 /** A fetch that sends each request to the next edge in turn: one session, every replica. */
-export function roundRobinFetch(edges: string[], extraHeaders: Record<string, string> = {}): typeof fetch {
+export function roundRobinFetch(
+  edges: string[],
+  extraHeaders: Record<string, string> = {},
+): typeof fetch {
   let next = 0;
   return (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));

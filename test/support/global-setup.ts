@@ -9,13 +9,32 @@ const SERVICES = [
     name: 'nats-server',
     port: 4222,
     binary: ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'],
-    args: (bin: string) => [bin, '-a', '127.0.0.1', '-p', '4222', '-js', '-sd', '/tmp/mcp-gateway-nats'],
+    args: (bin: string) => [
+      bin,
+      '-a',
+      '127.0.0.1',
+      '-p',
+      '4222',
+      '-js',
+      '-sd',
+      '/tmp/mcp-gateway-nats',
+    ],
   },
   {
     name: 'redis-server',
     port: 6379,
     binary: ['/usr/bin/redis-server', '/usr/local/bin/redis-server', '/usr/sbin/redis-server'],
-    args: (bin: string) => [bin, '--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no'],
+    args: (bin: string) => [
+      bin,
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      '6379',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
   },
 ];
 
@@ -45,7 +64,8 @@ export default async function globalSetup(): Promise<void> {
     spawn(command, args, { stdio: 'ignore', detached: true }).unref();
     const deadline = Date.now() + 10_000;
     while (!(await listening(service.port))) {
-      if (Date.now() > deadline) throw new Error(`${service.name} did not start on port ${service.port}`);
+      if (Date.now() > deadline)
+        throw new Error(`${service.name} did not start on port ${service.port}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

@@ -15,8 +15,15 @@ export async function connectClient(
   return { client, transport };
 }
 
-export async function summary(analyticsUrl: string, key: string, query = ''): Promise<Record<string, number>> {
-  const response = await fetch(`${analyticsUrl}/api/v1/summary${query}`, { headers: { Authorization: `Bearer ${key}` } });
-  if (!response.ok) throw new Error(`summary answered ${response.status}: ${await response.text()}`);
+export async function summary(
+  analyticsUrl: string,
+  key: string,
+  query = '',
+): Promise<Record<string, number>> {
+  const response = await fetch(`${analyticsUrl}/api/v1/summary${query}`, {
+    headers: { Authorization: `Bearer ${key}` },
+  });
+  if (!response.ok)
+    throw new Error(`summary answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as Record<string, number>;
 }

@@ -23,7 +23,11 @@ export function tempDir(prefix: string): string {
 }
 
 /** Polls `probe` until it returns a truthy value or the deadline passes. */
-export async function eventually<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -34,7 +38,9 @@ export async function eventually<T>(probe: () => T | undefined | false | Promise
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -67,7 +73,12 @@ export class Proc {
   }
 }
 
-export function startProcess(name: string, command: string, args: string[], env: Record<string, string> = {}): Proc {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Proc {
   const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
@@ -77,8 +88,16 @@ export function startProcess(name: string, command: string, args: string[], env:
 }
 
 /** Runs one of the built services (`npm run build` precedes the tests). */
-export function startService(service: 'edge' | 'auth' | 'analytics' | 'standalone', env: Record<string, string>): Proc {
-  return startProcess(service, process.execPath, [join(ROOT, `dist/apps/${service}/src/main.js`)], env);
+export function startService(
+  service: 'edge' | 'auth' | 'analytics' | 'standalone',
+  env: Record<string, string>,
+): Proc {
+  return startProcess(
+    service,
+    process.execPath,
+    [join(ROOT, `dist/apps/${service}/src/main.js`)],
+    env,
+  );
 }
 
 export async function waitForHttp(url: string, proc?: Proc, timeoutMs = 20_000): Promise<void> {
@@ -108,10 +127,26 @@ export interface NatsHandle {
 export async function startNats(): Promise<NatsHandle> {
   const port = await freePort();
   const dir = tempDir('nats');
-  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync);
+  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(
+    existsSync,
+  );
   const launch = async () => {
-    const proc = startProcess('nats', bin ?? 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]);
-    await eventually(() => proc.output.includes('Server is ready') || (proc.alive ? false : Promise.reject(new Error(proc.output))), 10_000, 'nats-server');
+    const proc = startProcess('nats', bin ?? 'nats-server', [
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-js',
+      '-sd',
+      dir,
+    ]);
+    await eventually(
+      () =>
+        proc.output.includes('Server is ready') ||
+        (proc.alive ? false : Promise.reject(new Error(proc.output))),
+      10_000,
+      'nats-server',
+    );
     return proc;
   };
   const handle: NatsHandle = {
@@ -131,7 +166,9 @@ export async function startNats(): Promise<NatsHandle> {
 }
 
 /** `@modelcontextprotocol/server-everything` over HTTP on a free loopback port. */
-export async function startEverything(mode: 'streamableHttp' | 'sse'): Promise<{ url: string; proc: Proc }> {
+export async function startEverything(
+  mode: 'streamableHttp' | 'sse',
+): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();
   const proc = startProcess(
     'everything',
@@ -140,6 +177,12 @@ export async function startEverything(mode: 'streamableHttp' | 'sse'): Promise<{
     { PORT: String(port), HOST: '127.0.0.1' },
   );
   const path = mode === 'sse' ? '/sse' : '/mcp';
-  await eventually(async () => proc.output.includes(String(port)) || (proc.alive ? false : Promise.reject(new Error(proc.output))), 15_000, 'server-everything');
+  await eventually(
+    async () =>
+      proc.output.includes(String(port)) ||
+      (proc.alive ? false : Promise.reject(new Error(proc.output))),
+    15_000,
+    'server-everything',
+  );
   return { url: `http://127.0.0.1:${port}${path}`, proc };
 }

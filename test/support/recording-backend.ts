@@ -36,8 +36,12 @@ export class RecordingBackend {
     server.registerTool('add_tools', { inputSchema: {} }, () => {
       // Registering tools after connect makes the SDK send notifications/tools/list_changed.
       this.toolCalls.push('add_tools');
-      server.registerTool(`secret_new_${this.toolCalls.length}`, { inputSchema: {} }, () => ({ content: [] }));
-      server.registerTool(`visible_new_${this.toolCalls.length}`, { inputSchema: {} }, () => ({ content: [] }));
+      server.registerTool(`secret_new_${this.toolCalls.length}`, { inputSchema: {} }, () => ({
+        content: [],
+      }));
+      server.registerTool(`visible_new_${this.toolCalls.length}`, { inputSchema: {} }, () => ({
+        content: [],
+      }));
       return { content: [{ type: 'text', text: 'added' }] };
     });
     server.registerTool('wait', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
@@ -61,7 +65,10 @@ export class RecordingBackend {
       if (req.method === 'GET') this.gets++;
       if (req.url === '/stateless') {
         // Stateless mode: a fresh server per request, no session, no initialize needed.
-        const stateless = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+        const stateless = new StreamableHTTPServerTransport({
+          sessionIdGenerator: undefined,
+          enableJsonResponse: true,
+        });
         void this.createMcpServer()
           .connect(stateless)
           .then(() => stateless.handleRequest(req, res));
@@ -90,7 +97,8 @@ export class RecordingBackend {
   }
 
   async stop(): Promise<void> {
-    for (const transport of this.transports.values()) await transport.close().catch(() => undefined);
+    for (const transport of this.transports.values())
+      await transport.close().catch(() => undefined);
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }

@@ -15,7 +15,11 @@ import type { Logger } from 'pino';
 import { AuthFailureLimiter } from './auth/auth-failures.js';
 import { KeyVerifier } from './auth/key-verifier.js';
 import { EdgeModule } from './edge.module.js';
-import { type EventPublisher, InProcessEventPublisher, JetStreamEventPublisher } from './events/event-publisher.js';
+import {
+  type EventPublisher,
+  InProcessEventPublisher,
+  JetStreamEventPublisher,
+} from './events/event-publisher.js';
 import { Readiness } from './health/readiness.js';
 import { EdgeMetrics } from './metrics/edge-metrics.js';
 import { McpPipeline } from './pipeline/mcp-pipeline.js';
@@ -38,7 +42,9 @@ export interface EdgeOptions {
   config: ConfigStore;
   logger: Logger;
   bus: Bus;
-  events: { kind: 'jetstream'; connection: NatsConnection } | { kind: 'in-process'; channel: InProcessEventChannel };
+  events:
+    | { kind: 'jetstream'; connection: NatsConnection }
+    | { kind: 'in-process'; channel: InProcessEventChannel };
   /** Shared counters for rate limits across replicas; in-memory limits without it. */
   redis?: Redis;
   redisPrefix?: string;
@@ -61,9 +67,14 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   let publisher: EventPublisher;
   if (options.events.kind === 'jetstream') {
     await ensureEventsStream(options.events.connection).catch((error: unknown) =>
-      logger.warn({ err: String(error) }, 'could not ensure the events stream yet; events are buffered'),
+      logger.warn(
+        { err: String(error) },
+        'could not ensure the events stream yet; events are buffered',
+      ),
     );
-    publisher = new JetStreamEventPublisher(options.events.connection, metrics, logger, () => options.bus.isConnected());
+    publisher = new JetStreamEventPublisher(options.events.connection, metrics, logger, () =>
+      options.bus.isConnected(),
+    );
   } else {
     publisher = new InProcessEventPublisher(options.events.channel, metrics);
   }
@@ -99,15 +110,22 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     loggerInstance: logger,
     // Per-request access lines are off on the hot path; every line the edge writes about a
     // request carries request_id.
-    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: 'request_id',
+    }),
     genReqId: requestIdOf,
     trustProxy: config.current.server.trust_proxy,
     bodyLimit: 64 * 1024 * 1024,
     return503OnClosing: true,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(EdgeModule.forRoot({ metrics, readiness }), adapter, {
-    logger: new PinoNestLogger(logger),
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    EdgeModule.forRoot({ metrics, readiness }),
+    adapter,
+    {
+      logger: new PinoNestLogger(logger),
+    },
+  );
   const fastify = app.getHttpAdapter().getInstance();
   // Every response, errors and streams included, carries the request id.
   fastify.addHook('onRequest', (request, reply, done) => {
@@ -147,7 +165,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
 
 /** The address other edges use for this one: loopback when bound there, else the first LAN IPv4. */
 function defaultAdvertiseUrl(host: string, port: number): string {
-  if (host !== '0.0.0.0' && host !== '::') return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (host !== '0.0.0.0' && host !== '::')
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const lan = Object.values(networkInterfaces())
     .flat()
     .find((address) => address && address.family === 'IPv4' && !address.internal);

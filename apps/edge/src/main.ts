@@ -7,11 +7,15 @@ async function main(): Promise<void> {
   const settings = readRuntimeSettings();
   const logger = createLogger('edge', settings.logLevel).child({ edge_id: settings.edgeId });
   if (!settings.natsUrl) {
-    logger.fatal('NATS_URL is not set: a distributed edge needs NATS (use `npm start` for standalone mode)');
+    logger.fatal(
+      'NATS_URL is not set: a distributed edge needs NATS (use `npm start` for standalone mode)',
+    );
     process.exit(1);
   }
   if (settings.sessionSecretGenerated) {
-    logger.warn('GATEWAY_SESSION_SECRET is not set: sessions are bound to this replica only; set the same secret on every edge');
+    logger.warn(
+      'GATEWAY_SESSION_SECRET is not set: sessions are bound to this replica only; set the same secret on every edge',
+    );
   }
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
   const bus = await NatsBus.connect(settings.natsUrl, `edge-${settings.edgeId}`);
@@ -26,7 +30,9 @@ async function main(): Promise<void> {
   redis?.on('close', () => {
     if (!redisReady) return;
     redisReady = false;
-    logger.warn('redis connection lost: rate limits follow rate_limits.on_store_error until it is back');
+    logger.warn(
+      'redis connection lost: rate limits follow rate_limits.on_store_error until it is back',
+    );
   });
   redis?.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis error'));
   const edge = await startEdge({

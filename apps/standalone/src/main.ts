@@ -23,7 +23,11 @@ async function main(): Promise<void> {
   const events = new InProcessEventChannel();
   mkdirSync(dirname(settings.analyticsDb), { recursive: true });
 
-  const auth = await startAuth({ config, logger: logger.child({ service: 'auth' }), transport: { kind: 'in-process', bus } });
+  const auth = await startAuth({
+    config,
+    logger: logger.child({ service: 'auth' }),
+    transport: { kind: 'in-process', bus },
+  });
   const analytics = await startAnalytics({
     port: settings.analyticsPort,
     host: settings.host,
@@ -76,7 +80,10 @@ function printBanner(config: ConfigStore, edgePort: number, analyticsPort: numbe
   const demoKeys = keys.filter((key) => key.key !== undefined && key.id.startsWith('demo'));
   for (const key of demoKeys) lines.push(`  Demo key (${key.id}, role ${key.role}): ${key.key}`);
   if (demoKeys.length > 0) {
-    lines.push('', `  Try: curl -s -H "Authorization: Bearer ${demoKeys[0].key}" http://localhost:${analyticsPort}/api/v1/summary`);
+    lines.push(
+      '',
+      `  Try: curl -s -H "Authorization: Bearer ${demoKeys[0].key}" http://localhost:${analyticsPort}/api/v1/summary`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
 }

@@ -1,5 +1,8 @@
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import {
+  getDefaultEnvironment,
+  StdioClientTransport,
+} from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isStdioUpstream, type NamespaceConfig } from '#common';
@@ -11,7 +14,10 @@ import type { Logger } from 'pino';
  * process (stdio), a legacy HTTP+SSE server, or a Streamable HTTP server (when the client
  * speaks legacy SSE). Only the configured upstream headers are sent, never the client's.
  */
-export function createBackendTransport(upstream: NamespaceConfig['upstream'], logger: Logger): Transport {
+export function createBackendTransport(
+  upstream: NamespaceConfig['upstream'],
+  logger: Logger,
+): Transport {
   if (isStdioUpstream(upstream)) {
     const child = new StdioClientTransport({
       command: upstream.command,
@@ -30,7 +36,10 @@ export function createBackendTransport(upstream: NamespaceConfig['upstream'], lo
   }
   const headers = upstream.headers;
   const withHeaders: typeof fetch = (input, init) =>
-    fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), ...headers } });
+    fetch(input, {
+      ...init,
+      headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), ...headers },
+    });
   const url = new URL(upstream.url);
   return upstream.transport === 'sse'
     ? new SSEClientTransport(url, { requestInit: { headers }, fetch: withHeaders })

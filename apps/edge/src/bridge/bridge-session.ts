@@ -54,7 +54,8 @@ export class BridgeSession {
     this.backend = createBackendTransport(options.upstream, logger);
     this.backend.onmessage = (message) => this.fromBackend(message);
     this.backend.onclose = () => void this.close('backend closed the connection');
-    this.backend.onerror = (error) => logger.warn({ err: error.message }, 'backend transport error');
+    this.backend.onerror = (error) =>
+      logger.warn({ err: error.message }, 'backend transport error');
     if (options.client === 'streamable') {
       this.streamable = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => this.token,
@@ -78,7 +79,12 @@ export class BridgeSession {
   }
 
   /** Streamable HTTP client: the SDK transport handles the request (body already parsed). */
-  async handleStreamable(req: IncomingMessage, res: ServerResponse, body: unknown, requestId: string): Promise<void> {
+  async handleStreamable(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    requestId: string,
+  ): Promise<void> {
     this.touch(requestId);
     await this.streamable!.handleRequest(req, res, body);
   }
@@ -105,7 +111,9 @@ export class BridgeSession {
     const transport = this.streamable!;
     return transport
       .send(message, related === undefined ? undefined : { relatedRequestId: related })
-      .catch(() => (related === undefined ? undefined : transport.send(message).catch(() => undefined)));
+      .catch(() =>
+        related === undefined ? undefined : transport.send(message).catch(() => undefined),
+      );
   }
 
   private fromClient(message: JSONRPCMessage): void {
@@ -117,32 +125,52 @@ export class BridgeSession {
       return; // validated before reaching the session
     }
     const bytes = Buffer.byteLength(JSON.stringify(message));
-    if (classified.kind === 'request' && classified.method === 'tools/call' && !this.options.filter().allows(classified.tool)) {
-      const answer = rpcError(classified.id!, -32602, `Tool not found: ${String(classified.tool)}`) as JSONRPCMessage;
-      this.options.recorder.answeredLocally(classified, 'denied_tool', bytes, Buffer.byteLength(JSON.stringify(answer)));
+    if (
+      classified.kind === 'request' &&
+      classified.method === 'tools/call' &&
+      !this.options.filter().allows(classified.tool)
+    ) {
+      const answer = rpcError(
+        classified.id!,
+        -32602,
+        `Tool not found: ${String(classified.tool)}`,
+      ) as JSONRPCMessage;
+      this.options.recorder.answeredLocally(
+        classified,
+        'denied_tool',
+        bytes,
+        Buffer.byteLength(JSON.stringify(answer)),
+      );
       void this.toClient(answer);
       return;
     }
     this.options.recorder.clientMessage(classified, bytes);
     if (classified.kind === 'request' && classified.id !== undefined) {
       const id = classified.id;
-      const token = (classified.value.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
+      const token = (classified.value.params as { _meta?: { progressToken?: unknown } } | undefined)
+        ?._meta?.progressToken;
       if (token !== undefined) this.progressTokens.set(progressKey(token), id);
       this.pending.set(idKey(id), { id, timer: this.requestTimer(id) });
     }
     this.backend.send(message).catch((error: unknown) => {
       this.options.logger.warn(
-        { request_id: this.options.recorder.identity.request_id, namespace: this.options.namespace, err: String(error) },
+        {
+          request_id: this.options.recorder.identity.request_id,
+          namespace: this.options.namespace,
+          err: String(error),
+        },
         'could not send to backend',
       );
-      if (classified.kind === 'request') this.failRequest(classified.id!, -32000, `Backend unavailable: ${String(error)}`, 502);
+      if (classified.kind === 'request')
+        this.failRequest(classified.id!, -32000, `Backend unavailable: ${String(error)}`, 502);
     });
   }
 
   private fromBackend(message: JSONRPCMessage): void {
     this.lastActive = Date.now();
     const value = message as Record<string, unknown>;
-    const isResponse = 'id' in value && ('result' in value || 'error' in value) && !('method' in value);
+    const isResponse =
+      'id' in value && ('result' in value || 'error' in value) && !('method' in value);
     let related: RpcId | undefined;
     if (isResponse) {
       const key = idKey(value.id as RpcId);
@@ -154,7 +182,8 @@ export class BridgeSession {
       const method = this.options.recorder.methodOf(value.id as RpcId);
       if (method === 'tools/list') this.options.filter().filterListResult(value.result);
       if (method === 'initialize' && this.backend instanceof StreamableHTTPClientTransport) {
-        const version = (value.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+        const version = (value.result as { protocolVersion?: unknown } | undefined)
+          ?.protocolVersion;
         if (typeof version === 'string') this.backend.setProtocolVersion(version);
       }
     } else {
@@ -185,7 +214,11 @@ export class BridgeSession {
     const timer = setTimeout(() => {
       this.failRequest(id, -32001, `Request timed out after ${this.options.timeoutMs} ms`, 504);
       void this.backend
-        .send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'gateway timeout' } })
+        .send({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId: id, reason: 'gateway timeout' },
+        })
         .catch(() => undefined);
     }, this.options.timeoutMs);
     timer.unref();
@@ -206,7 +239,12 @@ export class BridgeSession {
     if (this.closed) return;
     this.closed = true;
     this.options.logger.info(
-      { request_id: this.options.recorder.identity.request_id, namespace: this.options.namespace, session: this.id, reason },
+      {
+        request_id: this.options.recorder.identity.request_id,
+        namespace: this.options.namespace,
+        session: this.id,
+        reason,
+      },
       'bridged session closed',
     );
     for (const entry of [...this.pending.values()]) {
@@ -225,5 +263,7 @@ export class BridgeSession {
 
 /** Progress tokens are strings or numbers; anything else is keyed by its JSON form. */
 function progressKey(token: unknown): string {
-  return typeof token === 'string' || typeof token === 'number' ? String(token) : JSON.stringify(token);
+  return typeof token === 'string' || typeof token === 'number'
+    ? String(token)
+    : JSON.stringify(token);
 }

@@ -32,14 +32,20 @@ export class BridgeSessions {
     return this.sessions.size;
   }
 
-  async create(options: Omit<BridgeSessionOptions, 'logger' | 'onClosed' | 'idleTimeoutMs'>): Promise<BridgeSession> {
+  async create(
+    options: Omit<BridgeSessionOptions, 'logger' | 'onClosed' | 'idleTimeoutMs'>,
+  ): Promise<BridgeSession> {
     const stdio = 'command' in options.upstream ? options.upstream : undefined;
     const cap = stdio?.max_children ?? DEFAULT_MAX_SESSIONS;
     const count = this.perNamespace.get(options.namespace) ?? 0;
     if (count >= cap) {
-      throw new GatewayError(ErrorCode.Unavailable, `Too many sessions for namespace ${options.namespace}; try again later`, {
-        'Retry-After': '5',
-      });
+      throw new GatewayError(
+        ErrorCode.Unavailable,
+        `Too many sessions for namespace ${options.namespace}; try again later`,
+        {
+          'Retry-After': '5',
+        },
+      );
     }
     this.perNamespace.set(options.namespace, count + 1);
     if (stdio) this.metrics.stdioChildren.inc({ namespace: options.namespace });
@@ -55,10 +61,17 @@ export class BridgeSessions {
     } catch (error) {
       await session.close('failed to start');
       this.logger.error(
-        { request_id: options.recorder.identity.request_id, namespace: options.namespace, err: String(error) },
+        {
+          request_id: options.recorder.identity.request_id,
+          namespace: options.namespace,
+          err: String(error),
+        },
         'backend connection failed to start',
       );
-      throw new GatewayError(ErrorCode.UpstreamError, `Backend failed to start: ${(error as Error).message}`);
+      throw new GatewayError(
+        ErrorCode.UpstreamError,
+        `Backend failed to start: ${(error as Error).message}`,
+      );
     }
     return session;
   }
@@ -81,6 +94,8 @@ export class BridgeSessions {
 
   async closeAll(): Promise<void> {
     clearInterval(this.reaper);
-    await Promise.all([...this.sessions.values()].map((session) => session.close('gateway shutting down')));
+    await Promise.all(
+      [...this.sessions.values()].map((session) => session.close('gateway shutting down')),
+    );
   }
 }

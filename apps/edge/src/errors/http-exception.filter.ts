@@ -20,7 +20,15 @@ export class JsonErrorFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const status = exception instanceof HttpException ? exception.getStatus() : 500;
     const code = CODE_BY_STATUS[status] ?? ErrorCode.Internal;
-    const message = status === 404 ? `Not found: ${request.method} ${request.url.split('?')[0]}` : status >= 500 ? 'Internal error' : (exception as Error).message;
-    void reply.code(status).type('application/json').send(errorBody(code, message, String(request.id)));
+    const message =
+      status === 404
+        ? `Not found: ${request.method} ${request.url.split('?')[0]}`
+        : status >= 500
+          ? 'Internal error'
+          : (exception as Error).message;
+    void reply
+      .code(status)
+      .type('application/json')
+      .send(errorBody(code, message, String(request.id)));
   }
 }

@@ -1,4 +1,9 @@
-import { createInbox, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  createInbox,
+  headers,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { eventSubject, type InProcessEventChannel, type McpEvent } from '#common';
 import type { Logger } from 'pino';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
@@ -125,7 +130,10 @@ export class JetStreamEventPublisher implements EventPublisher {
     if (!entry) return;
     this.unacked.delete(id);
     // A PubAck is `{"stream":…,"seq":…}`; a failure is a status (503: no stream yet) or `{"error":…}`.
-    const failed = statusCode >= 400 || data.length === 0 || new TextDecoder().decode(data.subarray(0, 12)).includes('error');
+    const failed =
+      statusCode >= 400 ||
+      data.length === 0 ||
+      new TextDecoder().decode(data.subarray(0, 12)).includes('error');
     if (failed) {
       this.queue.unshift(entry.event);
       this.warnOnce(`JetStream refused an event (status ${statusCode})`);

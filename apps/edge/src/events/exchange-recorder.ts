@@ -72,15 +72,39 @@ export class ExchangeRecorder {
   }
 
   /** A request the gateway answered itself (a hidden tool): request and its error response. */
-  answeredLocally(message: RpcMessage, outcome: EventOutcome, bytesIn: number, bytesOut: number): void {
-    const common = { jsonrpc_id: String(message.id), method: message.method ?? null, tool: message.tool ?? null };
+  answeredLocally(
+    message: RpcMessage,
+    outcome: EventOutcome,
+    bytesIn: number,
+    bytesOut: number,
+  ): void {
+    const common = {
+      jsonrpc_id: String(message.id),
+      method: message.method ?? null,
+      tool: message.tool ?? null,
+    };
     this.metrics.requests.inc({ namespace: this.identity.namespace, outcome });
-    this.emit({ ...common, direction: 'client_to_server', kind: 'request', outcome, http_status: 200, bytes_in: bytesIn, duration_ms: this.elapsed(performance.now()) });
-    this.emit({ ...common, direction: 'server_to_client', kind: 'response', outcome, bytes_out: bytesOut });
+    this.emit({
+      ...common,
+      direction: 'client_to_server',
+      kind: 'request',
+      outcome,
+      http_status: 200,
+      bytes_in: bytesIn,
+      duration_ms: this.elapsed(performance.now()),
+    });
+    this.emit({
+      ...common,
+      direction: 'server_to_client',
+      kind: 'response',
+      outcome,
+      bytes_out: bytesOut,
+    });
   }
 
   serverMessage(value: Record<string, unknown>, bytes: number, httpStatus: number): void {
-    const isResponse = 'id' in value && ('result' in value || 'error' in value) && !('method' in value);
+    const isResponse =
+      'id' in value && ('result' in value || 'error' in value) && !('method' in value);
     if (!isResponse) {
       this.emit({
         direction: 'server_to_client',
@@ -124,7 +148,13 @@ export class ExchangeRecorder {
   }
 
   /** A rejected HTTP request: one event, carrying the first request's id when there was one. */
-  rejected(outcome: EventOutcome, httpStatus: number, errorCode: string, messages: RpcMessage[], bytesIn: number): void {
+  rejected(
+    outcome: EventOutcome,
+    httpStatus: number,
+    errorCode: string,
+    messages: RpcMessage[],
+    bytesIn: number,
+  ): void {
     const first = messages.find((m) => m.kind === 'request') ?? messages[0];
     this.metrics.requests.inc({ namespace: this.identity.namespace, outcome });
     this.emit({
@@ -160,7 +190,9 @@ export class ExchangeRecorder {
       outcome,
       http_status: httpStatus,
       duration_ms: round(duration),
-      upstream_ms: this.upstreamStarted ? round(now - Math.max(this.upstreamStarted, pending.started)) : null,
+      upstream_ms: this.upstreamStarted
+        ? round(now - Math.max(this.upstreamStarted, pending.started))
+        : null,
       bytes_in: pending.bytesIn,
       ...extra,
     });

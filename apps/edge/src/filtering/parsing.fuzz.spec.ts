@@ -14,18 +14,28 @@ const visible = fc.constantFrom('echo', 'get-sum', 'Secret_delete', 'secretdelet
 
 /** Encodes a string as a JSON string literal with random \\u escapes. */
 const escaped = (value: string) =>
-  fc.array(fc.boolean(), { minLength: value.length, maxLength: value.length }).map(
-    (flags) => `"${[...value].map((char, i) => (flags[i] ? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}` : char)).join('')}"`,
-  );
+  fc
+    .array(fc.boolean(), { minLength: value.length, maxLength: value.length })
+    .map(
+      (flags) =>
+        `"${[...value].map((char, i) => (flags[i] ? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}` : char)).join('')}"`,
+    );
 
 const toolCall = fc
-  .tuple(fc.oneof(hidden, visible), fc.option(fc.oneof(hidden, visible)), fc.integer({ min: 1, max: 1e6 }), fc.boolean())
+  .tuple(
+    fc.oneof(hidden, visible),
+    fc.option(fc.oneof(hidden, visible)),
+    fc.integer({ min: 1, max: 1e6 }),
+    fc.boolean(),
+  )
   .chain(([name, duplicate, id, escapeKey]) =>
-    fc.tuple(escaped(name), duplicate === null ? fc.constant(null) : escaped(duplicate)).map(([nameLiteral, dupLiteral]) => {
-      const key = escapeKey ? '"n\\u0061me"' : '"name"';
-      const dup = dupLiteral === null ? '' : `,"name":${dupLiteral}`;
-      return `{"jsonrpc":"2.0","id":${id},"method":"tools\\/call","params":{${key}:${nameLiteral}${dup},"arguments":{}}}`;
-    }),
+    fc
+      .tuple(escaped(name), duplicate === null ? fc.constant(null) : escaped(duplicate))
+      .map(([nameLiteral, dupLiteral]) => {
+        const key = escapeKey ? '"n\\u0061me"' : '"name"';
+        const dup = dupLiteral === null ? '' : `,"name":${dupLiteral}`;
+        return `{"jsonrpc":"2.0","id":${id},"method":"tools\\/call","params":{${key}:${nameLiteral}${dup},"arguments":{}}}`;
+      }),
   );
 
 const body = fc.oneof(
@@ -48,7 +58,9 @@ describe('edge parsing under generated input', () => {
         }
         const { forward } = splitByToolFilter(parsed, filter);
         // What the backend reads: the re-serialised checked objects (see the pipeline).
-        const backendView = JSON.parse(JSON.stringify(parsed.batch ? forward.map((m) => m.value) : (forward[0]?.value ?? null))) as unknown;
+        const backendView = JSON.parse(
+          JSON.stringify(parsed.batch ? forward.map((m) => m.value) : (forward[0]?.value ?? null)),
+        ) as unknown;
         for (const message of [backendView].flat()) {
           const call = message as { method?: unknown; params?: { name?: unknown } } | null;
           if (call?.method === 'tools/call') expect(filter.allows(call.params?.name)).toBe(true);
@@ -61,23 +73,30 @@ describe('edge parsing under generated input', () => {
   it('parses any chunking of an SSE stream into the same events, or refuses it as framing', () => {
     const event = fc
       .tuple(fc.option(fc.string({ unit: 'grapheme-ascii', maxLength: 8 })), fc.json())
-      .map(([id, data]) => `${id !== null && !/[\r\n]/.test(id) ? `id: ${id}\n` : ''}data: ${data.replace(/[\r\n]/g, '')}\n\n`);
+      .map(
+        ([id, data]) =>
+          `${id !== null && !/[\r\n]/.test(id) ? `id: ${id}\n` : ''}data: ${data.replace(/[\r\n]/g, '')}\n\n`,
+      );
     fc.assert(
-      fc.property(fc.array(event, { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 20 }), (events, cuts) => {
-        const stream = Buffer.from(events.join(''));
-        const whole = new SseParser().push(stream).map((e) => e.raw);
-        const parser = new SseParser();
-        const pieces: string[] = [];
-        let offset = 0;
-        for (const cut of cuts) {
-          if (offset >= stream.length) break;
-          pieces.push(...parser.push(stream.subarray(offset, offset + cut)).map((e) => e.raw));
-          offset += cut;
-        }
-        pieces.push(...parser.push(stream.subarray(offset)).map((e) => e.raw));
-        expect(pieces).toEqual(whole);
-        expect(whole.join('')).toBe(events.join(''));
-      }),
+      fc.property(
+        fc.array(event, { maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 20 }),
+        (events, cuts) => {
+          const stream = Buffer.from(events.join(''));
+          const whole = new SseParser().push(stream).map((e) => e.raw);
+          const parser = new SseParser();
+          const pieces: string[] = [];
+          let offset = 0;
+          for (const cut of cuts) {
+            if (offset >= stream.length) break;
+            pieces.push(...parser.push(stream.subarray(offset, offset + cut)).map((e) => e.raw));
+            offset += cut;
+          }
+          pieces.push(...parser.push(stream.subarray(offset)).map((e) => e.raw));
+          expect(pieces).toEqual(whole);
+          expect(whole.join('')).toBe(events.join(''));
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -13,20 +13,33 @@ const STATELESS_VERSION = '2026-07-28';
  * `Mcp-Method` / `Mcp-Name` headers must say what the body says — an intermediary routing on
  * headers and a backend reading the body must never see two different requests.
  */
-export function enforceRequestPolicy(parsed: ParsedBody, headers: IncomingHttpHeaders, version: string): void {
+export function enforceRequestPolicy(
+  parsed: ParsedBody,
+  headers: IncomingHttpHeaders,
+  version: string,
+): void {
   if (parsed.batch) {
     if (!BATCH_VERSIONS.has(version)) {
-      throw new GatewayError(ErrorCode.InvalidRequest, `Invalid Request: batches are not allowed in protocol version ${version}`);
+      throw new GatewayError(
+        ErrorCode.InvalidRequest,
+        `Invalid Request: batches are not allowed in protocol version ${version}`,
+      );
     }
     if (parsed.messages.some((message) => message.method === 'initialize')) {
-      throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: initialize cannot be part of a batch');
+      throw new GatewayError(
+        ErrorCode.InvalidRequest,
+        'Invalid Request: initialize cannot be part of a batch',
+      );
     }
   }
   if (version === STATELESS_VERSION) {
     const request = parsed.messages[0];
     const method = single(headers['mcp-method']);
     if (request.method !== undefined && method !== request.method) {
-      throw new GatewayError(ErrorCode.HeaderMismatch, `Mcp-Method header does not match the body's method`);
+      throw new GatewayError(
+        ErrorCode.HeaderMismatch,
+        `Mcp-Method header does not match the body's method`,
+      );
     }
     const expected = nameOf(request);
     const name = single(headers['mcp-name']);
@@ -68,7 +81,8 @@ export function splitByToolFilter(parsed: ParsedBody, filter: ToolFilter): Filte
   const denied: RpcMessage[] = [];
   const forward: RpcMessage[] = [];
   for (const message of parsed.messages) {
-    const hidden = message.kind === 'request' && message.method === 'tools/call' && !filter.allows(message.tool);
+    const hidden =
+      message.kind === 'request' && message.method === 'tools/call' && !filter.allows(message.tool);
     (hidden ? denied : forward).push(message);
   }
   return { denied, forward };

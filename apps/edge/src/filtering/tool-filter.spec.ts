@@ -15,7 +15,9 @@ describe('ToolFilter', () => {
   });
 
   it('refuses a tool name that is not a string', () => {
-    expect(new ToolFilter({ allow: ['*'], deny: [] }).allows({ toString: () => 'echo' })).toBe(false);
+    expect(new ToolFilter({ allow: ['*'], deny: [] }).allows({ toString: () => 'echo' })).toBe(
+      false,
+    );
   });
 
   it('filters a tools/list result and keeps nextCursor', () => {

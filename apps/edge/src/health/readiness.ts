@@ -29,7 +29,11 @@ export class Readiness {
   private async run(): Promise<ReadinessReport> {
     const checks: ReadinessReport['checks'] = {};
     if (this.draining) checks.shutdown = { ok: false, detail: 'draining' };
-    if (this.distributed) checks.nats = { ok: this.bus.isConnected(), detail: this.bus.isConnected() ? undefined : 'disconnected' };
+    if (this.distributed)
+      checks.nats = {
+        ok: this.bus.isConnected(),
+        detail: this.bus.isConnected() ? undefined : 'disconnected',
+      };
     if (this.redis) {
       checks.redis = await this.redis
         .ping()
@@ -40,7 +44,13 @@ export class Readiness {
       .send(AUTH_KEY_VERIFY, { keySha256: '0'.repeat(64) }, { timeoutMs: 1_000 })
       .then(() => ({ ok: true }))
       .catch((error: unknown) =>
-        error instanceof BusRemoteError ? { ok: true } : { ok: false, detail: error instanceof BusTimeoutError ? 'timeout' : String((error as Error).message) },
+        error instanceof BusRemoteError
+          ? { ok: true }
+          : {
+              ok: false,
+              detail:
+                error instanceof BusTimeoutError ? 'timeout' : String((error as Error).message),
+            },
       );
     return { ready: Object.values(checks).every((check) => check.ok), checks };
   }

@@ -1,26 +1,41 @@
 import { ErrorCode, GatewayError } from '#common';
 import { parseJsonRpcBody, responseOutcome, salvageId } from './messages.js';
 
-const body = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
+const body = (value: unknown) =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
 
 describe('parseJsonRpcBody', () => {
   it.each([
     ['a request', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, ['request']],
     ['a notification', { jsonrpc: '2.0', method: 'notifications/initialized' }, ['notification']],
     ['a result response', { jsonrpc: '2.0', id: 's1', result: {} }, ['response']],
-    ['an error response', { jsonrpc: '2.0', id: 2, error: { code: 1, message: 'x' } }, ['response']],
-    ['a batch', [{ jsonrpc: '2.0', id: 1, method: 'a' }, { jsonrpc: '2.0', method: 'b' }], ['request', 'notification']],
+    [
+      'an error response',
+      { jsonrpc: '2.0', id: 2, error: { code: 1, message: 'x' } },
+      ['response'],
+    ],
+    [
+      'a batch',
+      [
+        { jsonrpc: '2.0', id: 1, method: 'a' },
+        { jsonrpc: '2.0', method: 'b' },
+      ],
+      ['request', 'notification'],
+    ],
   ])('classifies %s', (_name, value, kinds) => {
     expect(parseJsonRpcBody(body(value)).messages.map((m) => m.kind)).toEqual(kinds);
   });
 
   it('names the tool of a tools/call', () => {
-    const parsed = parseJsonRpcBody(body({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo' } }));
+    const parsed = parseJsonRpcBody(
+      body({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo' } }),
+    );
     expect(parsed.messages[0].tool).toBe('echo');
   });
 
   it('sees the tool name the backend will see, even behind unicode escapes and duplicate keys', () => {
-    const raw = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","n\\u0061me":"get-env"}}';
+    const raw =
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","n\\u0061me":"get-env"}}';
     expect(parseJsonRpcBody(Buffer.from(raw)).messages[0].tool).toBe('get-env');
   });
 
@@ -34,7 +49,11 @@ describe('parseJsonRpcBody', () => {
     ['a numeric method', { jsonrpc: '2.0', id: 1, method: 5 }, ErrorCode.InvalidRequest],
     ['scalar params', { jsonrpc: '2.0', id: 1, method: 'x', params: 3 }, ErrorCode.InvalidRequest],
     ['an empty batch', [], ErrorCode.InvalidRequest],
-    ['a batch with a bad element', [{ jsonrpc: '2.0', id: 1, method: 'x' }, 5], ErrorCode.InvalidRequest],
+    [
+      'a batch with a bad element',
+      [{ jsonrpc: '2.0', id: 1, method: 'x' }, 5],
+      ErrorCode.InvalidRequest,
+    ],
     ['an id without result or method', { jsonrpc: '2.0', id: 1 }, ErrorCode.InvalidRequest],
   ])('refuses %s', (_name, value, code) => {
     expect(() => parseJsonRpcBody(body(value))).toThrow(GatewayError);

@@ -32,7 +32,8 @@ export function parseJsonRpcBody(body: Buffer): ParsedBody {
     throw new GatewayError(ErrorCode.ParseError, 'Parse error: body is not valid JSON');
   }
   if (Array.isArray(value)) {
-    if (value.length === 0) throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: empty batch');
+    if (value.length === 0)
+      throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: empty batch');
     return { messages: value.map(classify), batch: true };
   }
   return { messages: [classify(value)], batch: false };
@@ -49,24 +50,36 @@ export function classify(value: unknown): RpcMessage {
   }
   const hasId = 'id' in message;
   if (hasId && !isValidId(message.id)) {
-    throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: id must be a string or an integer');
+    throw new GatewayError(
+      ErrorCode.InvalidRequest,
+      'Invalid Request: id must be a string or an integer',
+    );
   }
   if (typeof message.method === 'string') {
     if ('params' in message && (typeof message.params !== 'object' || message.params === null)) {
-      throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: params must be an object or array');
+      throw new GatewayError(
+        ErrorCode.InvalidRequest,
+        'Invalid Request: params must be an object or array',
+      );
     }
     const params = message.params as Record<string, unknown> | undefined;
     const tool =
-      message.method === 'tools/call' && params && typeof params.name === 'string' ? params.name : undefined;
+      message.method === 'tools/call' && params && typeof params.name === 'string'
+        ? params.name
+        : undefined;
     return hasId
       ? { kind: 'request', id: message.id as RpcId, method: message.method, tool, value: message }
       : { kind: 'notification', method: message.method, value: message };
   }
-  if ('method' in message) throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: method must be a string');
+  if ('method' in message)
+    throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: method must be a string');
   if (hasId && ('result' in message || 'error' in message)) {
     return { kind: 'response', id: message.id as RpcId, value: message };
   }
-  throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: neither a request, a notification nor a response');
+  throw new GatewayError(
+    ErrorCode.InvalidRequest,
+    'Invalid Request: neither a request, a notification nor a response',
+  );
 }
 
 function isValidId(id: unknown): boolean {
@@ -96,7 +109,9 @@ export function idKey(id: RpcId): string {
 }
 
 /** Outcome of a response message: rpc_error, tool_error (`isError: true`) or ok. */
-export function responseOutcome(message: Record<string, unknown>): 'ok' | 'rpc_error' | 'tool_error' {
+export function responseOutcome(
+  message: Record<string, unknown>,
+): 'ok' | 'rpc_error' | 'tool_error' {
   if ('error' in message) return 'rpc_error';
   const result = message.result as { isError?: unknown } | undefined;
   return result && result.isError === true ? 'tool_error' : 'ok';

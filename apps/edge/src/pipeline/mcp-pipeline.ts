@@ -16,7 +16,13 @@ import { type EventPublisher } from '../events/event-publisher.js';
 import { ExchangeRecorder } from '../events/exchange-recorder.js';
 import { enforceRequestPolicy, splitByToolFilter } from '../filtering/request-policy.js';
 import { toolFilterFor } from '../filtering/tool-filter.js';
-import { firstRequestId, type ParsedBody, parseJsonRpcBody, type RpcId, salvageId } from '../jsonrpc/messages.js';
+import {
+  firstRequestId,
+  type ParsedBody,
+  parseJsonRpcBody,
+  type RpcId,
+  salvageId,
+} from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { HttpUpstream } from '../proxy/http-upstream.js';
 import { upstreamRequestHeaders } from '../proxy/upstream-headers.js';
@@ -74,7 +80,11 @@ export interface PipelineDeps {
 export class McpPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
-  newRecorder(requestId: string, namespace: string, protocolVersion: string | null = null): ExchangeRecorder {
+  newRecorder(
+    requestId: string,
+    namespace: string,
+    protocolVersion: string | null = null,
+  ): ExchangeRecorder {
     return new ExchangeRecorder(
       {
         edge_id: this.deps.edgeId,
@@ -108,12 +118,23 @@ export class McpPipeline {
         throw new GatewayError(ErrorCode.ForbiddenOrigin, 'Origin not allowed');
       }
       const principal = await deps.verifier.authenticate(request.raw);
-      Object.assign(recorder.identity, { tenant: principal.tenant, key_id: principal.keyId, user: principal.user });
+      Object.assign(recorder.identity, {
+        tenant: principal.tenant,
+        key_id: principal.keyId,
+        user: principal.user,
+      });
 
       const namespace = config.namespaces[request.namespace];
-      if (!namespace) throw new GatewayError(ErrorCode.UnknownNamespace, `Unknown namespace: ${request.namespace}`);
+      if (!namespace)
+        throw new GatewayError(
+          ErrorCode.UnknownNamespace,
+          `Unknown namespace: ${request.namespace}`,
+        );
       if (!mayUseNamespace(principal, request.namespace)) {
-        throw new GatewayError(ErrorCode.ForbiddenNamespace, `Key may not use namespace ${request.namespace}`);
+        throw new GatewayError(
+          ErrorCode.ForbiddenNamespace,
+          `Key may not use namespace ${request.namespace}`,
+        );
       }
       if (isStdioUpstream(namespace.upstream)) recorder.identity.transport = 'stdio';
       else if (namespace.upstream.transport === 'sse') recorder.identity.transport = 'sse';
@@ -141,7 +162,9 @@ export class McpPipeline {
 
       if (parsed) {
         const version =
-          headerOf(request.raw, 'mcp-protocol-version') ?? claims?.pv ?? (route === 'streamable' ? '2025-03-26' : '2024-11-05');
+          headerOf(request.raw, 'mcp-protocol-version') ??
+          claims?.pv ??
+          (route === 'streamable' ? '2025-03-26' : '2024-11-05');
         enforceRequestPolicy(parsed, request.raw.headers, version);
       }
 
@@ -149,18 +172,38 @@ export class McpPipeline {
       const forwarded = deps.forwarder.isForwarded(request.raw, request.requestId);
       if (!forwarded) {
         // SPEC §6: a body counts its requests; a GET stream counts one.
-        const points = parsed ? parsed.messages.filter((m) => m.kind === 'request').length : method === 'GET' ? 1 : 0;
+        const points = parsed
+          ? parsed.messages.filter((m) => m.kind === 'request').length
+          : method === 'GET'
+            ? 1
+            : 0;
         const decision = await deps.limiter.consume(principal, request.namespace, points);
         setRateLimitHeaders(request.res, decision);
       }
 
       // A session bridged on another edge is served there: forward the request as it is.
-      if (claims?.t === 'b' && !deps.bridges.get(claims.b) && !forwarded && claims.e !== deps.edgeId && claims.u) {
-        await deps.forwarder.forward(claims.u, request.raw, request.res, request.requestId, request.body);
+      if (
+        claims?.t === 'b' &&
+        !deps.bridges.get(claims.b) &&
+        !forwarded &&
+        claims.e !== deps.edgeId &&
+        claims.u
+      ) {
+        await deps.forwarder.forward(
+          claims.u,
+          request.raw,
+          request.res,
+          request.requestId,
+          request.body,
+        );
         return;
       }
 
-      if (route !== 'streamable' || isStdioUpstream(namespace.upstream) || namespace.upstream.transport === 'sse') {
+      if (
+        route !== 'streamable' ||
+        isStdioUpstream(namespace.upstream) ||
+        namespace.upstream.transport === 'sse'
+      ) {
         await this.toBridge(request, route, principal, namespace, claims, parsed, recorder);
         return;
       }
@@ -176,7 +219,12 @@ export class McpPipeline {
         for (const message of denied) {
           const answer = rpcError(message.id!, -32602, `Tool not found: ${String(message.tool)}`);
           localAnswers.push(answer);
-          recorder.answeredLocally(message, 'denied_tool', share, Buffer.byteLength(JSON.stringify(answer)));
+          recorder.answeredLocally(
+            message,
+            'denied_tool',
+            share,
+            Buffer.byteLength(JSON.stringify(answer)),
+          );
         }
         for (const message of forward) recorder.clientMessage(message, share);
         if (forward.length === 0) {
@@ -185,10 +233,15 @@ export class McpPipeline {
             .end(JSON.stringify(parsed.batch ? localAnswers : localAnswers[0]));
           return;
         }
-        if (denied.length > 0 || (!filter.allowsEverything && forward.some((m) => m.method === 'tools/call'))) {
+        if (
+          denied.length > 0 ||
+          (!filter.allowsEverything && forward.some((m) => m.method === 'tools/call'))
+        ) {
           // Where the filter decides, the backend gets exactly the objects that were checked,
           // re-serialised: no duplicate key or escape can make it read another tool name.
-          body = Buffer.from(JSON.stringify(parsed.batch ? forward.map((m) => m.value) : forward[0].value));
+          body = Buffer.from(
+            JSON.stringify(parsed.batch ? forward.map((m) => m.value) : forward[0].value),
+          );
         }
       }
 
@@ -197,7 +250,12 @@ export class McpPipeline {
         {
           url: upstream.url,
           method: method as 'GET' | 'POST' | 'DELETE',
-          headers: upstreamRequestHeaders(request.raw.headers, upstream.headers, claims?.b, request.requestId),
+          headers: upstreamRequestHeaders(
+            request.raw.headers,
+            upstream.headers,
+            claims?.b,
+            request.requestId,
+          ),
           body,
           localAnswers,
           timeoutMs: namespace.timeout_ms,
@@ -236,11 +294,15 @@ export class McpPipeline {
   ): SessionClaims | undefined {
     const token = sessionTokenOf(request, route);
     if (token === undefined) {
-      if (route === 'messages') throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session: ?session= is required');
+      if (route === 'messages')
+        throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session: ?session= is required');
       return undefined;
     }
     const claims = this.deps.sessions.decode(token);
-    const bridged = route !== 'streamable' || isStdioUpstream(namespace.upstream) || namespace.upstream.transport === 'sse';
+    const bridged =
+      route !== 'streamable' ||
+      isStdioUpstream(namespace.upstream) ||
+      namespace.upstream.transport === 'sse';
     if (
       !claims ||
       claims.k !== principal.keyId ||
@@ -268,14 +330,20 @@ export class McpPipeline {
     if (claims && !session) {
       throw new GatewayError(
         ErrorCode.UnknownSession,
-        claims.e !== deps.edgeId ? 'Unknown session: the edge that held it is gone' : 'Unknown session',
+        claims.e !== deps.edgeId
+          ? 'Unknown session: the edge that held it is gone'
+          : 'Unknown session',
       );
     }
     if (!session) {
       const opensSession =
-        route === 'sse' || (parsed !== undefined && !parsed.batch && parsed.messages[0].method === 'initialize');
+        route === 'sse' ||
+        (parsed !== undefined && !parsed.batch && parsed.messages[0].method === 'initialize');
       if (!opensSession || (route === 'sse' && request.raw.method !== 'GET')) {
-        throw new GatewayError(ErrorCode.BadRequest, 'Bad Request: Mcp-Session-Id header is required');
+        throw new GatewayError(
+          ErrorCode.BadRequest,
+          'Bad Request: Mcp-Session-Id header is required',
+        );
       }
       const namespaceName = request.namespace;
       session = await deps.bridges.create({
@@ -301,7 +369,10 @@ export class McpPipeline {
       recorder.identity.session_id = session.token;
     }
     if (route === 'sse') {
-      session.attachLegacyStream(request.res, `/mcp/${request.namespace}/messages?session=${encodeURIComponent(session.token)}`);
+      session.attachLegacyStream(
+        request.res,
+        `/mcp/${request.namespace}/messages?session=${encodeURIComponent(session.token)}`,
+      );
       return;
     }
     // The body was parsed once already; the transports get those objects.
@@ -311,15 +382,30 @@ export class McpPipeline {
       request.res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
       return;
     }
-    await session.handleStreamable(request.raw, request.res, parsed?.batch ? values : values[0], request.requestId);
+    await session.handleStreamable(
+      request.raw,
+      request.res,
+      parsed?.batch ? values : values[0],
+      request.requestId,
+    );
   }
 
   /** Maps any failure to its HTTP answer (once, here) and records the rejection. */
-  fail(request: McpRequest, error: unknown, parsed: ParsedBody | undefined, recorder: ExchangeRecorder): void {
+  fail(
+    request: McpRequest,
+    error: unknown,
+    parsed: ParsedBody | undefined,
+    recorder: ExchangeRecorder,
+  ): void {
     const gatewayError =
-      error instanceof GatewayError ? error : new GatewayError(ErrorCode.Internal, 'Internal gateway error');
+      error instanceof GatewayError
+        ? error
+        : new GatewayError(ErrorCode.Internal, 'Internal gateway error');
     if (!(error instanceof GatewayError)) {
-      this.deps.logger.error({ err: error, request_id: request.requestId }, 'unexpected error in MCP pipeline');
+      this.deps.logger.error(
+        { err: error, request_id: request.requestId },
+        'unexpected error in MCP pipeline',
+      );
     }
     const res = request.res;
     const status = gatewayError.status;
@@ -327,14 +413,23 @@ export class McpPipeline {
     if (recorder.hasPending || isUpstreamFailure(gatewayError.code)) {
       recorder.finish(outcome, status, gatewayError.code);
     } else {
-      recorder.rejected(outcome, status, gatewayError.code, parsed?.messages ?? [], request.body?.length ?? 0);
+      recorder.rejected(
+        outcome,
+        status,
+        gatewayError.code,
+        parsed?.messages ?? [],
+        request.body?.length ?? 0,
+      );
     }
     if (res.headersSent) {
       if (!res.writableEnded) res.end();
       return;
     }
     let rpcId: RpcId | null | undefined = firstRequestId(parsed) ?? salvageId(request.body);
-    if (rpcId === undefined && (gatewayError.code === ErrorCode.ParseError || gatewayError.code === ErrorCode.InvalidRequest)) {
+    if (
+      rpcId === undefined &&
+      (gatewayError.code === ErrorCode.ParseError || gatewayError.code === ErrorCode.InvalidRequest)
+    ) {
       rpcId = null;
     }
     const body = errorBody(gatewayError.code, gatewayError.message, request.requestId, rpcId);

@@ -69,7 +69,11 @@ export class HttpUpstream {
     }
   }
 
-  private async forwardWith(call: UpstreamCall, res: ServerResponse, abort: AbortController): Promise<void> {
+  private async forwardWith(
+    call: UpstreamCall,
+    res: ServerResponse,
+    abort: AbortController,
+  ): Promise<void> {
     const onClientClose = () => {
       if (!res.writableFinished) abort.abort();
     };
@@ -93,7 +97,10 @@ export class HttpUpstream {
         return;
       }
       const timeout = error instanceof undiciErrors.HeadersTimeoutError;
-      this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: timeout ? 'timeout' : 'connect' });
+      this.metrics.upstreamErrors.inc({
+        namespace: call.namespace,
+        kind: timeout ? 'timeout' : 'connect',
+      });
       throw new GatewayError(
         timeout ? ErrorCode.UpstreamTimeout : ErrorCode.UpstreamError,
         timeout ? 'Backend timed out' : `Backend unreachable: ${(error as Error).message}`,
@@ -124,7 +131,11 @@ export class HttpUpstream {
         if (status === 202 && call.localAnswers?.length) {
           // The forwarded part needed no answer; the gateway's own answers still do.
           const answers = Buffer.from(JSON.stringify(call.localAnswers));
-          res.writeHead(200, { ...headers, 'content-type': 'application/json', 'content-length': String(answers.length) });
+          res.writeHead(200, {
+            ...headers,
+            'content-type': 'application/json',
+            'content-length': String(answers.length),
+          });
           res.end(answers);
           call.recorder.finish('ok', 200);
           return;
@@ -168,7 +179,10 @@ export class HttpUpstream {
     for (const message of messages) {
       if (!isJsonRpc(message)) {
         this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'malformed' });
-        throw new GatewayError(ErrorCode.UpstreamError, 'Backend answered something that is not JSON-RPC');
+        throw new GatewayError(
+          ErrorCode.UpstreamError,
+          'Backend answered something that is not JSON-RPC',
+        );
       }
       changed = this.filterServerMessage(call, message) || changed;
     }
@@ -182,7 +196,8 @@ export class HttpUpstream {
     res.writeHead(status, headers);
     res.end(body);
     // Recorded after the answer is on its way: events never delay a response.
-    for (const message of messages) call.recorder.serverMessage(message as Record<string, unknown>, share, status);
+    for (const message of messages)
+      call.recorder.serverMessage(message as Record<string, unknown>, share, status);
     call.recorder.finish('upstream_error', status, 'no_response');
   }
 
@@ -197,7 +212,8 @@ export class HttpUpstream {
     headers['cache-control'] = 'no-cache';
     headers['x-accel-buffering'] = 'no';
     res.writeHead(status, headers);
-    for (const answer of call.localAnswers ?? []) res.write(formatSseEvent(JSON.stringify(answer), undefined, 'message'));
+    for (const answer of call.localAnswers ?? [])
+      res.write(formatSseEvent(JSON.stringify(answer), undefined, 'message'));
     res.flushHeaders();
     this.metrics.activeStreams.inc();
     const parser = new SseParser();
@@ -244,14 +260,19 @@ export class HttpUpstream {
         }
       }
     } catch (error) {
-      if (error instanceof ClientGone || (abort.signal.aborted && !timedOut)) outcome = 'client_closed';
+      if (error instanceof ClientGone || (abort.signal.aborted && !timedOut))
+        outcome = 'client_closed';
       else if (timedOut) outcome = 'upstream_timeout';
       else {
         outcome = 'upstream_error';
         const kind = error instanceof SseFramingError ? 'malformed' : 'stream';
         this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind });
         this.logger.warn(
-          { request_id: call.recorder.identity.request_id, namespace: call.namespace, err: String(error) },
+          {
+            request_id: call.recorder.identity.request_id,
+            namespace: call.namespace,
+            err: String(error),
+          },
           'backend stream failed',
         );
       }
@@ -265,16 +286,32 @@ export class HttpUpstream {
     }
     if (outcome === 'upstream_error' || outcome === 'upstream_timeout') {
       // Answer every request left waiting, so the client fails now instead of hanging.
-      const message = outcome === 'upstream_timeout' ? 'Backend timed out' : 'Backend stream failed';
-      const code = ERROR_MAP[outcome === 'upstream_timeout' ? ErrorCode.UpstreamTimeout : ErrorCode.UpstreamError].rpcCode;
+      const message =
+        outcome === 'upstream_timeout' ? 'Backend timed out' : 'Backend stream failed';
+      const code =
+        ERROR_MAP[
+          outcome === 'upstream_timeout' ? ErrorCode.UpstreamTimeout : ErrorCode.UpstreamError
+        ].rpcCode;
       for (const id of call.recorder.pendingIds()) {
-        if (!res.destroyed) res.write(formatSseEvent(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }), undefined, 'message'));
+        if (!res.destroyed)
+          res.write(
+            formatSseEvent(
+              JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }),
+              undefined,
+              'message',
+            ),
+          );
       }
     }
     if (outcome !== 'ok') call.recorder.finish(outcome, status, outcome);
     // A resumable stream may end before its responses (2025-11-25 `retry:`); the client resumes
     // with Last-Event-ID on another exchange, so the request counts without an error here.
-    else call.recorder.finish(resumable ? 'ok' : 'upstream_error', status, resumable ? null : 'no_response');
+    else
+      call.recorder.finish(
+        resumable ? 'ok' : 'upstream_error',
+        status,
+        resumable ? null : 'no_response',
+      );
     if (!res.destroyed) res.end();
   }
 
@@ -287,7 +324,8 @@ export class HttpUpstream {
     } catch {
       throw new SseFramingError('backend sent an SSE event that is not JSON');
     }
-    if (!isJsonRpc(message)) throw new SseFramingError('backend sent an SSE event that is not a JSON-RPC message');
+    if (!isJsonRpc(message))
+      throw new SseFramingError('backend sent an SSE event that is not a JSON-RPC message');
     const changed = this.filterServerMessage(call, message);
     call.recorder.serverMessage(message, Buffer.byteLength(data), status);
     return changed ? JSON.stringify(message) : undefined;
@@ -295,7 +333,11 @@ export class HttpUpstream {
 
   /** Applies the namespace's tool filter to a tools/list result; true when it changed. */
   private filterServerMessage(call: UpstreamCall, message: Record<string, unknown>): boolean {
-    if (!('result' in message) || call.recorder.methodOf(message.id as string | number) !== 'tools/list') return false;
+    if (
+      !('result' in message) ||
+      call.recorder.methodOf(message.id as string | number) !== 'tools/list'
+    )
+      return false;
     return call.filter.filterListResult(message.result);
   }
 
@@ -307,5 +349,10 @@ export class HttpUpstream {
 class ClientGone extends Error {}
 
 function isJsonRpc(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { jsonrpc?: unknown }).jsonrpc === '2.0';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    (value as { jsonrpc?: unknown }).jsonrpc === '2.0'
+  );
 }

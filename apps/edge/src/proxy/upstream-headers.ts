@@ -2,7 +2,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 // Client headers a backend needs (SPEC §4 item 1). Everything else — credentials, Host,
 // Origin, cookies, hop-by-hop headers — stays at the gateway.
-const FORWARDED = new Set(['accept', 'content-type', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name', 'user-agent', 'x-request-id']);
+const FORWARDED = new Set([
+  'accept',
+  'content-type',
+  'mcp-protocol-version',
+  'last-event-id',
+  'mcp-method',
+  'mcp-name',
+  'user-agent',
+  'x-request-id',
+]);
 
 export function upstreamRequestHeaders(
   client: IncomingHttpHeaders,
@@ -24,12 +33,21 @@ export function upstreamRequestHeaders(
 }
 
 // Backend response headers relayed to the client; mcp-session-id is rewritten separately.
-const RELAYED = new Set(['content-type', 'mcp-protocol-version', 'cache-control', 'allow', 'www-authenticate']);
+const RELAYED = new Set([
+  'content-type',
+  'mcp-protocol-version',
+  'cache-control',
+  'allow',
+  'www-authenticate',
+]);
 
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string> {
+export function clientResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(upstream)) {
-    if (value !== undefined && RELAYED.has(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    if (value !== undefined && RELAYED.has(name))
+      headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return headers;
 }

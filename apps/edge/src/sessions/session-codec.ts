@@ -43,10 +43,15 @@ export class SessionCodec {
     const payload = token.slice(0, dot);
     const signature = Buffer.from(token.slice(dot + 1), 'base64url');
     const expected = Buffer.from(this.sign(payload), 'base64url');
-    if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return undefined;
+    if (signature.length !== expected.length || !timingSafeEqual(signature, expected))
+      return undefined;
     try {
-      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as SessionClaims;
-      return typeof claims.k === 'string' && typeof claims.n === 'string' && typeof claims.b === 'string'
+      const claims = JSON.parse(
+        Buffer.from(payload, 'base64url').toString('utf8'),
+      ) as SessionClaims;
+      return typeof claims.k === 'string' &&
+        typeof claims.n === 'string' &&
+        typeof claims.b === 'string'
         ? claims
         : undefined;
     } catch {

@@ -5,7 +5,16 @@ import { Agent, request } from 'undici';
 import { ErrorCode, GatewayError } from '#common';
 
 export const FORWARDED_HEADER = 'x-mcp-gateway-forwarded';
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+  'content-length',
+]);
 
 /**
  * Requests of a bridged session (a stdio child, a legacy SSE connection) can only be served by
@@ -14,7 +23,11 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te
  * that rate limits were already counted and never forwards again.
  */
 export class SessionForwarder {
-  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, connectTimeout: 2_000 });
+  private readonly agent = new Agent({
+    connections: 64,
+    keepAliveTimeout: 30_000,
+    connectTimeout: 2_000,
+  });
 
   constructor(private readonly secret: string) {}
 
@@ -26,10 +39,17 @@ export class SessionForwarder {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  async forward(ownerUrl: string, req: IncomingMessage, res: ServerResponse, requestId: string, body?: Buffer): Promise<void> {
+  async forward(
+    ownerUrl: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    body?: Buffer,
+  ): Promise<void> {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      if (value !== undefined && !HOP_BY_HOP.has(name))
+        headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     headers['x-request-id'] = requestId;
     headers[FORWARDED_HEADER] = this.mark(requestId, req.url ?? '');
@@ -47,11 +67,15 @@ export class SessionForwarder {
         bodyTimeout: 0,
       });
     } catch (error) {
-      throw new GatewayError(ErrorCode.UpstreamError, `The edge that holds this session is unreachable: ${(error as Error).message}`);
+      throw new GatewayError(
+        ErrorCode.UpstreamError,
+        `The edge that holds this session is unreachable: ${(error as Error).message}`,
+      );
     }
     const out: Record<string, string> = {};
     for (const [name, value] of Object.entries(answer.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'x-request-id') out[name] = Array.isArray(value) ? value.join(', ') : value;
+      if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'x-request-id')
+        out[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     res.writeHead(answer.statusCode, out);
     res.flushHeaders();

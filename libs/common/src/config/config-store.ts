@@ -28,7 +28,11 @@ export class ConfigStore {
     this.config = initial;
   }
 
-  static fromFile(path: string, env: Record<string, string | undefined>, logger?: Logger): ConfigStore {
+  static fromFile(
+    path: string,
+    env: Record<string, string | undefined>,
+    logger?: Logger,
+  ): ConfigStore {
     return new ConfigStore(loadConfigFile(path, env), path, env, logger);
   }
 
@@ -63,7 +67,10 @@ export class ConfigStore {
       next = loadConfigFile(this.path, this.env);
     } catch (error) {
       const detail = error instanceof ConfigError ? error.issues : String(error);
-      this.logger?.error({ reason, issues: detail }, 'config reload refused; the previous config stays in force');
+      this.logger?.error(
+        { reason, issues: detail },
+        'config reload refused; the previous config stays in force',
+      );
       return false;
     }
     const previous = this.config;

@@ -26,7 +26,9 @@ export interface RuntimeSettings {
   env: Record<string, string | undefined>;
 }
 
-export function readRuntimeSettings(env: Record<string, string | undefined> = process.env): RuntimeSettings {
+export function readRuntimeSettings(
+  env: Record<string, string | undefined> = process.env,
+): RuntimeSettings {
   const secret = env.GATEWAY_SESSION_SECRET;
   return {
     configPath: env.GATEWAY_CONFIG || 'gateway.yaml',

@@ -37,7 +37,10 @@ export interface Bus {
     options?: { timeoutMs?: number },
   ): Promise<ReplyOf<S>>;
   emit<S extends EventSubject>(subject: S, payload: EventOf<S>): Promise<void>;
-  subscribe<S extends EventSubject>(subject: S, handler: (payload: EventOf<S>) => void): Unsubscribe;
+  subscribe<S extends EventSubject>(
+    subject: S,
+    handler: (payload: EventOf<S>) => void,
+  ): Unsubscribe;
   /** False while the transport is disconnected (NATS down); in process it is always true. */
   isConnected(): boolean;
   close(): Promise<void>;
