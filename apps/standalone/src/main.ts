@@ -25,7 +25,7 @@ async function main(): Promise<void> {
 
   const auth = await startAuth({
     config,
-    logger: logger.child({ service: 'auth' }),
+    logger: createLogger('auth', settings.logLevel),
     transport: { kind: 'in-process', bus },
   });
   const analytics = await startAnalytics({
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     dbPath: settings.analyticsDb,
     config,
     bus,
-    logger: logger.child({ service: 'analytics' }),
+    logger: createLogger('analytics', settings.logLevel),
     events: { kind: 'in-process', channel: events },
   });
   const edge = await startEdge({
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     edgeId: settings.edgeId,
     sessionSecret: settings.sessionSecret,
     config,
-    logger: logger.child({ service: 'edge' }),
+    logger: createLogger('edge', settings.logLevel),
     bus,
     events: { kind: 'in-process', channel: events },
   });
