@@ -2,9 +2,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+/** The repository root: the nearest folder with package.json (from source or from dist/). */
+export const ROOT = findRoot(import.meta.dirname);
+
+function findRoot(from: string): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -27,6 +36,7 @@ export async function eventually<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 15_000,
   what = 'condition',
+  intervalMs = 100,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -42,11 +52,14 @@ export async function eventually<T>(
         `timed out waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`,
       );
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(intervalMs);
   }
 }
 
-/** A child process whose output is kept for assertions and failure reports. */
+/**
+ * A child process whose output is kept for assertions and failure reports: all of it by default
+ * (tests grep whole logs), the last `maxOutput` characters when bounded (long bench runs).
+ */
 export class Proc {
   output = '';
   readonly exited: Promise<number | null>;
@@ -54,10 +67,19 @@ export class Proc {
   constructor(
     readonly name: string,
     readonly child: ChildProcess,
+    maxOutput = Infinity,
   ) {
-    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    const keep = (chunk: Buffer) => {
+      this.output += chunk.toString();
+      if (this.output.length > maxOutput) this.output = this.output.slice(-maxOutput);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
   }
 
   get alive(): boolean {
@@ -78,25 +100,32 @@ export function startProcess(
   command: string,
   args: string[],
   env: Record<string, string> = {},
+  maxOutput = Infinity,
 ): Proc {
   const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return new Proc(name, child);
+  return new Proc(name, child, maxOutput);
 }
 
-/** Runs one of the built services (`npm run build` precedes the tests). */
+/**
+ * Runs one of the built services (`npm run build` precedes the tests); `nodeArgs` go before the
+ * script (e.g. --cpu-prof).
+ */
 export function startService(
   service: 'edge' | 'auth' | 'analytics' | 'standalone',
   env: Record<string, string>,
+  nodeArgs: string[] = [],
+  maxOutput = Infinity,
 ): Proc {
   return startProcess(
     service,
     process.execPath,
-    [join(ROOT, `dist/apps/${service}/src/main.js`)],
+    [...nodeArgs, join(ROOT, `dist/apps/${service}/src/main.js`)],
     env,
+    maxOutput,
   );
 }
 
@@ -105,6 +134,7 @@ export async function waitForHttp(url: string, proc?: Proc, timeoutMs = 20_000):
     async () => {
       if (proc && !proc.alive) throw new Error(`${proc.name} exited:\n${proc.output}`);
       const response = await fetch(url);
+      await response.arrayBuffer(); // drain: no socket left half-read
       return response.ok;
     },
     timeoutMs,
