@@ -116,6 +116,7 @@ async function benchJetStream(dir: string): Promise<void> {
     }
     console.log(`publish backlog:              ${rate(total, performance.now() - started)}`);
     started = performance.now();
+    const cpu = process.cpuUsage();
     const handle = await startAnalytics({
       port: 0,
       host: '127.0.0.1',
@@ -137,6 +138,11 @@ async function benchJetStream(dir: string): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     console.log(`jetstream -> duckdb (acked):  ${rate(total, performance.now() - started)}`);
+    const used = process.cpuUsage(cpu);
+    // CPU of this process (Node and DuckDB's threads; not nats-server): robust to a busy machine.
+    console.log(
+      `  cpu ${((used.user + used.system) / 1000).toFixed(0)} ms (${((used.user + used.system) / total).toFixed(1)} µs/event)`,
+    );
     const ready = (await (await fetch(`${handle.url}/readyz`)).json()) as {
       ingest: { inserted: number; batches: number };
     };
