@@ -33,7 +33,6 @@ interface Pending {
 export class ExchangeRecorder {
   private readonly pending = new Map<string, Pending>();
   upstreamStarted = 0;
-  upstreamFirstByte = 0;
 
   constructor(
     readonly identity: ExchangeIdentity,
