@@ -7,9 +7,9 @@ import {
   type Principal,
   sha256Hex,
   type VerifyKeyReply,
+  presentedKey,
 } from '#common';
 import type { Logger } from 'pino';
-import { presentedKey } from './api-key.js';
 import { VerifyCache } from './verify-cache.js';
 
 const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Bearer' };

@@ -1,5 +1,5 @@
 import { VerifyCache } from './verify-cache.js';
-import { presentedKey } from './api-key.js';
+import { presentedKey } from '#common';
 
 describe('VerifyCache', () => {
   it('forgets an answer after its ttl', () => {

@@ -11,6 +11,7 @@ import {
   type GatewayConfig,
   GatewayError,
   type Principal,
+  presentedKey,
   sha256Hex,
 } from '#common';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
@@ -34,19 +35,6 @@ export interface KeyVerifierOptions {
 
 /** After a verify timed out, the auth service is not asked again for this long. */
 const SUSPEND_AFTER_TIMEOUT_MS = 2_000;
-
-/** Takes the key from `Authorization: Bearer` or `X-API-Key`; never from the query string. */
-export function presentedKey(
-  headers: Record<string, string | string[] | undefined>,
-): string | undefined {
-  const authorization = headers.authorization;
-  if (typeof authorization === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (match) return match[1];
-  }
-  const apiKey = headers['x-api-key'];
-  return typeof apiKey === 'string' && apiKey.trim().length > 0 ? apiKey.trim() : undefined;
-}
 
 /**
  * Verifies keys with the auth service and caches the answers (SPEC §5). Only the key's SHA-256

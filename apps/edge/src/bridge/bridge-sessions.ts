@@ -1,4 +1,4 @@
-import { ErrorCode, GatewayError } from '#common';
+import { ErrorCode, GatewayError, isStdioUpstream } from '#common';
 import type { Logger } from 'pino';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { BridgeSession, type BridgeSessionOptions } from './bridge-session.js';
@@ -35,7 +35,7 @@ export class BridgeSessions {
   async create(
     options: Omit<BridgeSessionOptions, 'logger' | 'onClosed' | 'idleTimeoutMs'>,
   ): Promise<BridgeSession> {
-    const stdio = 'command' in options.upstream ? options.upstream : undefined;
+    const stdio = isStdioUpstream(options.upstream) ? options.upstream : undefined;
     const cap = stdio?.max_children ?? DEFAULT_MAX_SESSIONS;
     const count = this.perNamespace.get(options.namespace) ?? 0;
     if (count >= cap) {

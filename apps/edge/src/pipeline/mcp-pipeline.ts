@@ -5,6 +5,7 @@ import {
   type EventOutcome,
   GatewayError,
   isStdioUpstream,
+  type HttpUpstreamConfig,
   type NamespaceConfig,
   type Principal,
 } from '#common';
@@ -199,11 +200,8 @@ export class McpPipeline {
         return;
       }
 
-      if (
-        route !== 'streamable' ||
-        isStdioUpstream(namespace.upstream) ||
-        namespace.upstream.transport === 'sse'
-      ) {
+      const passthrough = passthroughUpstream(route, namespace);
+      if (!passthrough) {
         await this.toBridge(request, route, principal, namespace, claims, parsed, recorder);
         return;
       }
@@ -245,7 +243,7 @@ export class McpPipeline {
         }
       }
 
-      const upstream = namespace.upstream;
+      const upstream = passthrough;
       await deps.http.forward(
         {
           url: upstream.url,
@@ -299,10 +297,7 @@ export class McpPipeline {
       return undefined;
     }
     const claims = this.deps.sessions.decode(token);
-    const bridged =
-      route !== 'streamable' ||
-      isStdioUpstream(namespace.upstream) ||
-      namespace.upstream.transport === 'sse';
+    const bridged = !passthroughUpstream(route, namespace);
     if (
       !claims ||
       claims.k !== principal.keyId ||
@@ -478,6 +473,21 @@ function setRateLimitHeaders(res: ServerResponse, decision: RateLimitDecision): 
   res.setHeader('RateLimit-Limit', String(decision.limit));
   res.setHeader('RateLimit-Remaining', String(decision.remaining));
   res.setHeader('RateLimit-Reset', String(decision.resetSeconds));
+}
+
+/**
+ * The upstream of a pass-through session: a Streamable HTTP client on a Streamable HTTP backend,
+ * relayed byte for byte by any edge. Anything else (stdio, legacy SSE on either side) is bridged
+ * in one edge: undefined.
+ */
+function passthroughUpstream(
+  route: McpRoute,
+  namespace: NamespaceConfig,
+): HttpUpstreamConfig | undefined {
+  const upstream = namespace.upstream;
+  return route === 'streamable' && !isStdioUpstream(upstream) && upstream.transport !== 'sse'
+    ? upstream
+    : undefined;
 }
 
 function sessionTokenOf(request: McpRequest, route: McpRoute): string | undefined {
