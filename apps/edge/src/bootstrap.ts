@@ -32,7 +32,11 @@ import { SessionCodec } from './sessions/session-codec.js';
 import { BridgeSessions } from './bridge/bridge-sessions.js';
 import { ClosedSessions } from './sessions/closed-sessions.js';
 import { SessionForwarder } from './sessions/session-forwarder.js';
+import net from 'node:net';
 import { networkInterfaces } from 'node:os';
+
+/** Time for requests on already-accepted connections to arrive once accepting has stopped. */
+const SETTLE_MS = 250;
 
 export interface EdgeOptions {
   port: number;
@@ -149,11 +153,16 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       // SPEC §8: stop accepting, finish in-flight unary requests (bounded), close SSE streams
       // cleanly, flush events.
       readiness.draining = true;
-      fastify.server.close();
-      fastify.server.closeIdleConnections();
+      // Stop accepting at the socket level only: http.Server#close() would also drop accepted
+      // connections whose request has not been read yet, a reset the client cannot retry.
+      net.Server.prototype.close.call(fastify.server);
       http.endStreams();
       await bridges.closeAll();
       await inflight.idle(graceMs);
+      // Let requests already on accepted connections arrive and finish, then close the rest.
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      await inflight.idle(graceMs);
+      fastify.server.closeIdleConnections();
       fastify.server.closeAllConnections();
       await app.close();
       await http.close();
