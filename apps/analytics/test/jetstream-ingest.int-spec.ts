@@ -102,7 +102,7 @@ describe('JetStream ingest (real NATS)', () => {
     expect(info.config).toMatchObject({
       durable_name: durable,
       ack_policy: 'all',
-      max_ack_pending: 20_000,
+      max_ack_pending: 60_000,
     });
     expect((await jsm.streams.info(stream)).config.subjects).toEqual(subjects);
   });

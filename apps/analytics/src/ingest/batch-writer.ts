@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { EventStore } from '../storage/event-store.js';
-import type { DecodedEvent } from './event-decoder.js';
+import { type DecodedEvent, decodeEventMessage } from './event-decoder.js';
 
 export interface WriteResult {
   /** Rows added; the rest of the batch was already stored (redelivery) or rejected. */
@@ -48,6 +48,49 @@ export class BatchWriter {
     this.stats.invalid++;
   }
 
+  /**
+   * Writes message bodies as received. DuckDB alone parses them when the whole batch is well
+   * formed (the common case, see EventStore.insertDocuments); otherwise each is validated here,
+   * the invalid ones are counted and logged (`describe` names one for the log), and the rest are
+   * written as checked.
+   */
+  async writeDocuments(
+    docs: readonly string[],
+    describe: (index: number) => Record<string, unknown> = () => ({}),
+  ): Promise<WriteResult> {
+    if (docs.length === 0) return { inserted: 0, rejected: [] };
+    const started = performance.now();
+    let inserted: number | null;
+    try {
+      inserted = await this.store.insertDocuments(docs);
+    } catch (error) {
+      // The database failed; the checked path below retries once and reports what persists.
+      this.logger.warn({ err: error }, 'storing a batch as received failed; validating it');
+      inserted = null;
+    }
+    if (inserted !== null) {
+      const result = { inserted, rejected: [] };
+      this.account(docs.length, result, started);
+      return result;
+    }
+    const events: DecodedEvent[] = [];
+    const invalid: Array<{ index: number; reason: string }> = [];
+    for (const [index, doc] of docs.entries()) {
+      const decoded = decodeEventMessage(doc);
+      if (decoded.ok) events.push(decoded.event);
+      else invalid.push({ index, reason: decoded.reason });
+    }
+    const result = await this.write(events);
+    // Counted once the batch is stored: a batch that fails is retried whole, invalid ones too.
+    for (const { index, reason } of invalid) {
+      // Not an event at all: dropped with its batch (redelivery cannot fix it).
+      this.countInvalid();
+      this.logger.warn({ ...describe(index), reason }, 'invalid event dropped');
+    }
+    return result;
+  }
+
+  /** Writes validated events. */
   async write(events: DecodedEvent[]): Promise<WriteResult> {
     if (events.length === 0) return { inserted: 0, rejected: [] };
     const started = performance.now();
@@ -57,18 +100,21 @@ export class BatchWriter {
     } catch (error) {
       result = await this.isolate(events, error);
     }
-    const ms = performance.now() - started;
+    this.account(events.length, result, started);
+    return result;
+  }
+
+  private account(events: number, result: WriteResult, started: number): void {
     this.stats.batches++;
     this.stats.inserted += result.inserted;
     this.stats.rejected += result.rejected.length;
-    this.stats.duplicates += events.length - result.inserted - result.rejected.length;
+    this.stats.duplicates += events - result.inserted - result.rejected.length;
     this.stats.lastBatchAt = new Date().toISOString();
     this.stats.lastError = null;
     this.logger.debug(
-      { events: events.length, inserted: result.inserted, ms: Math.round(ms) },
+      { events, inserted: result.inserted, ms: Math.round(performance.now() - started) },
       'batch stored',
     );
-    return result;
   }
 
   private async isolate(events: DecodedEvent[], firstError: unknown): Promise<WriteResult> {

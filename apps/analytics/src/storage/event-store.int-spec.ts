@@ -93,6 +93,63 @@ describe('EventStore', () => {
     expect(await rowCount(store)).toEqual({ rows: 1_000, ids: 1_000 });
   });
 
+  describe('documents as received (DuckDB parses them, Node does not)', () => {
+    const at = (i: number) => new Date(Date.UTC(2025, 1, 1) + i).toISOString();
+    const docs = (count: number) =>
+      Array.from({ length: count }, (_, i) => JSON.stringify(makeEvent({ ts: at(i) })));
+
+    it('stores a well-formed batch with every field intact, then recognises it redelivered', async () => {
+      const event = makeEvent({ ts: '2025-03-01T10:00:00.123456Z', bytes_out: 2 ** 40 });
+      const batch = [JSON.stringify(event), ...docs(99)];
+      expect(await store.insertDocuments(batch)).toBe(100);
+      expect(await store.insertDocuments([...batch.slice(50), ...docs(120).slice(100)])).toBe(20);
+      expect(await rowCount(store)).toEqual({ rows: 120, ids: 120 });
+      const [row] = await store.query(
+        "SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ') AS ts, bytes_out FROM events WHERE id = $1",
+        [event.id],
+      );
+      expect(row).toEqual({ ts: '2025-03-01T10:00:00.123456Z', bytes_out: 2n ** 40n });
+      // Every makeEvent is a client request: each has its row in the requests table too.
+      const [requests] = await store.query('SELECT count(*)::INTEGER AS n FROM requests');
+      expect(requests.n).toBe(120);
+    });
+
+    it.each([
+      ['a document that is not JSON', 'not json'],
+      ['a JSON array', '[1, 2]'],
+      ['a missing key', JSON.stringify({ ...makeEvent(), tool: undefined })],
+      ['a repeated key', JSON.stringify(makeEvent()).replace('{', '{"id":"other",')],
+      ['text where a number belongs', JSON.stringify(makeEvent({ http_status: 'ok' as never }))],
+      ['a date that does not exist', JSON.stringify(makeEvent({ ts: '2025-02-31T00:00:00Z' }))],
+      ['an outcome outside SPEC §7', JSON.stringify(makeEvent({ outcome: 'fine' as never }))],
+      ['an empty id', JSON.stringify(makeEvent({ id: '' }))],
+      ['an http_status of 1000', JSON.stringify(makeEvent({ http_status: 1000 }))],
+      [
+        'an integer past 2^53',
+        JSON.stringify(makeEvent()).replace('"bytes_in":', '"bytes_in":9007199254740993,"x":'),
+      ],
+    ])('hands the whole batch back for validation, storing nothing, on %s', async (_name, doc) => {
+      expect(await store.insertDocuments([...docs(10), doc])).toBeNull();
+      expect(await rowCount(store)).toEqual({ rows: 0, ids: 0 });
+      // The store is left clean: the next batch goes in.
+      expect(await store.insertDocuments(docs(10))).toBe(10);
+    });
+
+    it('stores a scalar of another JSON type as DuckDB converts it (the edge never sends one)', async () => {
+      const event = makeEvent({ tenant: 5 as never, http_status: '201' as never });
+      expect(await store.insertDocuments([JSON.stringify(event)])).toBe(1);
+      expect(await store.query('SELECT tenant, http_status FROM events')).toEqual([
+        { tenant: '5', http_status: 201 },
+      ]);
+    });
+
+    it('hands back a batch holding one event twice (the checked path keeps the first)', async () => {
+      const batch = docs(5);
+      expect(await store.insertDocuments([...batch, batch[2]])).toBeNull();
+      expect(await rowCount(store)).toEqual({ rows: 0, ids: 0 });
+    });
+  });
+
   it('still recognises duplicates after the file is closed and reopened', async () => {
     const events = Array.from({ length: 50 }, () => decoded());
     await store.insertBatch(events);
@@ -200,6 +257,45 @@ describe('BatchWriter', () => {
       expect(result).toEqual({ inserted: 5, rejected: [poison] });
       expect(await rowCount(store)).toEqual({ rows: 5, ids: 5 });
       expect(lines.join('')).toContain('event refused by the database');
+    } finally {
+      await store.close();
+      dir.remove();
+    }
+  });
+
+  it('stores the valid events of a batch as received and counts and logs the invalid ones once', async () => {
+    const dir = tempDir();
+    const { logger, lines } = memoryLogger();
+    const store = await EventStore.open(dir.file('analytics.duckdb'), { logger });
+    try {
+      const writer = new BatchWriter(store, logger);
+      const good = Array.from({ length: 4 }, () => makeEvent());
+      const { tool: _tool, ...withoutTool } = makeEvent({ tool: 'kept-null' });
+      const batch = [
+        JSON.stringify(good[0]),
+        'not json',
+        JSON.stringify(good[1]),
+        JSON.stringify(withoutTool),
+        JSON.stringify({ ...good[2], http_status: '200' }),
+        JSON.stringify(good[3]),
+        JSON.stringify(good[3]),
+      ];
+      const result = await writer.writeDocuments(batch, (i) => ({ seq: 100 + i }));
+      expect(result).toEqual({ inserted: 4, rejected: [] });
+      expect(writer.stats).toMatchObject({ inserted: 4, invalid: 2, duplicates: 1 });
+      expect(await rowCount(store)).toEqual({ rows: 4, ids: 4 });
+      const [absent] = await store.query('SELECT tool FROM events WHERE id = $1', [withoutTool.id]);
+      expect(absent).toEqual({ tool: null });
+      const log = lines.join('');
+      expect(log).toContain('"seq":101');
+      expect(log).toContain('"seq":104');
+      expect(log).toContain('http_status must be an integer or null');
+      // The fast path, for comparison: nothing invalid, nothing counted.
+      expect(await writer.writeDocuments([JSON.stringify(makeEvent())])).toEqual({
+        inserted: 1,
+        rejected: [],
+      });
+      expect(writer.stats).toMatchObject({ inserted: 5, invalid: 2 });
     } finally {
       await store.close();
       dir.remove();

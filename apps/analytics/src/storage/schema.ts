@@ -1,4 +1,4 @@
-import { EVENT_COLUMNS, type McpEvent } from '#common';
+import { DIRECTIONS, EVENT_COLUMNS, KINDS, type McpEvent, OUTCOMES, TRANSPORTS } from '#common';
 
 export type EventColumn = (typeof EVENT_COLUMNS)[number];
 
@@ -127,6 +127,58 @@ SELECT s.* FROM (
 WHERE NOT EXISTS (
   SELECT 1 FROM events e
   WHERE e.ts BETWEEN $1::TIMESTAMPTZ AND $2::TIMESTAMPTZ AND e.ts = s.ts AND e.id = s.id
+)`;
+
+/**
+ * The fast path of a batch of raw documents (EventStore.insertDocuments): DuckDB parses each
+ * document once, strictly (an object, every column present, no repeated key, every value
+ * convertible to its column's type; the statement fails otherwise), into a typed temp table
+ * that is then checked and anti-joined without parsing again. Node does not parse these
+ * documents at all, so a single parser decides what is stored. Strict still converts scalars:
+ * a number where text belongs is stored as text ("5"), numeric text in a number column as the
+ * number; the edge never publishes either.
+ */
+export const TYPED_TABLE = 'events_typed';
+export const STAGE_TYPED_SQL = `CREATE OR REPLACE TEMP TABLE ${TYPED_TABLE} AS
+SELECT unnest(json_transform_strict(doc, '${EVENT_JSON_STRUCTURE}')) FROM ${STAGING_TABLE}`;
+
+function sqlList(values: readonly string[]): string {
+  return values.map((v) => `'${v}'`).join(', ');
+}
+
+/** 2^53 - 1: the edge writes JSON numbers, larger integers did not survive its JSON.stringify. */
+const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * What event-decoder's validateEvent demands, over typed columns (the strict transform already
+ * checked the JSON types): the SPEC §7 enums, ids and the columns that are NOT NULL.
+ */
+export const VALID_EVENT = `(
+  id IS NOT NULL AND id <> '' AND length(id) <= 256 AND ts IS NOT NULL AND isfinite(ts)
+  AND namespace IS NOT NULL
+  AND transport IN (${sqlList(TRANSPORTS)}) AND direction IN (${sqlList(DIRECTIONS)})
+  AND outcome IN (${sqlList(OUTCOMES)}) AND (kind IS NULL OR kind IN (${sqlList(KINDS)}))
+  AND (duration_ms IS NULL OR isfinite(duration_ms)) AND (upstream_ms IS NULL OR isfinite(upstream_ms))
+  AND (http_status IS NULL OR http_status < 1000)
+  AND (bytes_in IS NULL OR abs(bytes_in) <= ${MAX_SAFE_INTEGER})
+  AND (bytes_out IS NULL OR abs(bytes_out) <= ${MAX_SAFE_INTEGER})
+)`;
+
+/**
+ * One pass over the typed batch: its size, distinct ids, invalid rows and time span (as text,
+ * which keeps the microseconds when bound back as TIMESTAMPTZ).
+ */
+export const TYPED_BATCH_FACTS_SQL = `SELECT count(*) AS n, count(DISTINCT id) AS ids,
+  count(*) FILTER (WHERE NOT coalesce(${VALID_EVENT}, false)) AS invalid,
+  min(ts)::VARCHAR AS min_ts, max(ts)::VARCHAR AS max_ts
+FROM ${TYPED_TABLE}`;
+
+/** FRESH_TABLE from the typed batch: the rows not stored yet ($1, $2: the batch's time span). */
+export const FRESH_FROM_TYPED_SQL = `CREATE OR REPLACE TEMP TABLE ${FRESH_TABLE} AS
+SELECT t.* FROM ${TYPED_TABLE} t
+WHERE NOT EXISTS (
+  SELECT 1 FROM events e
+  WHERE e.ts BETWEEN $1::TIMESTAMPTZ AND $2::TIMESTAMPTZ AND e.ts = t.ts AND e.id = t.id
 )`;
 
 export const INSERT_FRESH_EVENTS_SQL = `INSERT INTO events BY NAME SELECT * FROM ${FRESH_TABLE}`;
