@@ -11,6 +11,7 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ensureEventsStream } from '#common';
 import type { Logger } from 'pino';
+import { type Delivery, readDelivery } from './ack-subject.js';
 import type { BatchWriter } from './batch-writer.js';
 import type { EventIngest } from './event-ingest.js';
 
@@ -76,6 +77,8 @@ export class JetStreamIngest implements EventIngest {
   private connected = true;
   private consumerProblem: string | null = null;
   private recreating?: Promise<void>;
+  /** Reused for every message (see readDelivery). */
+  private readonly delivery: Delivery = { deliveryCount: 0, streamSequence: 0 };
 
   constructor(
     private readonly options: JetStreamIngestOptions,
@@ -132,7 +135,15 @@ export class JetStreamIngest implements EventIngest {
       // consumer at the ack floor, see resumeFromAckFloor).
       return;
     }
-    const { streamSequence: seq, deliveryCount } = msg.info;
+    const delivery = this.delivery;
+    // The ack subject is on the client's message object, not in the JsMsg interface: read it
+    // where it is, and fall back to the library's own parse where it is not.
+    const reply = (msg as { reply?: unknown }).reply;
+    if (typeof reply !== 'string' || !readDelivery(reply, delivery)) {
+      delivery.deliveryCount = msg.info.deliveryCount;
+      delivery.streamSequence = msg.info.streamSequence;
+    }
+    const { streamSequence: seq, deliveryCount } = delivery;
     if (deliveryCount > 1 && seq <= this.highestSeq) {
       // A redelivery (ack_wait ran out while the database was failing, or an ack was lost) of a
       // message this process already holds in a batch, or has committed: the batch's ack covers
@@ -196,7 +207,7 @@ export class JetStreamIngest implements EventIngest {
       // Events DuckDB refused alone were logged by the writer and are dropped with the batch.
       const last = batch.last!;
       last.ack();
-      this.ackedSeq = last.info.streamSequence;
+      this.ackedSeq = batch.seqs[batch.seqs.length - 1];
     }
   }
 
