@@ -260,7 +260,6 @@ export class McpPipeline {
           namespace: request.namespace,
           recorder,
           filter,
-          responseHeaders: {},
           rewriteSessionId: (backendSessionId) =>
             deps.sessions.encode({
               k: principal.keyId,

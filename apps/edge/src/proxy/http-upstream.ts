@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import { Agent, errors as undiciErrors, request } from 'undici';
+import type { Readable } from 'node:stream';
+import { Agent, errors as undiciErrors } from 'undici';
 import { ERROR_MAP, ErrorCode, GatewayError } from '#common';
 import type { Logger } from 'pino';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
@@ -8,6 +9,7 @@ import type { ToolFilter } from '../filtering/tool-filter.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { formatSseEvent, SseFramingError, SseParser } from './sse-parser.js';
 import { clientResponseHeaders } from './upstream-headers.js';
+import { AnswerTooLargeError, UpstreamExchange } from './upstream-exchange.js';
 
 export interface UpstreamCall {
   url: string;
@@ -20,8 +22,6 @@ export interface UpstreamCall {
   namespace: string;
   recorder: ExchangeRecorder;
   filter: ToolFilter;
-  /** Headers to add to the client response (request id, rate limits). */
-  responseHeaders: Record<string, string>;
   /** Maps the backend's Mcp-Session-Id to the gateway's own. */
   rewriteSessionId: (backendSessionId: string) => string;
   /** Called when the backend confirmed a DELETE of the session. */
@@ -45,6 +45,8 @@ export class HttpUpstream {
     keepAliveTimeout: 30_000,
     connectTimeout: 5_000,
   });
+  /** Parsed once per backend URL: undici dispatches by origin and path. */
+  private readonly targets = new Map<string, { origin: string; path: string }>();
 
   constructor(
     private readonly metrics: EdgeMetrics,
@@ -52,49 +54,57 @@ export class HttpUpstream {
   ) {}
 
   /** Open GET streams, ended (cleanly) when the edge shuts down. */
-  private readonly streams = new Set<AbortController>();
+  private readonly streams = new Set<UpstreamExchange>();
 
   /** Ends every open GET stream: the client sees a clean end and reconnects elsewhere. */
   endStreams(): void {
-    for (const abort of this.streams) abort.abort();
+    for (const exchange of this.streams) exchange.abort();
   }
 
   async forward(call: UpstreamCall, res: ServerResponse): Promise<void> {
-    const abort = new AbortController();
-    if (call.method === 'GET') this.streams.add(abort);
+    const exchange = new UpstreamExchange(MAX_JSON_BYTES);
+    const onClientClose = () => {
+      if (!res.writableFinished) exchange.abort();
+    };
+    res.on('close', onClientClose);
+    if (call.method === 'GET') this.streams.add(exchange);
     try {
-      await this.forwardWith(call, res, abort);
+      await this.forwardWith(call, res, exchange);
     } finally {
-      this.streams.delete(abort);
+      res.removeListener('close', onClientClose);
+      this.streams.delete(exchange);
     }
   }
 
   private async forwardWith(
     call: UpstreamCall,
     res: ServerResponse,
-    abort: AbortController,
+    exchange: UpstreamExchange,
   ): Promise<void> {
-    const onClientClose = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.once('close', onClientClose);
+    const target = this.targetOf(call.url);
     call.recorder.upstreamStarted = performance.now();
-    let upstream: Awaited<ReturnType<typeof request>>;
-    try {
-      upstream = await request(call.url, {
+    this.agent.dispatch(
+      {
+        origin: target.origin,
+        path: target.path,
         method: call.method,
         headers: call.headers,
         body: call.body,
-        dispatcher: this.agent,
-        signal: abort.signal,
         headersTimeout: call.timeoutMs,
         bodyTimeout: 0, // idle time between SSE events is governed by our own, progress-aware timer
-      });
+      },
+      exchange,
+    );
+    try {
+      await exchange.ready;
     } catch (error) {
-      res.off('close', onClientClose);
-      if (abort.signal.aborted) {
+      if (exchange.aborted) {
         call.recorder.finish('client_closed', null);
         return;
+      }
+      if (error instanceof AnswerTooLargeError) {
+        this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'malformed' });
+        throw new GatewayError(ErrorCode.UpstreamError, 'Backend answer too large');
       }
       const timeout = error instanceof undiciErrors.HeadersTimeoutError;
       this.metrics.upstreamErrors.inc({
@@ -107,66 +117,54 @@ export class HttpUpstream {
       );
     }
 
-    const status = upstream.statusCode;
-    const contentType = String(upstream.headers['content-type'] ?? '');
-    const headers = { ...call.responseHeaders, ...clientResponseHeaders(upstream.headers) };
-    const backendSession = upstream.headers['mcp-session-id'];
+    const status = exchange.status;
+    if (status >= 500) {
+      this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'status' });
+      throw new GatewayError(ErrorCode.UpstreamError, `Backend answered HTTP ${status}`);
+    }
+    const headers = clientResponseHeaders(exchange.headers);
+    const backendSession = exchange.headers['mcp-session-id'];
     if (typeof backendSession === 'string' && backendSession) {
       headers['mcp-session-id'] = call.rewriteSessionId(backendSession);
     }
-
-    try {
-      if (status >= 500) {
-        await upstream.body.dump();
-        this.metrics.upstreamErrors.inc({ namespace: call.namespace, kind: 'status' });
-        throw new GatewayError(ErrorCode.UpstreamError, `Backend answered HTTP ${status}`);
-      }
-      if (contentType.startsWith('text/event-stream')) {
-        await this.relaySse(call, upstream, status, headers, res, abort);
-      } else if (contentType.startsWith('application/json') && status < 300) {
-        await this.relayJson(call, upstream, status, headers, res);
-      } else {
-        // 202 for notifications, 4xx protocol errors, 405 for GET/DELETE: relayed as they are.
-        const body = Buffer.from(await upstream.body.arrayBuffer());
-        if (status === 202 && call.localAnswers?.length) {
-          // The forwarded part needed no answer; the gateway's own answers still do.
-          const answers = Buffer.from(JSON.stringify(call.localAnswers));
-          res.writeHead(200, {
-            ...headers,
-            'content-type': 'application/json',
-            'content-length': String(answers.length),
-          });
-          res.end(answers);
-          call.recorder.finish('ok', 200);
-          return;
-        }
-        if (call.method === 'DELETE' && status < 300) call.onSessionDeleted?.();
-        if (status === 404 && call.headers['mcp-session-id'] !== undefined) {
-          // The backend no longer knows the session: answer as for any unknown session.
-          throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
-        }
-        res.writeHead(status, headers);
-        res.end(body);
-        call.recorder.finish(status < 400 ? 'ok' : 'rpc_error', status);
-      }
-    } finally {
-      res.off('close', onClientClose);
+    if (exchange.stream) {
+      await this.relaySse(call, exchange.stream, status, headers, res, exchange);
+      return;
     }
+    const contentType = headers['content-type'];
+    if (contentType !== undefined && contentType.startsWith('application/json') && status < 300) {
+      this.relayJson(call, exchange.body, status, headers, res);
+      return;
+    }
+    // 202 for notifications, 4xx protocol errors, 405 for GET/DELETE: relayed as they are.
+    if (status === 202 && call.localAnswers?.length) {
+      // The forwarded part needed no answer; the gateway's own answers still do.
+      const answers = Buffer.from(JSON.stringify(call.localAnswers));
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(answers.length);
+      res.writeHead(200, headers);
+      res.end(answers);
+      call.recorder.finish('ok', 200);
+      return;
+    }
+    if (call.method === 'DELETE' && status < 300) call.onSessionDeleted?.();
+    if (status === 404 && call.headers['mcp-session-id'] !== undefined) {
+      // The backend no longer knows the session: answer as for any unknown session.
+      throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
+    }
+    res.writeHead(status, headers);
+    res.end(exchange.body);
+    call.recorder.finish(status < 400 ? 'ok' : 'rpc_error', status);
   }
 
-  private async relayJson(
+  private relayJson(
     call: UpstreamCall,
-    upstream: Awaited<ReturnType<typeof request>>,
+    answer: Buffer,
     status: number,
     headers: Record<string, string>,
     res: ServerResponse,
-  ): Promise<void> {
-    const length = Number(upstream.headers['content-length'] ?? 0);
-    if (length > MAX_JSON_BYTES) {
-      await upstream.body.dump();
-      throw new GatewayError(ErrorCode.UpstreamError, 'Backend answer too large');
-    }
-    let body = Buffer.from(await upstream.body.arrayBuffer());
+  ): void {
+    let body = answer;
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
@@ -201,13 +199,23 @@ export class HttpUpstream {
     call.recorder.finish('upstream_error', status, 'no_response');
   }
 
+  private targetOf(url: string): { origin: string; path: string } {
+    let target = this.targets.get(url);
+    if (!target) {
+      const parsed = new URL(url);
+      target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+      this.targets.set(url, target);
+    }
+    return target;
+  }
+
   private async relaySse(
     call: UpstreamCall,
-    upstream: Awaited<ReturnType<typeof request>>,
+    stream: Readable,
     status: number,
     headers: Record<string, string>,
     res: ServerResponse,
-    abort: AbortController,
+    exchange: UpstreamExchange,
   ): Promise<void> {
     headers['cache-control'] = 'no-cache';
     headers['x-accel-buffering'] = 'no';
@@ -228,7 +236,7 @@ export class HttpUpstream {
         return;
       }
       timedOut = true;
-      abort.abort();
+      exchange.abort();
     };
     let timer = setTimeout(onIdle, call.timeoutMs);
     // Comments keep an idle stream alive through proxies and load balancers; written only
@@ -241,7 +249,7 @@ export class HttpUpstream {
     }, HEARTBEAT_MS);
     let outcome: 'ok' | 'upstream_error' | 'upstream_timeout' | 'client_closed' = 'ok';
     try {
-      for await (const chunk of upstream.body) {
+      for await (const chunk of stream) {
         for (const event of parser.push(chunk as Buffer)) {
           clearTimeout(timer);
           timer = setTimeout(onIdle, call.timeoutMs);
@@ -260,8 +268,7 @@ export class HttpUpstream {
         }
       }
     } catch (error) {
-      if (error instanceof ClientGone || (abort.signal.aborted && !timedOut))
-        outcome = 'client_closed';
+      if (error instanceof ClientGone || (exchange.aborted && !timedOut)) outcome = 'client_closed';
       else if (timedOut) outcome = 'upstream_timeout';
       else {
         outcome = 'upstream_error';

@@ -33,21 +33,21 @@ export function upstreamRequestHeaders(
 }
 
 // Backend response headers relayed to the client; mcp-session-id is rewritten separately.
-const RELAYED = new Set([
+const RELAYED = [
   'content-type',
   'mcp-protocol-version',
   'cache-control',
   'allow',
   'www-authenticate',
-]);
+];
 
 export function clientResponseHeaders(
   upstream: Record<string, string | string[] | undefined>,
 ): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(upstream)) {
-    if (value !== undefined && RELAYED.has(name))
-      headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  for (const name of RELAYED) {
+    const value = upstream[name];
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return headers;
 }
