@@ -53,6 +53,25 @@ export function createLimiter(spec: LimiterSpec, store: LimiterStore): RateLimit
   });
 }
 
+/**
+ * A per-replica in-memory limiter: the limits of standalone mode, or, with `counted`, the
+ * fallback of a replica whose Redis fails (every decision it takes counted in /metrics).
+ */
+export function createMemoryLimiter(
+  spec: LimiterSpec,
+  counted?: { metrics: EdgeMetrics; kind: LimiterKind },
+): RateLimiterAbstract {
+  const options = {
+    points: spec.points,
+    duration: spec.durationSec,
+    keyPrefix: spec.keyPrefix,
+    blockDuration: spec.blockDurationSec ?? 0,
+  };
+  return counted
+    ? new CountingMemoryLimiter(options, counted.metrics, counted.kind)
+    : new RateLimiterMemory(options);
+}
+
 /** The per-replica fallback used while Redis fails; every decision it takes is counted. */
 class CountingMemoryLimiter extends RateLimiterMemory {
   constructor(

@@ -137,6 +137,27 @@ describe('RateLimiter with the shared Redis', () => {
     expect(outcomes.filter((o) => o === 'ok')).toHaveLength(10);
   });
 
+  it('takes nothing from any scope when one refuses: a key over its limit leaves its tenant room', async () => {
+    const prefix = `int-${randomUUID()}`;
+    const config = `tenants:\n  t: { rate_limit: { requests: 5, per: 1h } }\n`;
+    const [a, b] = await Promise.all([
+      replica(SHARED_REDIS, prefix, config),
+      replica(SHARED_REDIS, prefix, config),
+    ]);
+    const noisy = principal({ tenant: 't', rateLimit: { requests: 2, perMs: 3_600_000 } });
+    const quiet = principal({ tenant: 't' });
+    const noisyOutcomes = [];
+    for (let i = 0; i < 6; i++)
+      noisyOutcomes.push(await outcome((i % 2 ? a : b).limiter.consume(noisy, 'x', 1)));
+    expect(noisyOutcomes).toEqual(['ok', 'ok', ...Array<string>(4).fill(ErrorCode.RateLimited)]);
+    // A batch larger than the room left is refused whole and takes nothing either.
+    expect(await outcome(a.limiter.consume(quiet, 'x', 4))).toBe(ErrorCode.RateLimited);
+    const quietOutcomes = [];
+    for (let i = 0; i < 4; i++)
+      quietOutcomes.push(await outcome((i % 2 ? a : b).limiter.consume(quiet, 'x', 1)));
+    expect(quietOutcomes).toEqual(['ok', 'ok', 'ok', ErrorCode.RateLimited]);
+  });
+
   it('shares failed-key counts between replicas: the limit holds wherever the guesses land', async () => {
     const prefix = `int-${randomUUID()}`;
     const replicas = await Promise.all([1, 2, 3].map(() => replica(SHARED_REDIS, prefix)));
@@ -179,13 +200,14 @@ describe('RateLimiter with a private Redis', () => {
   });
 
   /**
-   * Socket reads the server processed, and INCRBYs it ran (one inside each limiter script),
+   * Socket reads the server processed, scripts it ran and INCRBYs they made (one per scope),
    * from one INFO, which itself costs one read.
    */
-  async function serverCounters(): Promise<{ reads: number; increments: number }> {
+  async function serverCounters(): Promise<{ reads: number; scripts: number; increments: number }> {
     const info = await probe.info('everything');
     return {
       reads: Number(/total_reads_processed:(\d+)/.exec(info)![1]),
+      scripts: Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0),
       increments: Number(/cmdstat_incrby:calls=(\d+)/.exec(info)?.[1] ?? 0),
     };
   }
@@ -203,7 +225,8 @@ describe('RateLimiter with a private Redis', () => {
       const decision = await limiter.consume(key, 'search', 1);
       const after = await serverCounters();
       expect(decision.remaining).toBe(100 - 2 - i);
-      // Three scripts ran (key, key × namespace, tenant) ...
+      // One script counted the three scopes (key, key × namespace, tenant) ...
+      expect(after.scripts - before.scripts).toBe(1);
       expect(after.increments - before.increments).toBe(3);
       // ... from one socket read: one pipeline, one round trip (the second INFO is the other read).
       expect(after.reads - before.reads).toBe(2);

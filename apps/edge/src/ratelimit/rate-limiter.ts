@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { type ConfigStore, ErrorCode, GatewayError, type Principal } from '#common';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
-import { createLimiter, RateLimiterRes } from './limiter-store.js';
+import { createMemoryLimiter, RateLimiterRes } from './limiter-store.js';
+import { type RedisDecision, type RedisScope, redisScopes } from './redis-scopes.js';
 
 export interface RateLimitDecision {
   limit: number;
@@ -19,28 +20,28 @@ export interface Scope {
 }
 
 type ScopeResult =
-  | { outcome: 'allowed'; res: RateLimiterRes | null }
-  | { outcome: 'rejected'; res: RateLimiterRes }
-  | { outcome: 'store_error' };
+  { outcome: 'allowed'; res: RateLimiterRes | null } | { outcome: 'rejected'; res: RateLimiterRes };
 
 /**
  * Rate limits of SPEC §6: per key, per key × namespace, per tenant, all checked, counted in
- * JSON-RPC requests. With Redis the counters are shared by every edge replica
- * (rate-limiter-flexible: one atomic Lua increment per scope, so N replicas let exactly the
- * limit through); the scopes' increments are issued together and ioredis's auto-pipelining
- * sends them as one pipeline, so a decision costs one round trip to Redis. While Redis fails,
- * `on_store_error: allow` decides with a per-replica in-memory limiter (counted in /metrics)
- * and `deny` answers 503.
+ * JSON-RPC requests. With Redis the counters are shared by every edge replica: one atomic Lua
+ * script checks every scope of a decision and takes the points from all of them or from none
+ * (redis-scopes.ts), so a decision is one command and one round trip, and N replicas let
+ * exactly the limit through. While Redis fails, `on_store_error: allow` decides with a
+ * per-replica in-memory limiter (counted in /metrics) and `deny` answers 503.
  */
 export class RateLimiter {
   private readonly limiters = new Map<string, RateLimiterAbstract>();
+  private readonly shared?: ReturnType<typeof redisScopes>;
 
   constructor(
     private readonly config: ConfigStore,
     private readonly metrics: EdgeMetrics,
-    private readonly redis?: Redis,
+    redis?: Redis,
     private readonly prefix = 'mcpgw',
-  ) {}
+  ) {
+    if (redis) this.shared = redisScopes(redis);
+  }
 
   /**
    * Takes `points` requests from every scope; throws 429 rate_limited when one is exhausted
@@ -53,51 +54,34 @@ export class RateLimiter {
     points: number,
   ): Promise<RateLimitDecision> {
     const scopes = this.scopesFor(principal, namespace);
-    const results = await Promise.all(scopes.map((scope) => this.consumeScope(scope, points)));
-
-    if (results.some((result) => result.outcome === 'store_error')) {
-      this.refund(scopes, results, points);
-      throw new GatewayError(ErrorCode.Unavailable, 'Rate limit store unavailable', {
-        'Retry-After': '1',
-      });
+    if (this.shared) {
+      let decision: RedisDecision | undefined;
+      try {
+        decision = await this.shared(
+          scopes.map((scope) => this.redisScope(scope)),
+          points,
+        );
+      } catch {
+        decision = undefined;
+      }
+      if (decision) {
+        if (decision.refused) this.refuse(scopes[decision.scope], decision.msLeft);
+        const { used, msLeft } = decision;
+        return tightest(
+          scopes,
+          (scope, i) => used[i],
+          (scope, i) => (msLeft[i] > 0 ? msLeft[i] : scope.perMs),
+        );
+      }
+      if (this.config.current.rate_limits.on_store_error === 'deny') {
+        for (let i = 0; i < scopes.length; i++)
+          this.metrics.rateLimitStoreErrors.inc({ limiter: 'requests' });
+        throw new GatewayError(ErrorCode.Unavailable, 'Rate limit store unavailable', {
+          'Retry-After': '1',
+        });
+      }
     }
-    const rejected = results.findIndex((result) => result.outcome === 'rejected');
-    if (rejected >= 0) {
-      // A refused request did not run, so it counts nowhere: what every scope took is given
-      // back. A key hammering past its own limit does not use up its tenant's limit, and a
-      // refused batch does not eat the room a smaller request would still fit in.
-      this.refund(scopes, results, points);
-      const scope = scopes[rejected];
-      const res = (results[rejected] as { res: RateLimiterRes }).res;
-      this.metrics.rateLimited.inc({ scope: scope.name });
-      const retryAfter = String(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
-      throw new GatewayError(ErrorCode.RateLimited, `Rate limit exceeded (${scope.name})`, {
-        'Retry-After': retryAfter,
-        'RateLimit-Limit': String(scope.requests),
-        'RateLimit-Remaining': '0',
-        'RateLimit-Reset': retryAfter,
-      });
-    }
-
-    let tightest: RateLimitDecision | undefined;
-    results.forEach((result, i) => {
-      const scope = scopes[i];
-      const res = result.outcome === 'allowed' ? result.res : null;
-      const decision: RateLimitDecision = res
-        ? {
-            limit: scope.requests,
-            remaining: Math.max(0, res.remainingPoints),
-            resetSeconds: Math.max(0, Math.ceil(res.msBeforeNext / 1000)),
-          }
-        : // Nothing counted yet in this window (a 0-point request before any other).
-          {
-            limit: scope.requests,
-            remaining: scope.requests,
-            resetSeconds: Math.ceil(scope.perMs / 1000),
-          };
-      if (!tightest || decision.remaining < tightest.remaining) tightest = decision;
-    });
-    return tightest!;
+    return this.consumeInMemory(scopes, points);
   }
 
   scopesFor(principal: Principal, namespace: string): Scope[] {
@@ -128,6 +112,46 @@ export class RateLimiter {
     return scopes;
   }
 
+  private redisScope(scope: Scope): RedisScope {
+    const durationSec = windowSeconds(scope);
+    // The limit is part of the Redis key: a changed limit starts a fresh window rather than
+    // being judged against counts taken under another limit.
+    return {
+      key: `${this.prefix}:rl:${scope.name}:${scope.requests}:${durationSec}:${scope.id}`,
+      limit: scope.requests,
+      durationSec,
+    };
+  }
+
+  private refuse(scope: Scope, msLeft: number): never {
+    this.metrics.rateLimited.inc({ scope: scope.name });
+    const retryAfter = String(Math.max(1, Math.ceil(msLeft / 1000)));
+    throw new GatewayError(ErrorCode.RateLimited, `Rate limit exceeded (${scope.name})`, {
+      'Retry-After': retryAfter,
+      'RateLimit-Limit': String(scope.requests),
+      'RateLimit-Remaining': '0',
+      'RateLimit-Reset': retryAfter,
+    });
+  }
+
+  /** Without Redis (standalone), or while it fails under `allow`: this replica's own counts. */
+  private async consumeInMemory(scopes: Scope[], points: number): Promise<RateLimitDecision> {
+    const results = await Promise.all(scopes.map((scope) => this.consumeScope(scope, points)));
+    const rejected = results.findIndex((result) => result.outcome === 'rejected');
+    if (rejected >= 0) {
+      // A refused request did not run, so it counts nowhere: what every scope took is given
+      // back. A key hammering past its own limit does not use up its tenant's limit, and a
+      // refused batch does not eat the room a smaller request would still fit in.
+      this.refund(scopes, results, points);
+      this.refuse(scopes[rejected], results[rejected].res!.msBeforeNext);
+    }
+    return tightest(
+      scopes,
+      (scope, i) => results[i].res?.consumedPoints ?? 0,
+      (scope, i) => results[i].res?.msBeforeNext ?? scope.perMs,
+    );
+  }
+
   private async consumeScope(scope: Scope, points: number): Promise<ScopeResult> {
     const limiter = this.limiterFor(scope);
     try {
@@ -135,9 +159,7 @@ export class RateLimiter {
       return { outcome: 'allowed', res: await limiter.consume(scope.id, points) };
     } catch (error) {
       if (error instanceof RateLimiterRes) return { outcome: 'rejected', res: error };
-      // The store failed and no insurance limiter answered: on_store_error is deny.
-      this.metrics.rateLimitStoreErrors.inc({ limiter: 'requests' });
-      return { outcome: 'store_error' };
+      throw error;
     }
   }
 
@@ -145,9 +167,6 @@ export class RateLimiter {
   private refund(scopes: Scope[], results: ScopeResult[], points: number): void {
     if (points === 0) return;
     results.forEach((result, i) => {
-      if (result.outcome === 'store_error') return;
-      // Not awaited: the refusal is not delayed by it. Commands on one connection run in
-      // order, so a later request through this replica sees the refund.
       this.limiterFor(scopes[i])
         .reward(scopes[i].id, points)
         .catch(() => undefined);
@@ -155,28 +174,42 @@ export class RateLimiter {
   }
 
   private limiterFor(scope: Scope): RateLimiterAbstract {
-    const durationSec = Math.max(1, Math.ceil(scope.perMs / 1000));
-    const policy = this.config.current.rate_limits.on_store_error;
-    const id = `${scope.name}:${scope.requests}:${durationSec}:${policy}`;
+    const durationSec = windowSeconds(scope);
+    const id = `${scope.name}:${scope.requests}:${durationSec}`;
     let limiter = this.limiters.get(id);
     if (!limiter) {
-      limiter = createLimiter(
-        // The limit is part of the Redis key: a changed limit starts a fresh window rather
-        // than being judged against counts taken under another limit.
-        {
-          points: scope.requests,
-          durationSec,
-          keyPrefix: `${this.prefix}:rl:${scope.name}:${scope.requests}:${durationSec}`,
-        },
-        {
-          redis: this.redis,
-          metrics: this.metrics,
-          kind: 'requests',
-          fallback: policy === 'allow',
-        },
+      limiter = createMemoryLimiter(
+        { points: scope.requests, durationSec, keyPrefix: `rl:${id}` },
+        // Counted only as the fallback of a replica that has Redis.
+        this.shared ? { metrics: this.metrics, kind: 'requests' } : undefined,
       );
       this.limiters.set(id, limiter);
     }
     return limiter;
   }
+}
+
+function windowSeconds(scope: Scope): number {
+  return Math.max(1, Math.ceil(scope.perMs / 1000));
+}
+
+/** The decision reported in RateLimit-* headers: the scope with the least room left. */
+function tightest(
+  scopes: Scope[],
+  usedOf: (scope: Scope, i: number) => number,
+  msLeftOf: (scope: Scope, i: number) => number,
+): RateLimitDecision {
+  let best: RateLimitDecision | undefined;
+  for (let i = 0; i < scopes.length; i++) {
+    const scope = scopes[i];
+    const used = usedOf(scope, i);
+    const decision: RateLimitDecision = {
+      limit: scope.requests,
+      remaining: Math.max(0, scope.requests - used),
+      // Nothing counted yet in this window (a 0-point request before any other): a full one.
+      resetSeconds: Math.max(0, Math.ceil((used > 0 ? msLeftOf(scope, i) : scope.perMs) / 1000)),
+    };
+    if (!best || decision.remaining < best.remaining) best = decision;
+  }
+  return best!;
 }
