@@ -96,7 +96,7 @@ export class KeyVerifier {
     const known = this.good.get(digest);
     if (known && known.freshUntil > now) {
       this.failures.assertNotBlocked(ip, now);
-      this.metrics.authCache.inc({ result: 'hit' });
+      this.metrics.authCacheHits.inc();
       return usable(known.principal, now);
     }
     // Concurrent requests of one client with one key are one attempt, judged once: a client

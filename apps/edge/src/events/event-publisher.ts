@@ -20,6 +20,7 @@ export interface EventPublisher {
 const MAX_BUFFERED = 100_000;
 const MAX_UNACKED = 4_096;
 const ACK_TIMEOUT_MS = 5_000;
+const ACK_DECODER = new TextDecoder();
 
 interface Unacked {
   event: McpEvent;
@@ -133,7 +134,7 @@ export class JetStreamEventPublisher implements EventPublisher {
     const failed =
       statusCode >= 400 ||
       data.length === 0 ||
-      new TextDecoder().decode(data.subarray(0, 12)).includes('error');
+      ACK_DECODER.decode(data.subarray(0, 12)).includes('error');
     if (failed) {
       this.queue.unshift(entry.event);
       this.warnOnce(`JetStream refused an event (status ${statusCode})`);

@@ -79,7 +79,32 @@ export class EdgeMetrics {
     registers: [this.registry],
   });
 
+  // Labelled series of the hot path, looked up once: prom-client hashes the label set on every
+  // inc()/observe() that names it.
+  private readonly requestSeries = new Map<string, Counter.Internal>();
+  private readonly durationSeries = new Map<string, Histogram.Internal<'namespace'>>();
+  readonly authCacheHits = this.authCache.labels('hit');
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  countRequest(namespace: string, outcome: string): void {
+    const key = `${namespace}\n${outcome}`;
+    let series = this.requestSeries.get(key);
+    if (!series) {
+      series = this.requests.labels(namespace, outcome);
+      this.requestSeries.set(key, series);
+    }
+    series.inc();
+  }
+
+  observeDuration(namespace: string, seconds: number): void {
+    let series = this.durationSeries.get(namespace);
+    if (!series) {
+      series = this.duration.labels(namespace);
+      this.durationSeries.set(namespace, series);
+    }
+    series.observe(seconds);
   }
 }
