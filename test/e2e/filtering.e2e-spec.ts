@@ -474,6 +474,29 @@ keys:
       });
     });
 
+    // Plain MCP requests are served before Fastify; everything else goes through its router.
+    // Either way a request gets the same answer.
+    it.each([
+      ['PUT on the MCP route', 'PUT', '/mcp/rec', 405, 'method_not_allowed'],
+      ['a trailing slash', 'GET', '/mcp/rec/', 404, 'not_found'],
+      ['POST to the legacy stream route', 'POST', '/mcp/rec/sse', 404, 'not_found'],
+      ['GET on the legacy messages route', 'GET', '/mcp/rec/messages', 404, 'not_found'],
+      ['a percent-encoded namespace', 'POST', '/mcp/n%6Fpe', 404, 'unknown_namespace'],
+      ['a plain unknown namespace', 'POST', '/mcp/nope?x=1', 404, 'unknown_namespace'],
+      ['a namespace past the router limit', 'POST', `/mcp/${'a'.repeat(101)}`, 414, undefined],
+    ])('routes %s (%s %s) → %d', async (_name, method, path, status, code) => {
+      const response = await fetch(`${edge}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: method === 'POST' || method === 'PUT' ? JSON.stringify(ping) : undefined,
+      });
+      expect(response.status).toBe(status);
+      const body = (await response.json()) as {
+        error?: { code?: string; data?: { code?: string } };
+      };
+      if (code) expect(body.error?.data?.code ?? body.error?.code).toBe(code);
+    });
+
     it('answers 404 with a JSON error for routes that do not exist', async () => {
       const response = await fetch(`${edge}/nowhere`);
       expect(response.status).toBe(404);

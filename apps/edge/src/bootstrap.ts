@@ -2,7 +2,11 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { LogController } from 'fastify';
+import {
+  type FastifyServerFactory,
+  type FastifyServerFactoryHandler,
+  LogController,
+} from 'fastify';
 import {
   type Bus,
   type ConfigStore,
@@ -24,7 +28,7 @@ import { Readiness } from './health/readiness.js';
 import { EdgeMetrics } from './metrics/edge-metrics.js';
 import { McpPipeline } from './pipeline/mcp-pipeline.js';
 import { InFlight } from './pipeline/in-flight.js';
-import { registerMcpRoutes } from './pipeline/mcp.routes.js';
+import { McpRoutes } from './pipeline/mcp.routes.js';
 import { requestIdOf } from './pipeline/request-id.js';
 import { HttpUpstream } from './proxy/http-upstream.js';
 import { RateLimiter } from './ratelimit/rate-limiter.js';
@@ -32,6 +36,7 @@ import { SessionCodec } from './sessions/session-codec.js';
 import { BridgeSessions } from './bridge/bridge-sessions.js';
 import { ClosedSessions } from './sessions/closed-sessions.js';
 import { SessionForwarder } from './sessions/session-forwarder.js';
+import { createServer, type ServerOptions } from 'node:http';
 import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 
@@ -110,7 +115,29 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     logger,
   });
 
+  const inflight = new InFlight();
+  const mcpRoutes = new McpRoutes(pipeline, config, inflight);
   const adapter = new FastifyAdapter({
+    // Plain MCP requests are served before Fastify sees them (see McpRoutes); the server is
+    // set up as Fastify sets up its own.
+    serverFactory: ((fastifyHandler: FastifyServerFactoryHandler, options) => {
+      const settings = options as {
+        http?: ServerOptions;
+        keepAliveTimeout: number;
+        requestTimeout: number;
+        connectionTimeout: number;
+        maxRequestsPerSocket?: number;
+      };
+      const server = createServer(settings.http ?? {}, (req, res) => {
+        if (!mcpRoutes.serve(req, res)) fastifyHandler(req, res);
+      });
+      server.keepAliveTimeout = settings.keepAliveTimeout;
+      server.requestTimeout = settings.requestTimeout;
+      server.setTimeout(settings.connectionTimeout);
+      if (settings.maxRequestsPerSocket)
+        server.maxRequestsPerSocket = settings.maxRequestsPerSocket;
+      return server;
+    }) satisfies FastifyServerFactory,
     loggerInstance: logger,
     // Per-request access lines are off on the hot path; every line the edge writes about a
     // request carries request_id.
@@ -136,8 +163,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     reply.raw.setHeader('X-Request-Id', String(request.id));
     done();
   });
-  const inflight = new InFlight();
-  await registerMcpRoutes(fastify, pipeline, config, inflight);
+  await mcpRoutes.register(fastify);
   await app.listen(options.port, options.host);
   const address = fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;

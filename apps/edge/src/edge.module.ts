@@ -7,7 +7,8 @@ import { EdgeMetrics } from './metrics/edge-metrics.js';
 
 /**
  * Nest owns the edge's lifecycle and its operations routes. The MCP routes themselves are
- * plain Fastify routes (see pipeline/mcp.routes.ts) built from the objects given here.
+ * served off the HTTP server, with plain Fastify routes for the unusual requests (see
+ * pipeline/mcp.routes.ts), built from the objects given here.
  */
 @Module({})
 export class EdgeModule {
