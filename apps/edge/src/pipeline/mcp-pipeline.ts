@@ -270,7 +270,10 @@ export class McpPipeline {
               cv: recorder.identity.client_version ?? undefined,
               pv: recorder.identity.protocol_version ?? undefined,
             }),
-          onSessionDeleted: () => deps.closedSessions.close(sessionTokenOf(request, route)!),
+          // A DELETE without a session id has no session of ours to end.
+          onSessionDeleted: claims
+            ? () => deps.closedSessions.close(sessionTokenOf(request, route)!)
+            : undefined,
         },
         request.res,
       );
