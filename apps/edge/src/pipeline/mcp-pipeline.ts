@@ -22,6 +22,7 @@ import {
   type ParsedBody,
   parseJsonRpcBody,
   type RpcId,
+  type RpcMessage,
   salvageId,
 } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
@@ -119,11 +120,9 @@ export class McpPipeline {
         throw new GatewayError(ErrorCode.ForbiddenOrigin, 'Origin not allowed');
       }
       const principal = await deps.verifier.authenticate(request.raw);
-      Object.assign(recorder.identity, {
-        tenant: principal.tenant,
-        key_id: principal.keyId,
-        user: principal.user,
-      });
+      recorder.identity.tenant = principal.tenant;
+      recorder.identity.key_id = principal.keyId;
+      recorder.identity.user = principal.user;
 
       const namespace = config.namespaces[request.namespace];
       if (!namespace)
@@ -151,7 +150,7 @@ export class McpPipeline {
         recorder.identity.client_version = claims.cv ?? null;
         recorder.identity.protocol_version ??= claims.pv ?? null;
       }
-      const initialize = parsed?.messages.find((m) => m.method === 'initialize');
+      const initialize = parsed && initializeOf(parsed);
       if (initialize) {
         const params = initialize.value.params as
           | { clientInfo?: { name?: unknown; version?: unknown }; protocolVersion?: unknown }
@@ -173,11 +172,7 @@ export class McpPipeline {
       const forwarded = deps.forwarder.isForwarded(request.raw, request.requestId);
       if (!forwarded) {
         // SPEC §6: a body counts its requests; a GET stream counts one.
-        const points = parsed
-          ? parsed.messages.filter((m) => m.kind === 'request').length
-          : method === 'GET'
-            ? 1
-            : 0;
+        const points = parsed ? requestCount(parsed) : method === 'GET' ? 1 : 0;
         const decision = await deps.limiter.consume(principal, request.namespace, points);
         setRateLimitHeaders(request.res, decision);
       }
@@ -503,6 +498,17 @@ function sessionTokenOf(request: McpRequest, route: McpRoute): string | undefine
 function headerOf(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+function initializeOf(parsed: ParsedBody): RpcMessage | undefined {
+  for (const message of parsed.messages) if (message.method === 'initialize') return message;
+  return undefined;
+}
+
+function requestCount(parsed: ParsedBody): number {
+  let count = 0;
+  for (const message of parsed.messages) if (message.kind === 'request') count++;
+  return count;
 }
 
 function str(value: unknown): string | null {

@@ -20,7 +20,8 @@ export function upstreamRequestHeaders(
   requestId: string,
 ): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(client)) {
+  for (const name in client) {
+    const value = client[name];
     if (value === undefined) continue;
     if (FORWARDED.has(name) || name.startsWith('mcp-param-')) {
       headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -28,7 +29,7 @@ export function upstreamRequestHeaders(
   }
   headers['x-request-id'] = requestId;
   if (backendSessionId !== undefined) headers['mcp-session-id'] = backendSessionId;
-  for (const [name, value] of Object.entries(configured)) headers[name.toLowerCase()] = value;
+  for (const name in configured) headers[name.toLowerCase()] = configured[name];
   return headers;
 }
 
