@@ -4,6 +4,7 @@ import { InspectorSession } from '../support/inspector.js';
 import {
   cpuSeconds,
   figure,
+  info,
   machineBusySeconds,
   round,
   type ScenarioResult,
@@ -11,6 +12,7 @@ import {
 import {
   BENCH_KEY,
   MCP_HEADERS,
+  startBareProxy,
   startBackend,
   startGateway,
   toolsCallBody,
@@ -48,6 +50,7 @@ interface Run {
  */
 export async function throughput(options: ThroughputOptions): Promise<ScenarioResult> {
   const backend = await startBackend();
+  const bare = await startBareProxy(backend.urls[0]);
   const gateway = await startGateway({
     namespaces: { bench: backend.urls[0] },
     edge: true,
@@ -60,6 +63,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
     await warmKey(edgeUrl, 'bench');
     const procs = {
       backend: backend.proc.pid,
+      'bare proxy': bare.proc.pid,
       edge: gateway.edge!.pid,
       nats: gateway.nats.proc.pid,
       auth: gateway.auth.pid,
@@ -113,7 +117,16 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
       { authorization: `Bearer ${BENCH_KEY}` },
       true,
     );
+    // The floor of any single-process Node proxy on this box, under the same load: see
+    // bench/support/bare-proxy.ts. Measured after the gateway so both follow the direct run.
+    const viaBare = await load('bare proxy', bare.url, {});
     const ratio = direct.requestsPerSec > 0 ? viaGateway.requestsPerSec / direct.requestsPerSec : 0;
+    const bareRatio =
+      direct.requestsPerSec > 0 ? viaBare.requestsPerSec / direct.requestsPerSec : 0;
+    const bareCpuMsPerRequest = round(
+      (viaBare.cpu['bare proxy'] * 1000) / Math.max(1, viaBare.total),
+      3,
+    );
     const failed = viaGateway.non2xx + viaGateway.errors + direct.non2xx + direct.errors;
     // What one proxied request costs the edge: the figure a hot-path fix has to move.
     const edgeCpuMsPerRequest = round(
@@ -132,18 +145,28 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
           0.4,
           `${direct.requestsPerSec.toLocaleString('en-US')} vs ${viaGateway.requestsPerSec.toLocaleString('en-US')} req/s, edge ${edgeCpuMsPerRequest} ms CPU/req${failed ? `, ${failed} failed` : ''}`,
         ),
+        info(
+          'bare_proxy_ratio',
+          'Reference: bare Node proxy / direct (http + undici, no gateway work)',
+          round(bareRatio, 3),
+          '',
+          `${viaBare.requestsPerSec.toLocaleString('en-US')} req/s, ${bareCpuMsPerRequest} ms CPU/req`,
+        ),
       ],
       details: {
         connections: options.connections,
         durationSec: options.durationSec,
         direct,
         gateway: viaGateway,
+        bareProxy: viaBare,
         edgeCpuMsPerRequest,
+        bareCpuMsPerRequest,
       },
     };
   } finally {
     inspector?.close();
     await gateway.stop();
+    await bare.stop();
     await backend.stop();
   }
 }

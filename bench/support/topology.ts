@@ -50,6 +50,25 @@ export async function startBackend(count = 1): Promise<Backend> {
   };
 }
 
+/** bench/support/bare-proxy.ts in front of `backendUrl`: the single-process Node proxy floor. */
+export async function startBareProxy(
+  backendUrl: string,
+): Promise<{ url: string; proc: Proc; stop: () => Promise<void> }> {
+  const proc = startProcess('bare proxy', process.execPath, [
+    join(ROOT, 'dist/bench/support/bare-proxy.js'),
+    backendUrl,
+  ]);
+  const line = await eventually(
+    () =>
+      /BENCH_BARE_PROXY (.*)/.exec(proc.output)?.[1] ??
+      (proc.alive ? false : Promise.reject(new Error(proc.output))),
+    10_000,
+    'bare proxy',
+  );
+  const { port } = JSON.parse(line) as { port: number };
+  return { url: `http://127.0.0.1:${port}/mcp`, proc, stop: () => proc.stop() };
+}
+
 /**
  * The gateway config of the bench (SPEC §10 "key cached, Redis limits on, events on, filtering
  * on"): every namespace has a deny filter and a key × namespace limit, the key has its own limit
