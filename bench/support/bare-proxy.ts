@@ -19,6 +19,8 @@ function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void 
   let status = 502;
   let type = 'application/json';
   const handler: Dispatcher.DispatchHandler = {
+    // Its presence tells undici this handler speaks the controller API (as the edge's does).
+    onRequestStart() {},
     onResponseStart(_controller, statusCode, headers) {
       status = statusCode;
       type = String(headers['content-type'] ?? type);
