@@ -483,7 +483,8 @@ keys:
       ['GET on the legacy messages route', 'GET', '/mcp/rec/messages', 404, 'not_found'],
       ['a percent-encoded namespace', 'POST', '/mcp/n%6Fpe', 404, 'unknown_namespace'],
       ['a plain unknown namespace', 'POST', '/mcp/nope?x=1', 404, 'unknown_namespace'],
-      ['a namespace past the router limit', 'POST', `/mcp/${'a'.repeat(101)}`, 414, undefined],
+      ['a namespace past the router limit', 'POST', `/mcp/${'a'.repeat(101)}`, 414, 'bad_request'],
+      ['a malformed percent-escape', 'POST', '/mcp/%E0%A4%A', 400, 'bad_request'],
     ])('routes %s (%s %s) → %d', async (_name, method, path, status, code) => {
       const response = await fetch(`${edge}${path}`, {
         method,
@@ -491,6 +492,8 @@ keys:
         body: method === 'POST' || method === 'PUT' ? JSON.stringify(ping) : undefined,
       });
       expect(response.status).toBe(status);
+      // SPEC §4: every response, whoever answers it, carries the request id.
+      expect(response.headers.get('x-request-id')).toMatch(/\S/);
       const body = (await response.json()) as {
         error?: { code?: string; data?: { code?: string } };
       };

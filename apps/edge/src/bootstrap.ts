@@ -3,6 +3,9 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
+  type FastifyError,
+  type FastifyReply,
+  type FastifyRequest,
   type FastifyServerFactory,
   type FastifyServerFactoryHandler,
   LogController,
@@ -11,6 +14,7 @@ import {
   type Bus,
   type ConfigStore,
   ensureEventsStream,
+  ErrorCode,
   type InProcessEventChannel,
   PinoNestLogger,
 } from '#common';
@@ -19,6 +23,7 @@ import type { Logger } from 'pino';
 import { AuthFailureLimiter } from './auth/auth-failures.js';
 import { KeyVerifier } from './auth/key-verifier.js';
 import { EdgeModule } from './edge.module.js';
+import { errorBody } from './errors/error-response.js';
 import {
   type EventPublisher,
   InProcessEventPublisher,
@@ -146,6 +151,23 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       requestIdLogLabel: 'request_id',
     }),
     genReqId: requestIdOf,
+    // A URL the router refuses before any route or hook runs (a segment past the router's
+    // length limit: 414, a malformed percent-escape: 400) still gets the request id and the
+    // gateway's error shape (SPEC §4: every response carries X-Request-Id).
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const status = error.statusCode === 414 ? 414 : 400;
+      void reply
+        .code(status)
+        .header('X-Request-Id', String(request.id))
+        .type('application/json')
+        .send(
+          errorBody(
+            ErrorCode.BadRequest,
+            status === 414 ? 'URI too long' : 'Malformed URL',
+            String(request.id),
+          ),
+        );
+    },
     trustProxy: config.current.server.trust_proxy,
     bodyLimit: 64 * 1024 * 1024,
     return503OnClosing: true,
