@@ -483,6 +483,13 @@ keys:
       ['GET on the legacy messages route', 'GET', '/mcp/rec/messages', 404, 'not_found'],
       ['a percent-encoded namespace', 'POST', '/mcp/n%6Fpe', 404, 'unknown_namespace'],
       ['a plain unknown namespace', 'POST', '/mcp/nope?x=1', 404, 'unknown_namespace'],
+      [
+        'a namespace named like an object property',
+        'POST',
+        '/mcp/constructor',
+        404,
+        'unknown_namespace',
+      ],
       ['a namespace past the router limit', 'POST', `/mcp/${'a'.repeat(101)}`, 414, 'bad_request'],
       ['a malformed percent-escape', 'POST', '/mcp/%E0%A4%A', 400, 'bad_request'],
     ])('routes %s (%s %s) → %d', async (_name, method, path, status, code) => {

@@ -139,6 +139,22 @@ describe('the SPEC §3 example', () => {
   });
 });
 
+describe('records looked up by client-chosen names', () => {
+  it.each(['constructor', 'tostring', '__proto__', 'hasownproperty'])(
+    'finds no namespace or tenant named %s that the file does not name',
+    (name) => {
+      const config = parseConfig(
+        'namespaces:\n  search:\n    upstream: { url: "http://127.0.0.1:9/mcp" }\n',
+        {},
+      );
+      expect(config.namespaces[name]).toBeUndefined();
+      expect(config.tenants[name]).toBeUndefined();
+      expect(config.namespaces['search'].upstream).toBeDefined();
+      expect(Object.keys(config.namespaces)).toEqual(['search']);
+    },
+  );
+});
+
 describe('defaults', () => {
   it('fills every section of an empty file', () => {
     expect(parseConfig('', {})).toEqual({

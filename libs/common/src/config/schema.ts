@@ -3,6 +3,14 @@ import { parseDuration } from './duration.js';
 
 export const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
+/**
+ * Records looked up by a name the client chooses (`/mcp/{namespace}`) hold only their own
+ * entries: on a plain object `namespaces['constructor']` would find Object's constructor.
+ */
+function withoutPrototype<T>(record: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, record);
+}
+
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) {
@@ -107,8 +115,12 @@ export const gatewayConfigSchema = z
       .default({ max_body_bytes: 1_048_576, trust_proxy: false }),
     namespaces: z
       .record(z.string().regex(NAMESPACE_NAME, 'invalid namespace name'), namespace)
-      .default({}),
-    tenants: z.record(z.string(), z.strictObject({ rate_limit: rateLimit.optional() })).default({}),
+      .default({})
+      .transform(withoutPrototype),
+    tenants: z
+      .record(z.string(), z.strictObject({ rate_limit: rateLimit.optional() }))
+      .default({})
+      .transform(withoutPrototype),
     keys: z.array(key).default([]),
     auth: z
       .strictObject({
