@@ -34,10 +34,15 @@ export class ExchangeRecorder {
   private readonly pending = new Map<string, Pending>();
   upstreamStarted = 0;
 
+  /**
+   * @param metricsNamespace the namespace's `/metrics` label: the configured name, or one label
+   *   for every name the config does not hold (the path is the client's to choose, before auth).
+   */
   constructor(
     readonly identity: ExchangeIdentity,
     private readonly publisher: EventPublisher,
     private readonly metrics: EdgeMetrics,
+    private readonly metricsNamespace: string,
     private readonly started = performance.now(),
   ) {}
 
@@ -82,7 +87,7 @@ export class ExchangeRecorder {
       method: message.method ?? null,
       tool: message.tool ?? null,
     };
-    this.metrics.countRequest(this.identity.namespace, outcome);
+    this.metrics.countRequest(this.metricsNamespace, outcome);
     this.emit({
       ...common,
       direction: 'client_to_server',
@@ -158,7 +163,7 @@ export class ExchangeRecorder {
     bytesIn: number,
   ): void {
     const first = messages.find((m) => m.kind === 'request') ?? messages[0];
-    this.metrics.countRequest(this.identity.namespace, outcome);
+    this.metrics.countRequest(this.metricsNamespace, outcome);
     this.emit({
       direction: 'client_to_server',
       kind: first?.kind ?? null,
@@ -182,8 +187,8 @@ export class ExchangeRecorder {
   ): void {
     const now = performance.now();
     const duration = now - pending.started;
-    this.metrics.countRequest(this.identity.namespace, outcome);
-    this.metrics.observeDuration(this.identity.namespace, duration / 1000);
+    this.metrics.countRequest(this.metricsNamespace, outcome);
+    this.metrics.observeDuration(this.metricsNamespace, duration / 1000);
     this.emit({
       direction: 'client_to_server',
       kind: 'request',

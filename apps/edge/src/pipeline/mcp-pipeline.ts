@@ -79,6 +79,9 @@ export interface PipelineDeps {
  * The session binding is checked before the limit so a foreign session id costs nothing.
  * Events are recorded for every outcome, including each rejection.
  */
+/** The `/metrics` label of requests to a namespace the config does not hold. */
+const UNKNOWN_NAMESPACE_LABEL = '_unknown';
+
 export class McpPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -103,6 +106,7 @@ export class McpPipeline {
       },
       this.deps.publisher,
       this.deps.metrics,
+      namespace in this.deps.config.current.namespaces ? namespace : UNKNOWN_NAMESPACE_LABEL,
     );
   }
 
