@@ -96,6 +96,12 @@ keys:
       body: '{}',
       headers: { 'content-type': 'application/json' },
     });
+    // A namespace the config does not hold, chosen by an unauthenticated client: one label.
+    await fetch(`${edge}/mcp/made-up-name`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     const metrics = await (await fetch(`${edge}/metrics`)).text();
     const value = (series: string) =>
       Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
@@ -104,6 +110,10 @@ keys:
     expect(value('mcp_gateway_requests_total{namespace="rec",outcome="denied_tool"}')).toBe(1);
     expect(value('mcp_gateway_requests_total{namespace="rec",outcome="unauthorized"}')).toBe(1);
     expect(value('mcp_gateway_request_duration_seconds_count{namespace="rec"}')).toBe(4);
+    expect(value('mcp_gateway_requests_total{namespace="_unknown",outcome="unauthorized"}')).toBe(
+      1,
+    );
+    expect(metrics).not.toContain('made-up-name');
     expect(value('mcp_gateway_auth_cache_total{result="miss"}')).toBeGreaterThanOrEqual(1);
     expect(value('mcp_gateway_auth_cache_total{result="hit"}')).toBeGreaterThanOrEqual(4);
     expect(metrics).toMatch(/^mcp_gateway_event_buffer_depth \d+$/m);
