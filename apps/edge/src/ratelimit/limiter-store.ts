@@ -36,13 +36,8 @@ export interface LimiterStore {
  * request waits on an absent Redis).
  */
 export function createLimiter(spec: LimiterSpec, store: LimiterStore): RateLimiterAbstract {
-  const options = {
-    points: spec.points,
-    duration: spec.durationSec,
-    keyPrefix: spec.keyPrefix,
-    blockDuration: spec.blockDurationSec ?? 0,
-  };
-  if (!store.redis) return new RateLimiterMemory(options);
+  if (!store.redis) return createMemoryLimiter(spec);
+  const options = limiterOptions(spec);
   return new RateLimiterRedis({
     ...options,
     storeClient: store.redis,
@@ -61,15 +56,19 @@ export function createMemoryLimiter(
   spec: LimiterSpec,
   counted?: { metrics: EdgeMetrics; kind: LimiterKind },
 ): RateLimiterAbstract {
-  const options = {
+  const options = limiterOptions(spec);
+  return counted
+    ? new CountingMemoryLimiter(options, counted.metrics, counted.kind)
+    : new RateLimiterMemory(options);
+}
+
+function limiterOptions(spec: LimiterSpec) {
+  return {
     points: spec.points,
     duration: spec.durationSec,
     keyPrefix: spec.keyPrefix,
     blockDuration: spec.blockDurationSec ?? 0,
   };
-  return counted
-    ? new CountingMemoryLimiter(options, counted.metrics, counted.kind)
-    : new RateLimiterMemory(options);
 }
 
 /** The per-replica fallback used while Redis fails; every decision it takes is counted. */
