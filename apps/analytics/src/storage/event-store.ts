@@ -239,18 +239,13 @@ export class EventStore {
   }
 
   /** Runs the statement filling FRESH_TABLE, then copies it into both tables: one transaction. */
-  private async commitFresh(fill: () => Promise<unknown>): Promise<number> {
-    await this.writer.run('BEGIN TRANSACTION');
-    try {
+  private commitFresh(fill: () => Promise<unknown>): Promise<number> {
+    return inTransaction(this.writer, async () => {
       await fill();
       const result = await this.writer.run(INSERT_FRESH_EVENTS_SQL);
       await this.writer.run(INSERT_FRESH_REQUESTS_SQL);
-      await this.writer.run('COMMIT');
       return result.rowsChanged;
-    } catch (error) {
-      await this.writer.run('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    });
   }
 
   /**
@@ -272,19 +267,14 @@ export class EventStore {
   deleteOlderThan(cutoff: Date): Promise<number> {
     return this.serializeWrite(async () => {
       const params = [cutoff.toISOString()];
-      await this.writer.run('BEGIN TRANSACTION');
-      try {
+      return inTransaction(this.writer, async () => {
         const result = await this.writer.run(
           'DELETE FROM events WHERE ts < $1::TIMESTAMPTZ',
           params,
         );
         await this.writer.run('DELETE FROM requests WHERE ts < $1::TIMESTAMPTZ', params);
-        await this.writer.run('COMMIT');
         return result.rowsChanged;
-      } catch (error) {
-        await this.writer.run('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
+      });
     });
   }
 
@@ -389,6 +379,19 @@ export class EventStore {
   }
 }
 
+/** Runs `work` in one transaction on `connection`: committed whole, or rolled back and rethrown. */
+async function inTransaction<T>(connection: DuckDBConnection, work: () => Promise<T>): Promise<T> {
+  await connection.run('BEGIN TRANSACTION');
+  try {
+    const result = await work();
+    await connection.run('COMMIT');
+    return result;
+  } catch (error) {
+    await connection.run('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
 async function connect(instance: DuckDBInstance): Promise<DuckDBConnection> {
   const connection = await instance.connect();
   // Buckets (date_trunc) and ISO output depend on the session time zone: analytics speaks UTC.
@@ -409,15 +412,10 @@ async function syncRequests(writer: DuckDBConnection, logger: Logger): Promise<v
   const [counts] = reader.getRowObjectsJS();
   if (counts.events === counts.requests) return;
   const started = performance.now();
-  await writer.run('BEGIN TRANSACTION');
-  try {
+  await inTransaction(writer, async () => {
     await writer.run('DELETE FROM requests');
     await writer.run(REBUILD_REQUESTS_SQL);
-    await writer.run('COMMIT');
-  } catch (error) {
-    await writer.run('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  });
   logger.info(
     { requests: Number(counts.events), ms: Math.round(performance.now() - started) },
     'rebuilt the requests table from events',
