@@ -1,32 +1,7 @@
+import { makeEvent } from '../../test/fixtures.js';
 import { decodeEventMessage, parseTimestamp } from './event-decoder.js';
 
-const valid = {
-  id: 'evt-1',
-  ts: '2025-01-01T00:00:00.000Z',
-  edge_id: 'edge-a',
-  request_id: 'req-1',
-  tenant: 'acme',
-  key_id: 'alice',
-  user: 'alice@acme.example',
-  namespace: 'search',
-  transport: 'streamable',
-  protocol_version: '2025-06-18',
-  session_id: null,
-  direction: 'client_to_server',
-  kind: 'request',
-  jsonrpc_id: '1',
-  method: 'tools/call',
-  tool: 'web',
-  outcome: 'ok',
-  http_status: 200,
-  error_code: null,
-  duration_ms: 12.5,
-  upstream_ms: 10,
-  bytes_in: 100,
-  bytes_out: 200,
-  client_name: 'test',
-  client_version: '1.0',
-};
+const valid = makeEvent({ id: 'evt-1', ts: '2025-01-01T00:00:00.000Z' });
 
 describe('decodeEventMessage', () => {
   it('accepts a valid event and keeps its id and time', () => {
