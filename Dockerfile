@@ -47,4 +47,4 @@ EXPOSE 8080 8081
 # the default (standalone) command and the edge; compose sets each service's own check.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "deploy/healthcheck.mjs", "edge", "healthz"]
-CMD ["node", "dist/apps/standalone/src/main.js"]
+CMD ["node", "--max-semi-space-size=64", "dist/apps/standalone/src/main.js"]

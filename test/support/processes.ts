@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -111,8 +111,26 @@ export function startProcess(
 }
 
 /**
- * Runs one of the built services (`npm run build` precedes the tests); `nodeArgs` go before the
- * script (e.g. --cpu-prof).
+ * The Node flags a service's npm script starts it with (`start:edge` → `--max-semi-space-size=64`),
+ * so tests and the bench run a service exactly as `npm run start:*` does.
+ */
+export function serviceNodeFlags(service: 'edge' | 'auth' | 'analytics' | 'standalone'): string[] {
+  const scripts = (
+    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    }
+  ).scripts;
+  const script = scripts[service === 'standalone' ? 'start' : `start:${service}`];
+  const words = script.split(/\s+/);
+  const entry = `dist/apps/${service}/src/main.js`;
+  if (words[0] !== 'node' || words.at(-1) !== entry)
+    throw new Error(`package.json's script for ${service} is not "node [flags] ${entry}"`);
+  return words.slice(1, -1);
+}
+
+/**
+ * Runs one of the built services (`npm run build` precedes the tests) with the Node flags of its
+ * npm script; `nodeArgs` go before the script too (e.g. --cpu-prof).
  */
 export function startService(
   service: 'edge' | 'auth' | 'analytics' | 'standalone',
@@ -123,7 +141,7 @@ export function startService(
   return startProcess(
     service,
     process.execPath,
-    [...nodeArgs, join(ROOT, `dist/apps/${service}/src/main.js`)],
+    [...serviceNodeFlags(service), ...nodeArgs, join(ROOT, `dist/apps/${service}/src/main.js`)],
     env,
     maxOutput,
   );
