@@ -233,6 +233,42 @@ describe('RateLimiter with a private Redis', () => {
     }
   });
 
+  it('judges the decisions of one turn of the event loop in one script run, each on its own', async () => {
+    probe = createRedisClient(server.url);
+    clients.push(probe);
+    await new Promise((resolve) => probe.once('ready', resolve));
+    const prefix = `int-${randomUUID()}`;
+    const { limiter } = await replica(server.url, prefix);
+    const noisy = principal({ tenant: 'acme', rateLimit: { requests: 3, perMs: 3_600_000 } });
+    const quiet = principal({ tenant: 'acme' });
+    await limiter.consume(quiet, 'search', 1); // loads the Lua script (EVALSHA miss, then EVAL)
+
+    const before = await serverCounters();
+    const [noisyOutcomes, batch, read] = await Promise.all([
+      Promise.all(Array.from({ length: 6 }, () => outcome(limiter.consume(noisy, 'search', 1)))),
+      limiter.consume(quiet, 'search', 4),
+      limiter.consume(quiet, 'search', 0),
+    ]);
+    const after = await serverCounters();
+    // In the order asked: the noisy key's first three fit, the others are refused and take
+    // nothing; the quiet key's batch of 4 counts, and the read after it sees it.
+    expect(noisyOutcomes).toEqual([
+      ...Array<string>(3).fill('ok'),
+      ...Array<string>(3).fill(ErrorCode.RateLimited),
+    ]);
+    expect(batch.remaining).toBe(100 - 1 - 4);
+    expect(read.remaining).toBe(100 - 1 - 4);
+    // Eight decisions, one script run, one socket read; three scopes each for the three taken
+    // noisy requests and the batch.
+    expect(after.scripts - before.scripts).toBe(1);
+    expect(after.reads - before.reads).toBe(2);
+    expect(after.increments - before.increments).toBe(4 * 3);
+    // Nothing of the refused ones was counted: the tenant saw 1 + 3 + 4 requests.
+    const tenantKeys = await probe.keys(`${prefix}:rl:tenant:*`);
+    expect(tenantKeys).toHaveLength(1);
+    expect(Number(await probe.get(tenantKeys[0]))).toBe(1 + 3 + 4);
+  });
+
   it('does not wait on a stalled Redis longer than the command timeout, and falls back', async () => {
     const { limiter, metrics } = await replica(server.url, `int-${randomUUID()}`);
     server.pause();
