@@ -158,6 +158,36 @@ describe('RateLimiter with the shared Redis', () => {
     expect(quietOutcomes).toEqual(['ok', 'ok', 'ok', ErrorCode.RateLimited]);
   });
 
+  it('starts a window with the first request of it and a fresh one once it has passed', async () => {
+    const prefix = `int-${randomUUID()}`;
+    const [a, b] = await Promise.all([
+      replica(SHARED_REDIS, prefix),
+      replica(SHARED_REDIS, prefix),
+    ]);
+    const key = principal({ rateLimit: { requests: 2, perMs: 1_000 } });
+    const first = await a.limiter.consume(key, 'x', 1);
+    expect(first).toEqual({ limit: 2, remaining: 1, resetSeconds: 1 });
+    // The counter carries its window as its TTL from the first request on (nothing left behind).
+    const [counter] = await a.redis.keys(`${prefix}:rl:key:*`);
+    expect(await a.redis.pttl(counter)).toBeGreaterThan(0);
+    expect(await outcome(b.limiter.consume(key, 'x', 1))).toBe('ok');
+    expect(await outcome(a.limiter.consume(key, 'x', 1))).toBe(ErrorCode.RateLimited);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // The counter expired with its window: the next request opens a new one, on any replica.
+    expect(await b.limiter.consume(key, 'x', 1)).toEqual({
+      limit: 2,
+      remaining: 1,
+      resetSeconds: 1,
+    });
+    const hourly = principal();
+    expect(await a.limiter.consume(hourly, 'x', 1)).toMatchObject({ remaining: 99 });
+    // The key × namespace scope (1000 per hour) and the key's own (100 per hour) both count.
+    const later = await b.limiter.consume(hourly, 'x', 0);
+    expect(later.remaining).toBe(99);
+    expect(later.resetSeconds).toBeGreaterThan(3_590);
+    expect(later.resetSeconds).toBeLessThanOrEqual(3_600);
+  });
+
   it('shares failed-key counts between replicas: the limit holds wherever the guesses land', async () => {
     const prefix = `int-${randomUUID()}`;
     const replicas = await Promise.all([1, 2, 3].map(() => replica(SHARED_REDIS, prefix)));

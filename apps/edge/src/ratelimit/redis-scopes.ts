@@ -21,8 +21,11 @@ export const MAX_DECISIONS_PER_SCRIPT = 128;
  * in the order asked, as if it ran alone: first every scope of it is checked, then, only when
  * each has room, its points are taken from each. A refused request therefore counts nowhere,
  * with no refund to send afterwards, and N replicas let exactly the limit through. Counters are
- * fixed windows (SET NX EX, then INCRBY), the layout rate-limiter-flexible uses, so a counter
- * holds a plain integer with a TTL. With 0 points nothing is taken; the counts are only read.
+ * fixed windows, the layout rate-limiter-flexible uses: a counter holds a plain integer whose TTL
+ * is what is left of its window, set by the request that created it. The checks of a decision
+ * are one MGET; taking is an INCRBY per scope (and the TTL read, or set on a new window): about
+ * half the Redis calls of GET, SET NX EX, INCRBY and PTTL per scope. With 0 points nothing is
+ * taken; the counts are only read.
  *
  * The decisions of one turn of the event loop go in one run (many requests arrive per socket
  * read under load): one command, one reply to decode, one script call on the Redis server,
@@ -43,9 +46,9 @@ while a <= #ARGV do
   local points = tonumber(ARGV[a + 1])
   local refused = 0
   if points > 0 then
+    local counts = redis.call('mget', unpack(KEYS, k + 1, k + n))
     for i = 1, n do
-      local used = tonumber(redis.call('get', KEYS[k + i]) or '0')
-      if used + points > tonumber(ARGV[a + 2 * i]) then
+      if tonumber(counts[i] or '0') + points > tonumber(ARGV[a + 2 * i]) then
         refused = i
         break
       end
@@ -58,18 +61,25 @@ while a <= #ARGV do
     out[#out + 1] = 0
     for i = 1, n do
       local key = KEYS[k + i]
-      local duration = ARGV[a + 2 * i + 1]
+      local duration = tonumber(ARGV[a + 2 * i + 1])
       local used
+      local ttl
       if points > 0 then
-        redis.call('set', key, 0, 'EX', duration, 'NX')
         used = redis.call('incrby', key, points)
+        -- The first request of a window created the counter: the window starts now.
+        if used == points then
+          redis.call('expire', key, duration)
+          ttl = 1000 * duration
+        end
       else
         used = tonumber(redis.call('get', key) or '0')
       end
-      local ttl = redis.call('pttl', key)
-      if ttl == -1 then
-        redis.call('expire', key, duration)
-        ttl = 1000 * tonumber(duration)
+      if not ttl then
+        ttl = redis.call('pttl', key)
+        if ttl == -1 then
+          redis.call('expire', key, duration)
+          ttl = 1000 * duration
+        end
       end
       out[#out + 1] = used
       out[#out + 1] = ttl
