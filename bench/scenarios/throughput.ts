@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { InspectorSession } from '../support/inspector.js';
 import {
   cpuSeconds,
@@ -41,6 +42,8 @@ interface Run {
   cpu: Record<string, number>;
   /** CPU seconds of everything else on the machine (other users' work) during the run. */
   foreignCpu: number;
+  /** CPU seconds of the whole machine during the run. */
+  machineCpu: number;
 }
 
 /**
@@ -104,6 +107,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
         latencyP99Ms: result.latency.p99,
         cpu,
         foreignCpu: round(Math.max(0, machineBusy - ours), 2),
+        machineCpu: round(machineBusy, 2),
       };
       options.log(
         `throughput: ${target}: ${run.requestsPerSec} req/s (non-2xx ${run.non2xx}, errors ${run.errors}); CPU s: ${JSON.stringify(cpu)}, other processes ${run.foreignCpu}`,
@@ -133,6 +137,10 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
       (viaGateway.cpu.edge * 1000) / Math.max(1, viaGateway.total),
       3,
     );
+    // The whole machine's CPU per request (every process of the run): once the cores are all
+    // busy, requests per second cannot exceed cores / this, whichever process is the bottleneck.
+    const machineMs = (run: Run) => round((run.machineCpu * 1000) / Math.max(1, run.total), 3);
+    const coresBusy = (run: Run) => round(run.machineCpu / options.durationSec, 2);
     return {
       name: 'throughput',
       figures: [
@@ -151,6 +159,13 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
           round(bareRatio, 3),
           '',
           `${viaBare.requestsPerSec.toLocaleString('en-US')} req/s, ${bareCpuMsPerRequest} ms CPU/req`,
+        ),
+        info(
+          'machine_cpu_ms_per_request',
+          'Machine CPU per request, gateway run (every process; direct run)',
+          machineMs(viaGateway),
+          'ms',
+          `direct ${machineMs(direct)} ms, bare proxy ${machineMs(viaBare)} ms; cores busy ${coresBusy(viaGateway)} of ${cpus().length} (direct ${coresBusy(direct)})`,
         ),
       ],
       details: {
