@@ -3,6 +3,7 @@ import { figure, percentile, round, type ScenarioResult } from '../support/repor
 import {
   BENCH_KEY,
   MCP_HEADERS,
+  orStop,
   startBackend,
   startGateway,
   toolsCallBody,
@@ -22,7 +23,10 @@ export interface LatencyOptions {
  */
 export async function latency(options: LatencyOptions): Promise<ScenarioResult> {
   const backend = await startBackend();
-  const gateway = await startGateway({ namespaces: { bench: backend.urls[0] }, edge: true });
+  const gateway = await orStop(
+    startGateway({ namespaces: { bench: backend.urls[0] }, edge: true }),
+    backend,
+  );
   const direct = new Pool(`http://127.0.0.1:${backend.ports[0]}`, {
     connections: 1,
     pipelining: 1,

@@ -4,6 +4,7 @@ import { rssBytes, sleep } from '../support/processes.js';
 import {
   BENCH_KEY,
   MCP_HEADERS,
+  orStop,
   startBackend,
   startGateway,
   toolsCallBody,
@@ -105,7 +106,7 @@ async function openStreams(
 ): Promise<StreamsRun> {
   const backend = await startBackend(origins);
   const namespaces = Object.fromEntries(backend.urls.map((url, i) => [`sse${i}`, url]));
-  const gateway = await startGateway({ namespaces, edge: true });
+  const gateway = await orStop(startGateway({ namespaces, edge: true }), backend);
   const edge = new URL(gateway.edgeUrl!);
   const open: Array<{ req: ClientRequest; res?: IncomingMessage }> = [];
   try {

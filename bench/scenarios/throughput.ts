@@ -13,6 +13,7 @@ import {
 import {
   BENCH_KEY,
   MCP_HEADERS,
+  orStop,
   startBareProxy,
   startBackend,
   startGateway,
@@ -53,14 +54,20 @@ interface Run {
  */
 export async function throughput(options: ThroughputOptions): Promise<ScenarioResult> {
   const backend = await startBackend();
-  const bare = await startBareProxy(backend.urls[0]);
-  const gateway = await startGateway({
-    namespaces: { bench: backend.urls[0] },
-    edge: true,
-    edgeNodeArgs: options.profileTo ? ['--inspect=127.0.0.1:0'] : [],
-  });
+  const bare = await orStop(startBareProxy(backend.urls[0]), backend);
+  const gateway = await orStop(
+    startGateway({
+      namespaces: { bench: backend.urls[0] },
+      edge: true,
+      edgeNodeArgs: options.profileTo ? ['--inspect=127.0.0.1:0'] : [],
+    }),
+    bare,
+    backend,
+  );
   const inspector =
-    options.profileTo && gateway.edge ? await InspectorSession.attach(gateway.edge) : undefined;
+    options.profileTo && gateway.edge
+      ? await orStop(InspectorSession.attach(gateway.edge), gateway, bare, backend)
+      : undefined;
   try {
     const edgeUrl = gateway.edgeUrl!;
     await warmKey(edgeUrl, 'bench');

@@ -202,6 +202,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return gateway;
 }
 
+/**
+ * What `starting` resolves to; when it fails, the processes already started are stopped first,
+ * so a scenario whose gateway cannot start fails (and the bench goes on) instead of leaving a
+ * backend running that keeps the bench alive forever.
+ */
+export async function orStop<T>(
+  starting: Promise<T>,
+  ...started: Array<{ stop(): Promise<void> }>
+): Promise<T> {
+  try {
+    return await starting;
+  } catch (error) {
+    await Promise.all(started.map((proc) => proc.stop().catch(() => undefined)));
+    throw error;
+  }
+}
+
 export const MCP_HEADERS = {
   'content-type': 'application/json',
   accept: 'application/json, text/event-stream',

@@ -32,10 +32,17 @@ export function tempDir(prefix: string): string {
 }
 
 /** Polls `probe` until it returns a truthy value or the deadline passes. */
+/** Thrown by an `eventually` probe when waiting longer cannot help (the process died). */
+export class GiveUp extends Error {}
+
+/**
+ * Polls `probe` until it returns something truthy; errors count as "not yet", except GiveUp.
+ * `what` names the wait in the timeout error (a function: read when the wait times out).
+ */
 export async function eventually<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 15_000,
-  what = 'condition',
+  what: string | (() => string) = 'condition',
   intervalMs = 100,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -45,11 +52,12 @@ export async function eventually<T>(
       const value = await probe();
       if (value) return value;
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       lastError = error;
     }
     if (Date.now() > deadline) {
       throw new Error(
-        `timed out waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`,
+        `timed out waiting for ${typeof what === 'string' ? what : what()}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`,
       );
     }
     await sleep(intervalMs);
@@ -150,13 +158,14 @@ export function startService(
 export async function waitForHttp(url: string, proc?: Proc, timeoutMs = 20_000): Promise<void> {
   await eventually(
     async () => {
-      if (proc && !proc.alive) throw new Error(`${proc.name} exited:\n${proc.output}`);
+      if (proc && !proc.alive)
+        throw new GiveUp(`${proc.name} exited before ${url} answered:\n${proc.output}`);
       const response = await fetch(url);
       await response.arrayBuffer(); // drain: no socket left half-read
       return response.ok;
     },
     timeoutMs,
-    `${url}${proc ? ` (${proc.name} output:\n${proc.output.slice(-2000)})` : ''}`,
+    () => `${url}${proc ? ` (${proc.name} output:\n${proc.output.slice(-2000)})` : ''}`,
   );
 }
 
