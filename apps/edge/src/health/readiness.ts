@@ -21,6 +21,13 @@ export class Readiness {
   ) {}
 
   check(): Promise<ReadinessReport> {
+    // Draining answers at once, never from the cache: a load balancer must see it on its very
+    // next check (EDGE_SHUTDOWN_DELAY_MS is sized to that).
+    if (this.draining)
+      return Promise.resolve({
+        ready: false,
+        checks: { shutdown: { ok: false, detail: 'draining' } },
+      });
     const now = Date.now();
     if (!this.cached || now - this.cached.at > 1_000) this.cached = { at: now, report: this.run() };
     return this.cached.report;
@@ -28,7 +35,6 @@ export class Readiness {
 
   private async run(): Promise<ReadinessReport> {
     const checks: ReadinessReport['checks'] = {};
-    if (this.draining) checks.shutdown = { ok: false, detail: 'draining' };
     if (this.distributed)
       checks.nats = {
         ok: this.bus.isConnected(),
