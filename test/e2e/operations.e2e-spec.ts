@@ -2,25 +2,48 @@ import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { type Gateway, startGateway } from '../support/gateway.js';
 import { connectClient, summary } from '../support/mcp.js';
-import { eventually } from '../support/processes.js';
+import { eventually, sleep } from '../support/processes.js';
 import { RecordingBackend } from '../support/recording-backend.js';
 
 const key = `key-${randomUUID()}`;
 const adminKey = `admin-${randomUUID()}`;
 
+/** How often the test's balancer reads each edge's /readyz, and how long edges drain first. */
+const READINESS_INTERVAL_MS = 20;
+const SHUTDOWN_DELAY_MS = 1_000;
+
 /**
- * The test's own load balancer: round-robin over the edges, a fresh connection per request,
- * and a retry on the next edge only when the connection was refused (nothing was sent), as
- * nginx's `proxy_next_upstream error` does.
+ * The test's own load balancer: round-robin over the edges whose /readyz answered 200 at the
+ * last check (every 20 ms, as a Kubernetes Service or HAProxy checks readiness), a fresh
+ * connection per request, and a retry on the next edge only when the connection was refused
+ * (nothing was sent), as nginx's `proxy_next_upstream error` does.
  */
-function roundRobinBalancer(edges: string[]): Promise<{ url: string; server: Server }> {
+function roundRobinBalancer(
+  edges: string[],
+): Promise<{ url: string; server: Server; close: () => void }> {
   let next = 0;
+  const ready = edges.map(() => true);
+  const checks = setInterval(() => {
+    edges.forEach((edge, i) => {
+      fetch(`${edge}/readyz`, { signal: AbortSignal.timeout(READINESS_INTERVAL_MS * 5) }).then(
+        async (answer) => {
+          await answer.arrayBuffer();
+          ready[i] = answer.status === 200;
+        },
+        () => (ready[i] = false),
+      );
+    });
+  }, READINESS_INTERVAL_MS);
+  const pick = (from: number): number => {
+    for (let i = 0; i < edges.length; i++) if (ready[(from + i) % edges.length]) return from + i;
+    return from; // none ready: try anyway, refusals are retried
+  };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const first = next++;
+      const first = pick(next++);
       // A retry goes to the next edge after the one that refused, as nginx's next upstream.
       const attempt = (tries: number) => {
         const target = new URL(edges[(first + tries) % edges.length]);
@@ -54,6 +77,10 @@ function roundRobinBalancer(edges: string[]): Promise<{ url: string; server: Ser
       resolve({
         url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
         server,
+        close: () => {
+          clearInterval(checks);
+          server.close();
+        },
       });
     }),
   );
@@ -68,6 +95,7 @@ describe('operations: metrics, graceful shutdown, rolling restarts (SPEC §8)', 
     gateway = await startGateway({
       edges: 2,
       analytics: true,
+      env: { EDGE_SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS) },
       config: `
 namespaces:
   rec: { upstream: { url: "${recording.url}" }, tools: { deny: ["secret_*"] } }
@@ -157,7 +185,7 @@ keys:
     await eventually(() => ok > afterRestart + 50, 10_000, 'traffic to flow after the restart');
     running = false;
     await Promise.all(workers);
-    balancer.server.close();
+    balancer.close();
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(100);
   }, 90_000);
@@ -226,5 +254,73 @@ keys:
     );
     expect(after.requests).toBe(before.requests + 6);
     await gateway.restartEdge(0);
+  });
+
+  it('after SIGTERM keeps serving for EDGE_SHUTDOWN_DELAY_MS with /readyz 503, then stops accepting', async () => {
+    const edge = new URL(gateway.edges[1]);
+    // Each on a new connection (no keep-alive pool): what a load balancer opens to the edge.
+    const fresh = (method: string, path: string, body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: edge.hostname,
+            port: edge.port,
+            method,
+            path,
+            agent: false,
+            headers: body
+              ? {
+                  Authorization: `Bearer ${key}`,
+                  'content-type': 'application/json',
+                  accept: 'application/json, text/event-stream',
+                }
+              : {},
+          },
+          (answer) => {
+            let text = '';
+            answer.setEncoding('utf8');
+            answer.on('data', (chunk: string) => (text += chunk));
+            answer.on('end', () => resolve({ status: answer.statusCode ?? 0, text }));
+            answer.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const call = (id: number) =>
+      fresh(
+        'POST',
+        '/mcp/stateless',
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name: 'wait', arguments: { ms: 1 } },
+        }),
+      );
+    expect((await fresh('GET', '/readyz')).status).toBe(200);
+    const exit = gateway.edgeProcs[1].exited;
+    const signalled = performance.now();
+    gateway.edgeProcs[1].child.kill('SIGTERM');
+    // Within the delay: not ready, yet new connections are accepted and their requests served.
+    const readiness = await eventually(
+      async () => {
+        const answer = await fresh('GET', '/readyz');
+        return answer.status === 503 ? answer : undefined;
+      },
+      SHUTDOWN_DELAY_MS,
+      '/readyz to answer 503',
+      5,
+    );
+    expect(JSON.parse(readiness.text)).toMatchObject({ checks: { shutdown: { ok: false } } });
+    const during = await call(1);
+    expect(during.status).toBe(200);
+    expect(during.text).toContain('waited 1');
+    expect(performance.now() - signalled).toBeLessThan(SHUTDOWN_DELAY_MS);
+    // After it: the listener is closed, a new connection is refused, and the edge exits cleanly.
+    await sleep(SHUTDOWN_DELAY_MS);
+    await expect(call(2)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(await exit).toBe(0);
+    await gateway.restartEdge(1);
   });
 });

@@ -64,6 +64,8 @@ export interface EdgeOptions {
   redisPrefix?: string;
   /** How other edges reach this one (EDGE_ADVERTISE_URL); derived from the host and port otherwise. */
   advertiseUrl?: string;
+  /** On close, how long to keep accepting while /readyz answers 503 (EDGE_SHUTDOWN_DELAY_MS). */
+  shutdownDelayMs?: number;
 }
 
 export interface EdgeHandle {
@@ -201,6 +203,11 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       // SPEC §8: stop accepting, finish in-flight unary requests (bounded), close SSE streams
       // cleanly, flush events.
       readiness.draining = true;
+      // Load balancers that check /readyz take this edge out of rotation while it still serves
+      // what they send meanwhile. Closing the listener at once would reset the connections still
+      // in its accept backlog: requests a client cannot tell were never seen.
+      if (options.shutdownDelayMs)
+        await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
       // Stop accepting at the socket level only: http.Server#close() would also drop accepted
       // connections whose request has not been read yet, a reset the client cannot retry.
       net.Server.prototype.close.call(fastify.server);

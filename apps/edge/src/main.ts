@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     redis,
     redisPrefix: settings.redisPrefix,
     advertiseUrl: settings.advertiseUrl,
+    shutdownDelayMs: settings.shutdownDelayMs,
   });
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');

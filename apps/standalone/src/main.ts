@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     logger: createLogger('edge', settings.logLevel),
     bus,
     events: { kind: 'in-process', channel: events },
+    shutdownDelayMs: settings.shutdownDelayMs,
   });
 
   printBanner(config, edge.port, analytics.port);

@@ -21,6 +21,12 @@ export interface RuntimeSettings {
   advertiseUrl?: string;
   /** Prefix of every Redis key the gateway writes (several gateways may share one Redis). */
   redisPrefix: string;
+  /**
+   * After SIGTERM, how long an edge keeps accepting and serving, with /readyz answering 503,
+   * before it stops accepting (EDGE_SHUTDOWN_DELAY_MS, default 0): time for load balancers that
+   * check readiness to take it out of rotation first.
+   */
+  shutdownDelayMs: number;
   host: string;
   /** Extra variables handed to config expansion. */
   env: Record<string, string | undefined>;
@@ -43,9 +49,19 @@ export function readRuntimeSettings(
     edgeId: env.EDGE_ID || `${hostname()}-${process.pid}`,
     redisPrefix: env.REDIS_PREFIX || 'mcpgw',
     advertiseUrl: env.EDGE_ADVERTISE_URL || undefined,
+    shutdownDelayMs: milliseconds(env.EDGE_SHUTDOWN_DELAY_MS, 0, 'EDGE_SHUTDOWN_DELAY_MS'),
     host: env.HOST || '0.0.0.0',
     env,
   };
+}
+
+function milliseconds(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 600_000) {
+    throw new Error(`${name} must be a whole number of milliseconds (0-600000), got "${value}"`);
+  }
+  return parsed;
 }
 
 function port(value: string | undefined, fallback: number, name: string): number {
