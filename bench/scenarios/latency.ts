@@ -1,10 +1,11 @@
 import { Pool } from 'undici';
-import { figure, percentile, round, type ScenarioResult } from '../support/report.js';
+import { figure, info, percentile, round, type ScenarioResult } from '../support/report.js';
 import {
   BENCH_KEY,
   MCP_HEADERS,
   orStop,
   startBackend,
+  startBareProxy,
   startGateway,
   toolsCallBody,
   warmKey,
@@ -23,8 +24,10 @@ export interface LatencyOptions {
  */
 export async function latency(options: LatencyOptions): Promise<ScenarioResult> {
   const backend = await startBackend();
+  const bare = await orStop(startBareProxy(backend.urls[0]), backend);
   const gateway = await orStop(
     startGateway({ namespaces: { bench: backend.urls[0] }, edge: true }),
+    bare,
     backend,
   );
   const direct = new Pool(`http://127.0.0.1:${backend.ports[0]}`, {
@@ -32,6 +35,7 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
     pipelining: 1,
   });
   const viaEdge = new Pool(gateway.edgeUrl!, { connections: 1, pipelining: 1 });
+  const viaBare = new Pool(new URL(bare.url).origin, { connections: 1, pipelining: 1 });
   let id = 0;
   const once = async (
     pool: Pool,
@@ -57,12 +61,20 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
     // Not a figure: a request to the edge that proxies nothing (GET /healthz), which splits the
     // added latency into the edge's HTTP stack and the MCP pipeline behind it.
     { name: 'edgeHealthz', run: () => once(viaEdge, '/healthz', {}, 'GET') },
+    // Not a figure either: the same call through bench/support/bare-proxy.ts, what one Node
+    // process relaying without any gateway work adds on this machine.
+    { name: 'bareProxy', run: () => once(viaBare, '/mcp', MCP_HEADERS) },
   ];
   try {
     await warmKey(gateway.edgeUrl!, 'bench');
     options.log(`latency: warm-up ${options.warmup} requests each`);
     for (const target of targets) for (let i = 0; i < options.warmup; i++) await target.run();
-    const samples: Record<string, number[]> = { direct: [], gateway: [], edgeHealthz: [] };
+    const samples: Record<string, number[]> = {
+      direct: [],
+      gateway: [],
+      edgeHealthz: [],
+      bareProxy: [],
+    };
     const block = 250;
     options.log(
       `latency: ${options.requests} sequential requests each, alternating blocks of ${block}`,
@@ -84,8 +96,9 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
     const g = stats(samples.gateway);
     const addedP50 = round(g.p50 - d.p50, 3);
     const addedP99 = round(g.p99 - d.p99, 3);
+    const b = stats(samples.bareProxy);
     options.log(
-      `latency: direct ${JSON.stringify(d)} ms; gateway ${JSON.stringify(g)} ms; edge GET /healthz ${JSON.stringify(stats(samples.edgeHealthz))} ms`,
+      `latency: direct ${JSON.stringify(d)} ms; gateway ${JSON.stringify(g)} ms; edge GET /healthz ${JSON.stringify(stats(samples.edgeHealthz))} ms; bare proxy ${JSON.stringify(b)} ms`,
     );
     return {
       name: 'latency',
@@ -108,17 +121,26 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
           2,
           `${d.p99} → ${g.p99} ms`,
         ),
+        info(
+          'bare_proxy_added_latency_p50_ms',
+          'Reference: bare Node proxy added latency p50 (p99), 1 client',
+          round(b.p50 - d.p50, 3),
+          'ms',
+          `p99 ${round(b.p99 - d.p99, 3)} ms; ${b.p50} ms p50, ${b.p99} ms p99`,
+        ),
       ],
       details: {
         requests: options.requests,
         direct: d,
         gateway: g,
         edgeHealthz: stats(samples.edgeHealthz),
+        bareProxy: b,
       },
     };
   } finally {
-    await Promise.all([direct.close(), viaEdge.close()]);
+    await Promise.all([direct.close(), viaEdge.close(), viaBare.close()]);
     await gateway.stop();
+    await bare.stop();
     await backend.stop();
   }
 }
