@@ -10,7 +10,6 @@ import {
   startProcess,
   startService,
   tempDir,
-  eventually,
   waitForHttp,
 } from './processes.js';
 
@@ -34,13 +33,7 @@ export async function startBackend(count = 1): Promise<Backend> {
     join(ROOT, 'dist/bench/support/fast-backend.js'),
     String(count),
   ]);
-  const line = await eventually(
-    () =>
-      /BENCH_BACKEND (.*)/.exec(proc.output)?.[1] ??
-      (proc.alive ? false : Promise.reject(new Error(proc.output))),
-    10_000,
-    'fast backend',
-  );
+  const line = await proc.announced(/BENCH_BACKEND (.*)/, 10_000);
   const { ports } = JSON.parse(line) as { ports: number[] };
   return {
     ports,
@@ -58,13 +51,7 @@ export async function startBareProxy(
     join(ROOT, 'dist/bench/support/bare-proxy.js'),
     backendUrl,
   ]);
-  const line = await eventually(
-    () =>
-      /BENCH_BARE_PROXY (.*)/.exec(proc.output)?.[1] ??
-      (proc.alive ? false : Promise.reject(new Error(proc.output))),
-    10_000,
-    'bare proxy',
-  );
+  const line = await proc.announced(/BENCH_BARE_PROXY (.*)/, 10_000);
   const { port } = JSON.parse(line) as { port: number };
   return { url: `http://127.0.0.1:${port}/mcp`, proc, stop: () => proc.stop() };
 }

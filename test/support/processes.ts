@@ -94,6 +94,31 @@ export class Proc {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /**
+   * For `eventually` probes: throws GiveUp (with the output) once the process has exited, so a
+   * wait on a dead process ends at once instead of at its timeout.
+   */
+  assertAlive(waitingFor: string): void {
+    if (!this.alive) throw new GiveUp(`${this.name} exited before ${waitingFor}:\n${this.output}`);
+  }
+
+  /**
+   * Waits until the output matches `pattern` (a process announcing it is ready, or its ports);
+   * returns the first capture group, or the whole match when there is none.
+   */
+  announced(pattern: RegExp, timeoutMs: number): Promise<string> {
+    return eventually(
+      () => {
+        const match = pattern.exec(this.output);
+        if (match) return match[1] ?? match[0];
+        this.assertAlive(`printing ${pattern}`);
+        return undefined;
+      },
+      timeoutMs,
+      () => `${this.name} to print ${pattern} (output:\n${this.output.slice(-2000)})`,
+    );
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
     if (!this.alive) return;
     this.child.kill(signal);
@@ -158,8 +183,7 @@ export function startService(
 export async function waitForHttp(url: string, proc?: Proc, timeoutMs = 20_000): Promise<void> {
   await eventually(
     async () => {
-      if (proc && !proc.alive)
-        throw new GiveUp(`${proc.name} exited before ${url} answered:\n${proc.output}`);
+      proc?.assertAlive(`${url} answered`);
       const response = await fetch(url);
       await response.arrayBuffer(); // drain: no socket left half-read
       return response.ok;
@@ -197,13 +221,7 @@ export async function startNats(): Promise<NatsHandle> {
       '-sd',
       dir,
     ]);
-    await eventually(
-      () =>
-        proc.output.includes('Server is ready') ||
-        (proc.alive ? false : Promise.reject(new Error(proc.output))),
-      10_000,
-      'nats-server',
-    );
+    await proc.announced(/Server is ready/, 10_000);
     return proc;
   };
   const handle: NatsHandle = {
@@ -234,12 +252,7 @@ export async function startEverything(
     { PORT: String(port), HOST: '127.0.0.1' },
   );
   const path = mode === 'sse' ? '/sse' : '/mcp';
-  await eventually(
-    async () =>
-      proc.output.includes(String(port)) ||
-      (proc.alive ? false : Promise.reject(new Error(proc.output))),
-    15_000,
-    'server-everything',
-  );
+  await proc.announced(new RegExp(String(port)), 15_000);
+
   return { url: `http://127.0.0.1:${port}${path}`, proc };
 }

@@ -86,9 +86,11 @@ describe('analytics killed while ingesting (real process, real JetStream, real D
     service = startService('analytics', env);
     const proc = service;
     await eventually(
-      async () =>
-        (await inserted().catch(() => undefined)) !== undefined ||
-        (proc.alive ? false : Promise.reject(new Error(proc.output))),
+      async () => {
+        if ((await inserted().catch(() => undefined)) !== undefined) return true;
+        proc.assertAlive('its database could be read');
+        return false;
+      },
       30_000,
       'analytics to be ready',
       10,
