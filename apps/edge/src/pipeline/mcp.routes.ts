@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ConfigStore, ErrorCode, GatewayError } from '#common';
 import { errorBody } from '../errors/error-response.js';
 import type { InFlight } from './in-flight.js';
-import type { McpPipeline, McpRoute } from './mcp-pipeline.js';
+import type { McpPipeline, McpRequest, McpRoute } from './mcp-pipeline.js';
 import { requestIdOf } from './request-id.js';
 
 type NsRequest = FastifyRequest<{ Params: { ns: string } }>;
@@ -36,12 +36,17 @@ export class McpRoutes {
     if (!match) return false;
     const route = routeOf(match[2], req.method);
     if (!route) return false;
-    const requestId = requestIdOf(req);
+    const request: McpRequest = {
+      route,
+      raw: req,
+      res,
+      requestId: requestIdOf(req),
+      namespace: match[1],
+    };
     // Every response, errors and streams included, carries the request id.
-    res.setHeader('X-Request-Id', requestId);
-    const namespace = match[1];
+    res.setHeader('X-Request-Id', request.requestId);
     if (req.method === 'GET' || !hasBody(req)) {
-      this.runServed(route, req, res, requestId, namespace, undefined);
+      this.runServed(request);
       return true;
     }
     readBody(
@@ -49,8 +54,9 @@ export class McpRoutes {
       req.headers['content-length'],
       this.config.current.server.max_body_bytes,
       (error, body) => {
-        if (error) this.rejectBody(error, req, res, requestId, namespace);
-        else this.runServed(route, req, res, requestId, namespace, body);
+        if (error) return this.rejectBody(error, request);
+        request.body = body;
+        this.runServed(request);
       },
     );
     return true;
@@ -71,25 +77,24 @@ export class McpRoutes {
 
       scope.setErrorHandler((error, request: NsRequest, reply: FastifyReply) => {
         reply.hijack();
-        this.rejectBody(
-          error,
-          request.raw,
-          reply.raw,
-          String(request.id),
-          request.params?.ns ?? '',
-        );
+        this.rejectBody(error, {
+          raw: request.raw,
+          res: reply.raw,
+          requestId: String(request.id),
+          namespace: request.params?.ns ?? '',
+        });
       });
 
       const handler = (route: McpRoute) => async (request: NsRequest, reply: FastifyReply) => {
         reply.hijack();
-        await this.run(
+        await this.run({
           route,
-          request.raw,
-          reply.raw,
-          String(request.id),
-          request.params.ns,
-          Buffer.isBuffer(request.body) ? request.body : undefined,
-        );
+          raw: request.raw,
+          res: reply.raw,
+          requestId: String(request.id),
+          namespace: request.params.ns,
+          body: Buffer.isBuffer(request.body) ? request.body : undefined,
+        });
       };
       scope.post('/mcp/:ns', handler('streamable'));
       scope.get('/mcp/:ns', handler('streamable'));
@@ -117,59 +122,39 @@ export class McpRoutes {
   }
 
   /** `run()` outside Fastify: nothing else would catch what the pipeline did not. */
-  private runServed(
-    route: McpRoute,
-    raw: IncomingMessage,
-    res: ServerResponse,
-    requestId: string,
-    namespace: string,
-    body: Buffer | undefined,
-  ): void {
-    this.run(route, raw, res, requestId, namespace, body).catch((error: unknown) =>
+  private runServed(request: McpRequest): void {
+    this.run(request).catch((error: unknown) =>
       this.pipeline.fail(
-        { raw, res, requestId, namespace, body },
+        request,
         error,
         undefined,
-        this.pipeline.newRecorder(requestId, namespace),
+        this.pipeline.newRecorder(request.requestId, request.namespace),
       ),
     );
   }
 
-  private async run(
-    route: McpRoute,
-    raw: IncomingMessage,
-    res: ServerResponse,
-    requestId: string,
-    namespace: string,
-    body: Buffer | undefined,
-  ): Promise<void> {
+  private async run(request: McpRequest): Promise<void> {
     // Streams (GET) are ended at shutdown; everything else is waited for.
-    const unary = raw.method !== 'GET';
+    const unary = request.raw.method !== 'GET';
     if (unary) this.inflight.start();
     try {
-      await this.pipeline.handle({ route, raw, res, requestId, namespace, body });
+      await this.pipeline.handle(request);
     } finally {
       if (unary) this.inflight.end();
     }
   }
 
   /** A body that could not be read (too large, broken off): answered and recorded here. */
-  private rejectBody(
-    error: unknown,
-    raw: IncomingMessage,
-    res: ServerResponse,
-    requestId: string,
-    namespace: string,
-  ): void {
+  private rejectBody(error: unknown, request: McpRequest): void {
     const gatewayError =
       error instanceof GatewayError
         ? error
         : new GatewayError(ErrorCode.BadRequest, 'Bad request: the body could not be read');
     this.pipeline.fail(
-      { raw, res, requestId, namespace },
+      request,
       gatewayError,
       undefined,
-      this.pipeline.newRecorder(requestId, namespace),
+      this.pipeline.newRecorder(request.requestId, request.namespace),
     );
   }
 }
