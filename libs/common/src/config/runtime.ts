@@ -56,19 +56,25 @@ export function readRuntimeSettings(
 }
 
 function milliseconds(value: string | undefined, fallback: number, name: string): number {
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 600_000) {
-    throw new Error(`${name} must be a whole number of milliseconds (0-600000), got "${value}"`);
-  }
-  return parsed;
+  return wholeNumber(value, fallback, name, 600_000, 'a whole number of milliseconds');
 }
 
 function port(value: string | undefined, fallback: number, name: string): number {
+  return wholeNumber(value, fallback, name, 65535, 'a port number');
+}
+
+/** An integer setting from 0 to `max`; unset or empty is `fallback`; anything else throws. */
+function wholeNumber(
+  value: string | undefined,
+  fallback: number,
+  name: string,
+  max: number,
+  what: string,
+): number {
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) {
-    throw new Error(`${name} must be a port number (0-65535), got "${value}"`);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > max) {
+    throw new Error(`${name} must be ${what} (0-${max}), got "${value}"`);
   }
   return parsed;
 }
