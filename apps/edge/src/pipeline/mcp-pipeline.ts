@@ -65,6 +65,9 @@ export interface PipelineDeps {
   logger: Logger;
 }
 
+/** The `/metrics` label of requests to a namespace the config does not hold. */
+const UNKNOWN_NAMESPACE_LABEL = '_unknown';
+
 /**
  * The whole path of an MCP request through the edge, in order:
  *
@@ -79,9 +82,6 @@ export interface PipelineDeps {
  * The session binding is checked before the limit so a foreign session id costs nothing.
  * Events are recorded for every outcome, including each rejection.
  */
-/** The `/metrics` label of requests to a namespace the config does not hold. */
-const UNKNOWN_NAMESPACE_LABEL = '_unknown';
-
 export class McpPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
