@@ -235,16 +235,34 @@ keys:
 
     it('refuses an SSE-framed request body as not JSON (400, -32700)', async () => {
       const headers = await session('rec');
-      const response = await post('rec', `data: ${JSON.stringify(call('secret_delete'))}\n\n`, {
-        ...headers,
-        'content-type': 'text/event-stream',
-      });
+      const response = await post(
+        'rec',
+        `data: ${JSON.stringify(call('secret_delete'))}\n\n`,
+        headers,
+      );
       expect(response.status).toBe(400);
       expect(await response.json()).toMatchObject({
         jsonrpc: '2.0',
         id: null,
         error: { code: -32700, data: { code: 'parse_error' } },
       });
+    });
+
+    it.each([
+      ['SSE', { 'content-type': 'text/event-stream' }],
+      ['JSON in UTF-7', { 'content-type': 'application/json; charset=utf-7' }],
+      ['JSON in latin1', { 'content-type': 'application/json;charset=ISO-8859-1' }],
+      ['gzip', { 'content-encoding': 'gzip' }],
+      ['no content type', { 'content-type': '' }],
+    ])('refuses a body declared as %s (415) before anything reads it', async (_name, declared) => {
+      const headers = await session('rec');
+      const before = recording.headers.length;
+      const response = await post('rec', call('secret_delete'), { ...headers, ...declared });
+      expect(response.status).toBe(415);
+      expect(await response.json()).toMatchObject({
+        error: { code: -32600, data: { code: 'unsupported_media_type' } },
+      });
+      expect(recording.headers.length).toBe(before);
     });
 
     it('refuses a 2026-07-28 request whose Mcp-Name disagrees with its body (400, -32020)', async () => {
@@ -490,7 +508,7 @@ keys:
         404,
         'unknown_namespace',
       ],
-      ['a namespace past the router limit', 'POST', `/mcp/${'a'.repeat(101)}`, 414, 'bad_request'],
+      ['a namespace past the router limit', 'POST', `/mcp/${'a'.repeat(101)}`, 414, 'uri_too_long'],
       ['a malformed percent-escape', 'POST', '/mcp/%E0%A4%A', 400, 'bad_request'],
     ])('routes %s (%s %s) → %d', async (_name, method, path, status, code) => {
       const response = await fetch(`${edge}${path}`, {

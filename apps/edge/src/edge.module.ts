@@ -1,26 +1,190 @@
-import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
-import { JsonErrorFilter } from './errors/http-exception.filter.js';
-import { HealthController } from './health/health.controller.js';
+import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { ensureEventsStream } from '#common';
+import { AuthFailureLimiter } from './auth/auth-failures.js';
+import { KeyVerifier } from './auth/key-verifier.js';
+import { BridgeSessions } from './bridge/bridge-sessions.js';
+import { EDGE_OPTIONS, type EdgeOptions, EVENT_PUBLISHER } from './edge-options.js';
+import {
+  type EventPublisher,
+  InProcessEventPublisher,
+  JetStreamEventPublisher,
+} from './events/event-publisher.js';
+import { OpsRoutes } from './health/ops-routes.js';
 import { Readiness } from './health/readiness.js';
+import { EdgeAddress, EdgeServer } from './http/edge-server.js';
+import { InFlight } from './http/in-flight.js';
+import { EdgeRouter } from './http/router.js';
 import { EdgeMetrics } from './metrics/edge-metrics.js';
+import { Admission } from './pipeline/admission.js';
+import { McpPipeline } from './pipeline/mcp-pipeline.js';
+import { RateLimiter } from './ratelimit/rate-limiter.js';
+import { ClosedSessions } from './sessions/closed-sessions.js';
+import { SessionCodec } from './sessions/session-codec.js';
+import { BridgedUpstream } from './upstream/bridged.js';
+import { ForwardedUpstream } from './upstream/forwarded.js';
+import { HttpPassthrough } from './upstream/http-passthrough.js';
+
+/** A provider built by `factory` from the providers named in `inject`. */
+function made<T>(
+  provide: unknown,
+  inject: unknown[],
+  factory: (...deps: never[]) => T | Promise<T>,
+): Provider {
+  return { provide: provide as string, inject: inject as string[], useFactory: factory };
+}
 
 /**
- * Nest owns the edge's lifecycle and its operations routes. The MCP routes themselves are
- * served off the HTTP server, with plain Fastify routes for the unusual requests (see
- * pipeline/mcp.routes.ts), built from the objects given here.
+ * The edge's composition: Nest is its dependency-injection container and lifecycle (the server
+ * listens on bootstrap and drains on shutdown, see http/edge-server.ts and http/shutdown.ts).
+ * HTTP itself is served by the edge's own router (http/router.ts), below Nest's HTTP layer: one
+ * router for every route, with no framework work per request (see apps/edge/README.md).
  */
 @Module({})
 export class EdgeModule {
-  static forRoot(deps: { metrics: EdgeMetrics; readiness: Readiness }): DynamicModule {
+  static forRoot(options: EdgeOptions): DynamicModule {
+    const o = EDGE_OPTIONS;
     return {
       module: EdgeModule,
-      controllers: [HealthController],
       providers: [
-        { provide: EdgeMetrics, useValue: deps.metrics },
-        { provide: Readiness, useValue: deps.readiness },
-        { provide: APP_FILTER, useClass: JsonErrorFilter },
+        { provide: EDGE_OPTIONS, useValue: options },
+        { provide: EdgeMetrics, useValue: new EdgeMetrics() },
+        { provide: InFlight, useValue: new InFlight() },
+        { provide: EdgeAddress, useValue: new EdgeAddress() },
+        made(EVENT_PUBLISHER, [o, EdgeMetrics], publisherOf),
+        made(Readiness, [o], (opts: EdgeOptions) => {
+          const distributed = opts.events.kind === 'jetstream';
+          return new Readiness(opts.bus, distributed, opts.redis);
+        }),
+        made(KeyVerifier, [o, EdgeMetrics], (opts: EdgeOptions, metrics: EdgeMetrics) => {
+          const failures = new AuthFailureLimiter(
+            opts.config,
+            metrics,
+            opts.redis,
+            opts.redisPrefix,
+          );
+          return new KeyVerifier(opts.bus, opts.config, metrics, failures);
+        }),
+        made(
+          RateLimiter,
+          [o, EdgeMetrics],
+          (opts: EdgeOptions, metrics: EdgeMetrics) =>
+            new RateLimiter(opts.config, metrics, opts.redis, opts.redisPrefix),
+        ),
+        made(SessionCodec, [o], (opts: EdgeOptions) => new SessionCodec(opts.sessionSecret)),
+        made(ClosedSessions, [o], (opts: EdgeOptions) => new ClosedSessions(opts.bus)),
+        made(
+          BridgeSessions,
+          [o, EdgeMetrics],
+          (opts: EdgeOptions, metrics: EdgeMetrics) => new BridgeSessions(metrics, opts.logger),
+        ),
+        made(
+          HttpPassthrough,
+          [o, SessionCodec, ClosedSessions, EdgeMetrics],
+          (opts: EdgeOptions, codec: SessionCodec, closed: ClosedSessions, metrics: EdgeMetrics) =>
+            new HttpPassthrough(codec, closed, metrics, opts.logger),
+        ),
+        made(
+          ForwardedUpstream,
+          [o],
+          (opts: EdgeOptions) => new ForwardedUpstream(opts.sessionSecret, opts.logger),
+        ),
+        made(
+          BridgedUpstream,
+          [o, BridgeSessions, SessionCodec, EdgeAddress],
+          (
+            opts: EdgeOptions,
+            bridges: BridgeSessions,
+            sessions: SessionCodec,
+            address: EdgeAddress,
+          ) =>
+            new BridgedUpstream({
+              bridges,
+              sessions,
+              config: opts.config,
+              edgeId: opts.edgeId,
+              advertiseUrl: () => address.advertiseUrl,
+            }),
+        ),
+        made(
+          Admission,
+          [o, KeyVerifier, RateLimiter, SessionCodec, ClosedSessions, ForwardedUpstream],
+          (
+            opts: EdgeOptions,
+            verifier: KeyVerifier,
+            limiter: RateLimiter,
+            sessions: SessionCodec,
+            closedSessions: ClosedSessions,
+            forwarder: ForwardedUpstream,
+          ) =>
+            new Admission({
+              config: opts.config,
+              verifier,
+              limiter,
+              sessions,
+              closedSessions,
+              forwarder,
+            }),
+        ),
+        made(
+          McpPipeline,
+          [
+            o,
+            Admission,
+            HttpPassthrough,
+            BridgedUpstream,
+            ForwardedUpstream,
+            EVENT_PUBLISHER,
+            EdgeMetrics,
+          ],
+          (
+            opts: EdgeOptions,
+            admission: Admission,
+            http: HttpPassthrough,
+            bridged: BridgedUpstream,
+            forwarded: ForwardedUpstream,
+            publisher: EventPublisher,
+            metrics: EdgeMetrics,
+          ) =>
+            new McpPipeline({
+              edgeId: opts.edgeId,
+              config: opts.config,
+              admission,
+              http,
+              bridged,
+              forwarded,
+              publisher,
+              metrics,
+              logger: opts.logger,
+            }),
+        ),
+        made(
+          OpsRoutes,
+          [Readiness, EdgeMetrics],
+          (r: Readiness, m: EdgeMetrics) => new OpsRoutes(r, m),
+        ),
+        made(
+          EdgeRouter,
+          [McpPipeline, OpsRoutes, o, InFlight],
+          (pipeline: McpPipeline, ops: OpsRoutes, opts: EdgeOptions, inflight: InFlight) =>
+            new EdgeRouter(pipeline, ops, opts.config, inflight),
+        ),
+        EdgeServer,
       ],
+      exports: [EdgeServer, EdgeMetrics, EVENT_PUBLISHER],
     };
   }
+}
+
+async function publisherOf(options: EdgeOptions, metrics: EdgeMetrics): Promise<EventPublisher> {
+  const { events, logger } = options;
+  if (events.kind === 'in-process') return new InProcessEventPublisher(events.channel, metrics);
+  await ensureEventsStream(events.connection).catch((error: unknown) =>
+    logger.warn(
+      { err: String(error) },
+      'could not ensure the events stream yet; events are buffered',
+    ),
+  );
+  return new JetStreamEventPublisher(events.connection, metrics, logger, () =>
+    options.bus.isConnected(),
+  );
 }

@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import type { NamespaceConfig } from '#common';
+import { ERROR_MAP, ErrorCode, type NamespaceConfig } from '#common';
 import type { Logger } from 'pino';
-import { rpcError } from '../errors/error-response.js';
+import { outcomeOf, rpcErrorFor } from '../errors/error-writer.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import type { ToolFilter } from '../filtering/tool-filter.js';
-import { classify, idKey, type RpcId } from '../jsonrpc/messages.js';
+import { idKey, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
+import { MessageTap } from '../tap/message-tap.js';
 import { createBackendTransport } from './backend-transport.js';
-import { LegacySseStream } from './legacy-sse-stream.js';
+import type { ClientStream } from './client-stream.js';
 
 export type ClientSide = 'streamable' | 'legacy';
 
@@ -23,46 +22,80 @@ export interface BridgeSessionOptions {
   client: ClientSide;
   /** The gateway session id; computed lazily because it names this session's id. */
   token: (sessionId: string) => string;
-  recorder: ExchangeRecorder;
   filter: () => ToolFilter;
+  /** The exchange that opened the session: it records server messages that answer no request. */
+  exchange: ExchangeRecorder;
   logger: Logger;
   onClosed: (session: BridgeSession) => void;
 }
 
+/** The answer stream of one POST: ends when every request it carried is answered. */
+export class AnswerStream {
+  private waiting = 0;
+
+  constructor(readonly stream: ClientStream) {}
+
+  expect(): void {
+    this.waiting++;
+  }
+
+  /** A response for one of its requests (or the gateway's error in its place). */
+  answer(message: unknown): void {
+    this.stream.send(message);
+    this.waiting--;
+    this.endIfDone();
+  }
+
+  endIfDone(): void {
+    if (this.waiting <= 0) this.stream.end();
+  }
+
+  get done(): boolean {
+    return this.waiting <= 0;
+  }
+}
+
+interface PendingRequest {
+  id: RpcId;
+  method: string | undefined;
+  /** The client exchange (POST) that sent it: its events carry that exchange's id and timing. */
+  exchange: ExchangeRecorder;
+  /** Where its answer goes: the POST's stream (Streamable HTTP), else the session's stream. */
+  answers: AnswerStream | undefined;
+  timer: NodeJS.Timeout;
+  progressToken?: string;
+}
+
 /**
  * One client session bridged to one backend connection that lives in this edge: a stdio child,
- * a legacy SSE backend, or (for legacy SSE clients) a Streamable HTTP backend. The client side
- * is the MCP SDK's Streamable HTTP server transport or a legacy SSE stream; the backend side an
- * SDK client transport. Every message between them passes the tool filter and the event
- * recorder. The session ends with DELETE (or the legacy stream closing), idle reaping, or the
- * backend going away — then every waiting request gets a JSON-RPC error.
+ * a legacy SSE backend, or (for legacy SSE clients) a Streamable HTTP backend, reached through
+ * an SDK client transport. Every message either way crosses the one `MessageTap`, recorded with
+ * the exchange it belongs to. Requests are tracked by id while they wait (timeout reset by
+ * progress); the session ends with DELETE, the legacy stream closing, idle reaping, or the
+ * backend going away — then every waiting request gets the one error writer's JSON-RPC error.
  */
 export class BridgeSession {
   readonly id = randomUUID();
   readonly token: string;
   private readonly backend: Transport;
-  private streamable?: StreamableHTTPServerTransport;
-  private legacy?: LegacySseStream;
-  private readonly pending = new Map<string, { id: RpcId; timer: NodeJS.Timeout }>();
-  private readonly progressTokens = new Map<string, RpcId>();
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly progress = new Map<string, string>();
+  /** Where server messages that answer no request go: the GET stream or a legacy client's stream. */
+  private sessionStream: ClientStream | undefined;
+  private streamExchange: ExchangeRecorder;
+  private readonly logger: Logger;
   private closed = false;
   lastActive = Date.now();
 
   constructor(private readonly options: BridgeSessionOptions) {
     this.token = options.token(this.id);
-    const logger = options.logger.child({ namespace: options.namespace, session: this.id });
-    this.backend = createBackendTransport(options.upstream, logger);
+    this.streamExchange = options.exchange;
+    this.logger = options.logger.child({ namespace: options.namespace, session: this.id });
+    this.backend = createBackendTransport(options.upstream, this.logger);
     this.backend.onmessage = (message) => this.fromBackend(message);
     this.backend.onclose = () => void this.close('backend closed the connection');
     this.backend.onerror = (error) =>
-      logger.warn({ err: error.message }, 'backend transport error');
-    if (options.client === 'streamable') {
-      this.streamable = new StreamableHTTPServerTransport({
-        sessionIdGenerator: () => this.token,
-        onsessionclosed: () => void this.close('session deleted by the client'),
-      });
-      this.streamable.onmessage = (message) => this.fromClient(message);
-    }
+      this.logger.warn({ err: error.message }, 'backend transport error');
   }
 
   get idleTimeoutMs(): number {
@@ -75,144 +108,147 @@ export class BridgeSession {
 
   async start(): Promise<void> {
     await this.backend.start();
-    await this.streamable?.start();
   }
 
-  /** Streamable HTTP client: the SDK transport handles the request (body already parsed). */
-  async handleStreamable(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: unknown,
-    requestId: string,
-  ): Promise<void> {
-    this.touch(requestId);
-    await this.streamable!.handleRequest(req, res, body);
+  isPending(id: RpcId): boolean {
+    return this.pending.has(idKey(id));
   }
 
-  /** Legacy SSE client: the GET stream that carries every server message of the session. */
-  attachLegacyStream(res: ServerResponse, endpoint: string): void {
-    this.legacy = new LegacySseStream(res, endpoint);
-    this.legacy.onclose = () => void this.close('client closed the SSE stream');
+  /**
+   * The stream for server messages that answer no request; a new one replaces the old (a client
+   * reconnecting after a network blip must not find its session locked). `exchange` records them.
+   */
+  attachStream(stream: ClientStream, exchange: ExchangeRecorder): void {
+    const previous = this.sessionStream;
+    this.sessionStream = stream;
+    this.streamExchange = exchange;
+    previous?.end();
+    stream.onclose = () => {
+      if (this.sessionStream === stream) this.sessionStream = undefined;
+      if (this.options.client === 'legacy') void this.close('client closed the SSE stream');
+    };
   }
 
-  /** Legacy SSE client: the messages of one POST to /messages (answers go to the stream). */
-  receive(messages: JSONRPCMessage[], requestId: string): void {
-    this.touch(requestId);
-    for (const message of messages) this.fromClient(message);
-  }
-
-  private touch(requestId: string): void {
+  /**
+   * The messages of one client exchange, each through the tap: a hidden tool's call is answered
+   * here, everything else goes to the backend. Answers go to `answers` (the POST's stream) when
+   * given, else to the session's stream.
+   */
+  fromClient(
+    messages: RpcMessage[],
+    bytesEach: number,
+    exchange: ExchangeRecorder,
+    answers?: AnswerStream,
+  ): void {
     this.lastActive = Date.now();
-    this.options.recorder.identity.request_id = requestId;
+    const filter = this.options.filter();
+    exchange.upstreamStarted = performance.now();
+    for (const message of messages) {
+      const verdict = MessageTap.inbound(message, bytesEach, filter, exchange);
+      if (!verdict.deliver) {
+        if (verdict.answer) (answers?.stream ?? this.sessionStream)?.send(verdict.answer);
+        continue;
+      }
+      if (message.kind === 'request') this.track(message, exchange, answers);
+      this.backend.send(message.value as JSONRPCMessage).catch((error: unknown) => {
+        this.logger.warn(
+          { request_id: exchange.identity.request_id, err: String(error) },
+          'could not send to backend',
+        );
+        const entry = message.id === undefined ? undefined : this.pending.get(idKey(message.id));
+        if (entry) this.fail(entry, ErrorCode.UpstreamError, 'Backend unavailable');
+      });
+    }
+    if (answers) {
+      answers.endIfDone();
+      answers.stream.onclose = () => this.clientLeft(answers, exchange);
+    }
   }
 
-  private toClient(message: JSONRPCMessage, related?: RpcId): Promise<void> {
-    if (this.legacy) return this.legacy.send(message);
-    const transport = this.streamable!;
-    return transport
-      .send(message, related === undefined ? undefined : { relatedRequestId: related })
-      .catch(() =>
-        related === undefined ? undefined : transport.send(message).catch(() => undefined),
-      );
+  private track(message: RpcMessage, exchange: ExchangeRecorder, answers?: AnswerStream): void {
+    const entry: PendingRequest = {
+      id: message.id!,
+      method: message.method,
+      exchange,
+      answers,
+      timer: this.requestTimer(message.id!),
+    };
+    const token = (message.value.params as { _meta?: { progressToken?: unknown } } | undefined)
+      ?._meta?.progressToken;
+    if (token !== undefined) {
+      entry.progressToken = progressKey(token);
+      this.progress.set(entry.progressToken, idKey(entry.id));
+    }
+    this.pending.set(idKey(entry.id), entry);
+    answers?.expect();
   }
 
-  private fromClient(message: JSONRPCMessage): void {
-    this.lastActive = Date.now();
-    let classified;
-    try {
-      classified = classify(message);
-    } catch {
-      return; // validated before reaching the session
+  /** The client closed a POST's stream before its answers: nobody is left to read them. */
+  private clientLeft(answers: AnswerStream, exchange: ExchangeRecorder): void {
+    if (answers.done) return;
+    for (const [key, entry] of this.pending) {
+      if (entry.answers !== answers) continue;
+      this.settle(key, entry);
     }
-    const bytes = Buffer.byteLength(JSON.stringify(message));
-    if (
-      classified.kind === 'request' &&
-      classified.method === 'tools/call' &&
-      !this.options.filter().allows(classified.tool)
-    ) {
-      const answer = rpcError(
-        classified.id!,
-        -32602,
-        `Tool not found: ${String(classified.tool)}`,
-      ) as JSONRPCMessage;
-      this.options.recorder.answeredLocally(
-        classified,
-        'denied_tool',
-        bytes,
-        Buffer.byteLength(JSON.stringify(answer)),
-      );
-      void this.toClient(answer);
-      return;
-    }
-    this.options.recorder.clientMessage(classified, bytes);
-    if (classified.kind === 'request' && classified.id !== undefined) {
-      const id = classified.id;
-      const token = (classified.value.params as { _meta?: { progressToken?: unknown } } | undefined)
-        ?._meta?.progressToken;
-      if (token !== undefined) this.progressTokens.set(progressKey(token), id);
-      this.pending.set(idKey(id), { id, timer: this.requestTimer(id) });
-    }
-    this.backend.send(message).catch((error: unknown) => {
-      this.options.logger.warn(
-        {
-          request_id: this.options.recorder.identity.request_id,
-          namespace: this.options.namespace,
-          err: String(error),
-        },
-        'could not send to backend',
-      );
-      if (classified.kind === 'request')
-        this.failRequest(classified.id!, -32000, `Backend unavailable: ${String(error)}`, 502);
-    });
+    exchange.finish('client_closed', null);
   }
 
   private fromBackend(message: JSONRPCMessage): void {
-    this.lastActive = Date.now();
     const value = message as Record<string, unknown>;
-    const isResponse =
-      'id' in value && ('result' in value || 'error' in value) && !('method' in value);
-    let related: RpcId | undefined;
-    if (isResponse) {
+    this.lastActive = Date.now();
+    const bytes = Buffer.byteLength(JSON.stringify(value));
+    const filter = this.options.filter();
+    if ('id' in value && ('result' in value || 'error' in value) && !('method' in value)) {
       const key = idKey(value.id as RpcId);
       const entry = this.pending.get(key);
-      if (entry) {
-        clearTimeout(entry.timer);
-        this.pending.delete(key);
-      }
-      const method = this.options.recorder.methodOf(value.id as RpcId);
-      if (method === 'tools/list') this.options.filter().filterListResult(value.result);
-      if (method === 'initialize' && this.backend instanceof StreamableHTTPClientTransport) {
-        const version = (value.result as { protocolVersion?: unknown } | undefined)
-          ?.protocolVersion;
-        if (typeof version === 'string') this.backend.setProtocolVersion(version);
-      }
-    } else {
-      related = this.relatedRequest(value);
+      if (!entry) return; // answered already (timed out, or its client left)
+      this.settle(key, entry);
+      MessageTap.outbound(value, bytes, 200, filter, entry.exchange);
+      if (entry.method === 'initialize') this.adoptVersion(value);
+      if (entry.answers) entry.answers.answer(value);
+      else this.sessionStream?.send(value);
+      return;
     }
-    this.options.recorder.serverMessage(value, Buffer.byteLength(JSON.stringify(message)), 200);
-    void this.toClient(message, related);
+    const related = this.relatedRequest(value);
+    MessageTap.outbound(value, bytes, 200, filter, related?.exchange ?? this.streamExchange);
+    (related?.answers?.stream ?? this.sessionStream)?.send(value);
   }
 
   /** Progress goes to its request's stream; other server messages to the newest open request. */
-  private relatedRequest(value: Record<string, unknown>): RpcId | undefined {
+  private relatedRequest(value: Record<string, unknown>): PendingRequest | undefined {
     if (value.method === 'notifications/progress') {
       const token = (value.params as { progressToken?: unknown } | undefined)?.progressToken;
-      const id = token === undefined ? undefined : this.progressTokens.get(progressKey(token));
-      const entry = id === undefined ? undefined : this.pending.get(idKey(id));
-      if (entry && id !== undefined) {
+      const key = token === undefined ? undefined : this.progress.get(progressKey(token));
+      const entry = key === undefined ? undefined : this.pending.get(key);
+      if (entry) {
         clearTimeout(entry.timer);
-        entry.timer = this.requestTimer(id); // progress resets the timeout
-        return id;
+        entry.timer = this.requestTimer(entry.id); // progress resets the timeout
+        return entry;
       }
     }
-    let newest: RpcId | undefined;
-    for (const entry of this.pending.values()) newest = entry.id;
+    let newest: PendingRequest | undefined;
+    for (const entry of this.pending.values()) newest = entry;
     return newest;
+  }
+
+  /** A Streamable HTTP backend needs the negotiated revision on every later request. */
+  private adoptVersion(value: Record<string, unknown>): void {
+    const version = (value.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+    if (typeof version === 'string' && this.backend instanceof StreamableHTTPClientTransport)
+      this.backend.setProtocolVersion(version);
+  }
+
+  private settle(key: string, entry: PendingRequest): void {
+    clearTimeout(entry.timer);
+    this.pending.delete(key);
+    if (entry.progressToken !== undefined) this.progress.delete(entry.progressToken);
   }
 
   private requestTimer(id: RpcId): NodeJS.Timeout {
     const timer = setTimeout(() => {
-      this.failRequest(id, -32001, `Request timed out after ${this.options.timeoutMs} ms`, 504);
+      const entry = this.pending.get(idKey(id));
+      if (!entry) return;
+      this.fail(entry, ErrorCode.UpstreamTimeout, 'Backend timed out');
       void this.backend
         .send({
           jsonrpc: '2.0',
@@ -225,39 +261,28 @@ export class BridgeSession {
     return timer;
   }
 
-  private failRequest(id: RpcId, code: number, message: string, status: number): void {
-    const entry = this.pending.get(idKey(id));
-    if (!entry) return;
-    clearTimeout(entry.timer);
-    this.pending.delete(idKey(id));
-    const answer = rpcError(id, code, message);
-    this.options.recorder.serverMessage(answer, 0, status);
-    void this.toClient(answer as JSONRPCMessage);
+  /** Answers a waiting request with the gateway's error for `code` and records its outcome. */
+  private fail(entry: PendingRequest, code: ErrorCode, message: string): void {
+    this.settle(idKey(entry.id), entry);
+    entry.exchange.failRequest(entry.id, outcomeOf(code), ERROR_MAP[code].status, code);
+    const answer = rpcErrorFor(code, entry.id, message, entry.exchange.identity.request_id);
+    if (entry.answers) entry.answers.answer(answer);
+    else this.sessionStream?.send(answer);
   }
 
   async close(reason: string): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.options.logger.info(
-      {
-        request_id: this.options.recorder.identity.request_id,
-        namespace: this.options.namespace,
-        session: this.id,
-        reason,
-      },
-      'bridged session closed',
-    );
+    this.logger.info({ reason }, 'bridged session closed');
     for (const entry of [...this.pending.values()]) {
-      this.failRequest(entry.id, -32000, `Backend unavailable: ${reason}`, 502);
+      this.fail(entry, ErrorCode.UpstreamError, 'Backend unavailable');
     }
-    this.options.recorder.finish('upstream_error', 502, 'backend_closed');
     this.options.onClosed(this);
+    this.sessionStream?.end();
     if (this.backend instanceof StreamableHTTPClientTransport && this.backend.sessionId) {
       await this.backend.terminateSession().catch(() => undefined);
     }
     await this.backend.close().catch(() => undefined);
-    await this.streamable?.close().catch(() => undefined);
-    await this.legacy?.close();
   }
 }
 

@@ -62,16 +62,14 @@ export class BridgeSessions {
       await session.close('failed to start');
       this.logger.error(
         {
-          request_id: options.recorder.identity.request_id,
+          request_id: options.exchange.identity.request_id,
           namespace: options.namespace,
           err: String(error),
         },
         'backend connection failed to start',
       );
-      throw new GatewayError(
-        ErrorCode.UpstreamError,
-        `Backend failed to start: ${(error as Error).message}`,
-      );
+      // The log says where and why; the client is told what.
+      throw new GatewayError(ErrorCode.UpstreamError, 'Backend failed to start');
     }
     return session;
   }

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { EventOutcome, EventTransport, McpEvent } from '#common';
-import { idKey, type RpcId, type RpcMessage, responseOutcome } from '../jsonrpc/messages.js';
+import type { EventOutcome, EventTransport, McpEvent, Principal } from '#common';
+import type { SessionClaims } from '../sessions/session-codec.js';
+import {
+  idKey,
+  type ParsedBody,
+  type RpcId,
+  type RpcMessage,
+  responseOutcome,
+} from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { EventPublisher } from './event-publisher.js';
 
@@ -33,6 +40,8 @@ interface Pending {
 export class ExchangeRecorder {
   private readonly pending = new Map<string, Pending>();
   upstreamStarted = 0;
+  /** The exchange's request body, once parsed (answers to failures echo its first request id). */
+  parsed: ParsedBody | undefined;
 
   /**
    * @param metricsNamespace the namespace's `/metrics` label: the configured name, or one label
@@ -45,6 +54,31 @@ export class ExchangeRecorder {
     private readonly metricsNamespace: string,
     private readonly started = performance.now(),
   ) {}
+
+  /** Who asks: set once the key is known. */
+  identify(principal: Principal): void {
+    this.identity.tenant = principal.tenant;
+    this.identity.key_id = principal.keyId;
+    this.identity.user = principal.user;
+  }
+
+  /** The session the exchange belongs to, and the client it names (from its claims or initialize). */
+  joinSession(token: string | undefined, claims: SessionClaims | undefined): void {
+    const who = this.identity;
+    if (claims) {
+      who.session_id = token ?? null;
+      who.client_name = claims.cn ?? null;
+      who.client_version = claims.cv ?? null;
+      who.protocol_version ??= claims.pv ?? null;
+    }
+    const initialize = this.parsed?.messages.find((message) => message.method === 'initialize');
+    if (!initialize) return;
+    const params = initialize.value.params as
+      { clientInfo?: { name?: unknown; version?: unknown }; protocolVersion?: unknown } | undefined;
+    who.client_name = str(params?.clientInfo?.name);
+    who.client_version = str(params?.clientInfo?.version);
+    who.protocol_version = str(params?.protocolVersion);
+  }
 
   /** Pending request's method (for response handling, e.g. tools/list filtering). */
   methodOf(id: RpcId | undefined): string | undefined {
@@ -75,35 +109,47 @@ export class ExchangeRecorder {
     });
   }
 
-  /** A request the gateway answered itself (a hidden tool): request and its error response. */
+  /**
+   * A message the gateway answered itself and never delivered (a hidden tool): the request with
+   * its duration (this exchange's own time to answer) and the gateway's answer, or a notification.
+   */
   answeredLocally(
     message: RpcMessage,
     outcome: EventOutcome,
     bytesIn: number,
-    bytesOut: number,
+    answer: Record<string, unknown> | null,
   ): void {
     const common = {
-      jsonrpc_id: String(message.id),
+      jsonrpc_id: message.id === undefined ? null : String(message.id),
       method: message.method ?? null,
       tool: message.tool ?? null,
     };
-    this.metrics.countRequest(this.metricsNamespace, outcome);
+    if (message.kind === 'request') this.metrics.countRequest(this.metricsNamespace, outcome);
     this.emit({
       ...common,
       direction: 'client_to_server',
-      kind: 'request',
+      kind: message.kind,
       outcome,
       http_status: 200,
       bytes_in: bytesIn,
       duration_ms: this.elapsed(performance.now()),
     });
+    if (!answer) return;
     this.emit({
       ...common,
       direction: 'server_to_client',
       kind: 'response',
       outcome,
-      bytes_out: bytesOut,
+      bytes_out: Buffer.byteLength(JSON.stringify(answer)),
     });
+  }
+
+  /** Ends one pending request with a failure the gateway answered (timeout, backend gone). */
+  failRequest(id: RpcId, outcome: EventOutcome, httpStatus: number, errorCode: string): void {
+    const pending = this.pending.get(idKey(id));
+    if (!pending) return;
+    this.pending.delete(idKey(id));
+    this.completeRequest(pending, outcome, httpStatus, null, errorCode);
   }
 
   serverMessage(value: Record<string, unknown>, bytes: number, httpStatus: number): void {
@@ -250,6 +296,10 @@ export class ExchangeRecorder {
 
 /** What differs between the events of one exchange. */
 type EventFields = Partial<McpEvent> & Pick<McpEvent, 'direction' | 'outcome'>;
+
+function str(value: unknown): string | null {
+  return typeof value === 'string' ? value.slice(0, 128) : null;
+}
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;

@@ -7,7 +7,7 @@ export interface RpcMessage {
   kind: 'request' | 'notification' | 'response';
   id?: RpcId;
   method?: string;
-  /** `params.name` of a tools/call request. */
+  /** `params.name` of a tools/call (request or notification) when it is a string. */
   tool?: string;
   /** The parsed message, for the few places that need more than the fields above. */
   value: Record<string, unknown>;
@@ -34,9 +34,31 @@ export function parseJsonRpcBody(body: Buffer): ParsedBody {
   if (Array.isArray(value)) {
     if (value.length === 0)
       throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: empty batch');
-    return { messages: value.map(classify), batch: true };
+    const messages = value.map(classify);
+    refuseDuplicateIds(messages);
+    return { messages, batch: true };
   }
   return { messages: [classify(value)], batch: false };
+}
+
+/**
+ * Two requests with one id in one body (SPEC §4): their answers could not be told apart, by the
+ * client or by anything that pairs answers with questions, so the body is refused whole.
+ */
+function refuseDuplicateIds(messages: RpcMessage[]): void {
+  if (messages.length < 2) return;
+  const seen = new Set<string>();
+  for (const message of messages) {
+    if (message.kind !== 'request') continue;
+    const key = idKey(message.id!);
+    if (seen.has(key)) {
+      throw new GatewayError(
+        ErrorCode.InvalidRequest,
+        `Invalid Request: two requests with id ${JSON.stringify(message.id)} in one body`,
+      );
+    }
+    seen.add(key);
+  }
 }
 
 /** Classifies one message; throws invalid_request for anything that is not JSON-RPC 2.0. */
@@ -69,7 +91,7 @@ export function classify(value: unknown): RpcMessage {
         : undefined;
     return hasId
       ? { kind: 'request', id: message.id as RpcId, method: message.method, tool, value: message }
-      : { kind: 'notification', method: message.method, value: message };
+      : { kind: 'notification', method: message.method, tool, value: message };
   }
   if ('method' in message)
     throw new GatewayError(ErrorCode.InvalidRequest, 'Invalid Request: method must be a string');

@@ -1,8 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Agent, request } from 'undici';
 import { ErrorCode, GatewayError } from '#common';
+import type { Logger } from 'pino';
+import type { Admitted } from '../pipeline/admission.js';
+import type { Upstream } from './upstream.js';
 
 export const FORWARDED_HEADER = 'x-mcp-gateway-forwarded';
 const HOP_BY_HOP = new Set([
@@ -17,20 +20,25 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * Requests of a bridged session (a stdio child, a legacy SSE connection) can only be served by
- * the edge that holds it. Another edge forwards them there over HTTP, byte for byte, streams
- * included; the forwarded mark is an HMAC with the shared session secret, so the owner can trust
- * that rate limits were already counted and never forwards again.
+ * A bridged session (a stdio child, a legacy SSE connection) can only be served by the edge that
+ * holds it. Another edge forwards its requests there over HTTP, byte for byte, streams included.
+ * The edge that holds the session admits the request again (key, session binding) and passes
+ * every message through its tap; the forwarded mark (an HMAC with the shared session secret)
+ * only tells it that rate limits were already counted and that it must not forward again.
  */
-export class SessionForwarder {
+export class ForwardedUpstream implements Upstream {
   private readonly agent = new Agent({
     connections: 64,
     keepAliveTimeout: 30_000,
     connectTimeout: 2_000,
   });
 
-  constructor(private readonly secret: string) {}
+  constructor(
+    private readonly secret: string,
+    private readonly logger: Logger,
+  ) {}
 
+  /** True when the request carries a valid mark of another edge. */
   isForwarded(req: IncomingMessage, requestId: string): boolean {
     const mark = req.headers[FORWARDED_HEADER];
     if (typeof mark !== 'string') return false;
@@ -39,13 +47,8 @@ export class SessionForwarder {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  async forward(
-    ownerUrl: string,
-    req: IncomingMessage,
-    res: ServerResponse,
-    requestId: string,
-    body?: Buffer,
-  ): Promise<void> {
+  async deliver(admitted: Admitted): Promise<void> {
+    const { raw: req, res, requestId, body } = admitted.request;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name))
@@ -57,7 +60,7 @@ export class SessionForwarder {
     res.once('close', () => abort.abort());
     let answer;
     try {
-      answer = await request(new URL(req.url ?? '/', ownerUrl), {
+      answer = await request(new URL(req.url ?? '/', admitted.claims!.u), {
         method: (req.method ?? 'GET') as 'GET',
         headers,
         body,
@@ -67,9 +70,14 @@ export class SessionForwarder {
         bodyTimeout: 0,
       });
     } catch (error) {
+      this.logger.warn(
+        { request_id: requestId, owner: admitted.claims!.e, err: (error as Error).message },
+        'the edge that holds the session is unreachable',
+      );
+      // MCP clients start anew on 404 only (SPEC §9): the session died with its edge.
       throw new GatewayError(
-        ErrorCode.UpstreamError,
-        `The edge that holds this session is unreachable: ${(error as Error).message}`,
+        ErrorCode.UnknownSession,
+        'Unknown session: the edge that held it is gone',
       );
     }
     const out: Record<string, string> = {};

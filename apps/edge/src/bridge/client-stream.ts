@@ -1,29 +1,32 @@
 import type { ServerResponse } from 'node:http';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 const HEARTBEAT_MS = 20_000;
-/** A legacy client that stops reading loses its stream rather than growing the edge's memory. */
+/** A client that stops reading loses its stream rather than growing the edge's memory. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 /**
- * The client side of a legacy HTTP+SSE (2024-11-05) session: the `endpoint` event names the
- * gateway's own `/mcp/{ns}/messages?session=…` URL, then every server message is a `message`
- * event. Comments keep idle connections alive through proxies.
+ * An SSE stream from a bridged session to its client: the answer stream of one POST, the GET
+ * stream of a Streamable HTTP session, or the one stream of a legacy HTTP+SSE client (whose
+ * first event is `endpoint`). Every message is a `message` event; comments keep idle connections
+ * alive through proxies; a client too far behind is cut off.
  */
-export class LegacySseStream {
+export class ClientStream {
   private readonly heartbeat: NodeJS.Timeout;
   onclose?: () => void;
 
   constructor(
     private readonly res: ServerResponse,
-    endpoint: string,
+    headers: Record<string, string>,
+    preamble = '',
   ) {
     res.writeHead(200, {
+      ...headers,
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',
     });
-    res.write(`event: endpoint\ndata: ${endpoint}\n\n`);
+    if (preamble) res.write(preamble);
+    else res.flushHeaders();
     this.heartbeat = setInterval(() => this.write(': keep-alive\n\n'), HEARTBEAT_MS);
     this.heartbeat.unref();
     res.once('close', () => {
@@ -36,9 +39,8 @@ export class LegacySseStream {
     return !this.res.destroyed && !this.res.writableEnded;
   }
 
-  send(message: JSONRPCMessage): Promise<void> {
+  send(message: unknown): void {
     this.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
-    return Promise.resolve();
   }
 
   private write(text: string): void {
@@ -50,9 +52,8 @@ export class LegacySseStream {
     this.res.write(text);
   }
 
-  close(): Promise<void> {
+  end(): void {
     clearInterval(this.heartbeat);
     if (this.open) this.res.end();
-    return Promise.resolve();
   }
 }

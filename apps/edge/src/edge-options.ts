@@ -1,0 +1,28 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Bus, ConfigStore, InProcessEventChannel } from '#common';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+export interface EdgeOptions {
+  port: number;
+  host: string;
+  edgeId: string;
+  sessionSecret: string;
+  config: ConfigStore;
+  logger: Logger;
+  bus: Bus;
+  events:
+    | { kind: 'jetstream'; connection: NatsConnection }
+    | { kind: 'in-process'; channel: InProcessEventChannel };
+  /** Shared counters for rate limits across replicas; in-memory limits without it. */
+  redis?: Redis;
+  redisPrefix?: string;
+  /** How other edges reach this one (EDGE_ADVERTISE_URL); derived from the host and port otherwise. */
+  advertiseUrl?: string;
+  /** On close, how long to keep accepting while /readyz answers 503 (EDGE_SHUTDOWN_DELAY_MS). */
+  shutdownDelayMs?: number;
+}
+
+/** Injection tokens of the edge module. */
+export const EDGE_OPTIONS = Symbol('EDGE_OPTIONS');
+export const EVENT_PUBLISHER = Symbol('EVENT_PUBLISHER');

@@ -1,0 +1,95 @@
+import { createServer, type Server } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { BridgeSessions } from '../bridge/bridge-sessions.js';
+import { EDGE_OPTIONS, type EdgeOptions, EVENT_PUBLISHER } from '../edge-options.js';
+import type { EventPublisher } from '../events/event-publisher.js';
+import { Readiness } from '../health/readiness.js';
+import { ForwardedUpstream } from '../upstream/forwarded.js';
+import { HttpPassthrough } from '../upstream/http-passthrough.js';
+import { InFlight } from './in-flight.js';
+import { EdgeRouter } from './router.js';
+import { drain } from './shutdown.js';
+
+/** Where this edge listens, and how other edges reach it: known once it listens. */
+export class EdgeAddress {
+  port = 0;
+  advertiseUrl = '';
+}
+
+/** Keep-alive connections idle this long are closed (behind load balancers that keep theirs ~60 s). */
+const KEEP_ALIVE_MS = 72_000;
+
+/** The edge's HTTP server: Node's, with the one router; listens on bootstrap, drains on shutdown. */
+@Injectable()
+export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  readonly server: Server;
+  /** How long shutdown waits for in-flight unary requests. */
+  graceMs = 10_000;
+
+  constructor(
+    @Inject(EDGE_OPTIONS) private readonly options: EdgeOptions,
+    @Inject(EdgeRouter) router: EdgeRouter,
+    @Inject(EdgeAddress) private readonly address: EdgeAddress,
+    @Inject(Readiness) private readonly readiness: Readiness,
+    @Inject(InFlight) private readonly inflight: InFlight,
+    @Inject(HttpPassthrough) private readonly http: HttpPassthrough,
+    @Inject(BridgeSessions) private readonly bridges: BridgeSessions,
+    @Inject(ForwardedUpstream) private readonly forwarded: ForwardedUpstream,
+    @Inject(EVENT_PUBLISHER) private readonly publisher: EventPublisher,
+  ) {
+    this.server = createServer(router.handle);
+    this.server.keepAliveTimeout = KEEP_ALIVE_MS;
+    // Request timeouts are the edge's own (namespace timeout_ms, stream heartbeats).
+    this.server.requestTimeout = 0;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { options, server } = this;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    const bound = server.address();
+    this.address.port = typeof bound === 'object' && bound ? bound.port : options.port;
+    this.address.advertiseUrl =
+      options.advertiseUrl || defaultAdvertiseUrl(options.host, this.address.port);
+    options.logger.info({ port: this.address.port, edge_id: options.edgeId }, 'edge ready');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await drain({
+      server: this.server,
+      readiness: this.readiness,
+      inflight: this.inflight,
+      http: this.http,
+      bridges: this.bridges,
+      forwarded: this.forwarded,
+      publisher: this.publisher,
+      delayMs: this.options.shutdownDelayMs ?? 0,
+      graceMs: this.graceMs,
+    });
+  }
+
+  get port(): number {
+    return this.address.port;
+  }
+}
+
+/** The address other edges use for this one: loopback when bound there, else the first LAN IPv4. */
+function defaultAdvertiseUrl(host: string, port: number): string {
+  if (host !== '0.0.0.0' && host !== '::')
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const lan = Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address && address.family === 'IPv4' && !address.internal);
+  return `http://${lan?.address ?? '127.0.0.1'}:${port}`;
+}

@@ -1,0 +1,52 @@
+import type { Server } from 'node:http';
+import net from 'node:net';
+import type { BridgeSessions } from '../bridge/bridge-sessions.js';
+import type { EventPublisher } from '../events/event-publisher.js';
+import type { Readiness } from '../health/readiness.js';
+import type { ForwardedUpstream } from '../upstream/forwarded.js';
+import type { HttpPassthrough } from '../upstream/http-passthrough.js';
+import type { InFlight } from './in-flight.js';
+
+/** Time for requests on already-accepted connections to arrive once accepting has stopped. */
+const SETTLE_MS = 250;
+
+export interface DrainParts {
+  server: Server;
+  readiness: Readiness;
+  inflight: InFlight;
+  http: HttpPassthrough;
+  bridges: BridgeSessions;
+  forwarded: ForwardedUpstream;
+  publisher: EventPublisher;
+  /** How long to keep accepting while /readyz answers 503 (EDGE_SHUTDOWN_DELAY_MS). */
+  delayMs: number;
+  /** How long to wait for in-flight unary requests. */
+  graceMs: number;
+}
+
+/**
+ * Graceful shutdown (SPEC §8): stop accepting, finish in-flight unary requests (bounded), close
+ * SSE streams cleanly, flush events.
+ */
+export async function drain(parts: DrainParts): Promise<void> {
+  const { server, inflight } = parts;
+  parts.readiness.draining = true;
+  // Load balancers that check /readyz take this edge out of rotation while it still serves what
+  // they send meanwhile. Closing the listener at once would reset the connections still in its
+  // accept backlog: requests a client cannot tell were never seen.
+  if (parts.delayMs) await new Promise((resolve) => setTimeout(resolve, parts.delayMs));
+  // Stop accepting at the socket level only: http.Server#close() would also drop accepted
+  // connections whose request has not been read yet, a reset the client cannot retry.
+  net.Server.prototype.close.call(server);
+  parts.http.endStreams();
+  await parts.bridges.closeAll();
+  await inflight.idle(parts.graceMs);
+  // Let requests already on accepted connections arrive and finish, then close the rest.
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  await inflight.idle(parts.graceMs);
+  server.closeIdleConnections();
+  server.closeAllConnections();
+  await parts.http.close();
+  await parts.forwarded.close();
+  await parts.publisher.close();
+}

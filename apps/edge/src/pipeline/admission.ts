@@ -1,0 +1,230 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type ConfigStore,
+  ErrorCode,
+  GatewayError,
+  isStdioUpstream,
+  type NamespaceConfig,
+  type Principal,
+} from '#common';
+import { type KeyVerifier, mayUseNamespace } from '../auth/key-verifier.js';
+import type { ExchangeRecorder } from '../events/exchange-recorder.js';
+import { enforceRequestPolicy } from '../filtering/request-policy.js';
+import { type ToolFilter, toolFilterFor } from '../filtering/tool-filter.js';
+import { type ParsedBody, parseJsonRpcBody } from '../jsonrpc/messages.js';
+import type { RateLimiter } from '../ratelimit/rate-limiter.js';
+import type { ClosedSessions } from '../sessions/closed-sessions.js';
+import type { SessionClaims, SessionCodec } from '../sessions/session-codec.js';
+import type { ForwardedUpstream } from '../upstream/forwarded.js';
+import { originAllowed } from './origin.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/** streamable: `/mcp/{ns}`; sse: legacy `GET /mcp/{ns}/sse`; messages: legacy `POST /mcp/{ns}/messages`. */
+export type McpRoute = 'streamable' | 'sse' | 'messages';
+
+/** An MCP request as the router hands it over: request id set, body read within its limit. */
+export interface McpRequest {
+  route: McpRoute;
+  raw: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  namespace: string;
+  /** The raw body (POST), already bounded by max_body_bytes. */
+  body?: Buffer;
+}
+
+/** A request that passed admission: who asks, for what, on which session. */
+export interface Admitted {
+  request: McpRequest;
+  principal: Principal;
+  namespace: NamespaceConfig;
+  /** The namespace's tool filter, as the tap applies it. */
+  filter: ToolFilter;
+  /** The body's JSON-RPC messages (POST). */
+  parsed?: ParsedBody;
+  claims?: SessionClaims;
+  /** The gateway session id the client presented. */
+  sessionToken?: string;
+  /** Sent by another edge for a session held here (its limits were counted there). */
+  forwarded: boolean;
+  exchange: ExchangeRecorder;
+}
+
+export interface AdmissionDeps {
+  config: ConfigStore;
+  verifier: KeyVerifier;
+  limiter: RateLimiter;
+  sessions: SessionCodec;
+  closedSessions: ClosedSessions;
+  forwarder: Pick<ForwardedUpstream, 'isForwarded'>;
+}
+
+/**
+ * Admission: everything a request must pass before any backend sees it, in SPEC order, and
+ * nothing else (delivery is an `Upstream`'s, see pipeline/mcp-pipeline.ts).
+ *
+ *   request id → origin → body → auth → namespace → parse → session → limits
+ *
+ * Why this order: the request id comes first (the router sets it) so every later line and error
+ * carries it. Origin is checked before anything else answers, so a foreign page learns nothing,
+ * not even 401. The body was read within `max_body_bytes` by the router; its media type is
+ * checked here, before anything reads it. Auth precedes every answer that would reveal
+ * configuration (which namespaces exist). The body is parsed once, after auth, because limits
+ * count JSON-RPC requests and the tap needs tool names. The session binding is checked before
+ * the limit, so a foreign session id costs its sender nothing. Failures are thrown as
+ * GatewayErrors and answered by the one error writer.
+ */
+export class Admission {
+  constructor(private readonly deps: AdmissionDeps) {}
+
+  async admit(request: McpRequest, exchange: ExchangeRecorder): Promise<Admitted> {
+    const config = this.deps.config.current;
+    if (!originAllowed(headerOf(request.raw, 'origin'), config.server.allowed_origins)) {
+      throw new GatewayError(ErrorCode.ForbiddenOrigin, 'Origin not allowed');
+    }
+    if (request.raw.method === 'POST') checkMediaType(request.raw);
+    const principal = await this.deps.verifier.authenticate(request.raw);
+    exchange.identify(principal);
+    const namespace = this.namespaceOf(request, principal, exchange);
+    const parsed =
+      request.raw.method === 'POST' ? parseJsonRpcBody(request.body ?? EMPTY) : undefined;
+    exchange.parsed = parsed;
+    const { claims, token } = this.sessionOf(request, principal, namespace);
+    exchange.joinSession(token, claims);
+    if (parsed) enforceRequestPolicy(parsed, request.raw.headers, protocolOf(request, claims));
+    const forwarded = this.deps.forwarder.isForwarded(request.raw, request.requestId);
+    // A request forwarded by another edge (for a session held here) was counted there.
+    if (!forwarded) await this.consume(request, principal, parsed);
+    const filter = toolFilterFor(namespace);
+    return {
+      request,
+      principal,
+      namespace,
+      filter,
+      parsed,
+      claims,
+      sessionToken: token,
+      forwarded,
+      exchange,
+    };
+  }
+
+  /** Unknown: 404; not the key's: 403 (only after auth, so nobody learns which exist). */
+  private namespaceOf(
+    request: McpRequest,
+    principal: Principal,
+    exchange: ExchangeRecorder,
+  ): NamespaceConfig {
+    const namespace = this.deps.config.current.namespaces[request.namespace];
+    if (!namespace) {
+      throw new GatewayError(ErrorCode.UnknownNamespace, `Unknown namespace: ${request.namespace}`);
+    }
+    if (!mayUseNamespace(principal, request.namespace)) {
+      throw new GatewayError(
+        ErrorCode.ForbiddenNamespace,
+        `Key may not use namespace ${request.namespace}`,
+      );
+    }
+    if (isStdioUpstream(namespace.upstream)) exchange.identity.transport = 'stdio';
+    else if (namespace.upstream.transport === 'sse') exchange.identity.transport = 'sse';
+    return namespace;
+  }
+
+  /**
+   * The client's session id (header, or `?session=` on legacy routes) must be signed by us, for
+   * this key and namespace and the session kind the route serves, and not ended with DELETE.
+   * Anything else is 404 unknown_session.
+   */
+  private sessionOf(
+    request: McpRequest,
+    principal: Principal,
+    namespace: NamespaceConfig,
+  ): { claims?: SessionClaims; token?: string } {
+    const token = sessionTokenOf(request);
+    if (token === undefined) {
+      if (request.route === 'messages')
+        throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session: ?session= is required');
+      return {};
+    }
+    const claims = this.deps.sessions.decode(token);
+    if (
+      !claims ||
+      claims.k !== principal.keyId ||
+      claims.n !== request.namespace ||
+      claims.t !== (isPassthrough(request.route, namespace) ? 'h' : 'b') ||
+      this.deps.closedSessions.has(token)
+    ) {
+      throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
+    }
+    return { claims, token };
+  }
+
+  /** SPEC §6: a body counts its requests; a GET stream counts one. */
+  private async consume(
+    request: McpRequest,
+    principal: Principal,
+    parsed: ParsedBody | undefined,
+  ): Promise<void> {
+    let points = request.raw.method === 'GET' ? 1 : 0;
+    if (parsed) for (const message of parsed.messages) if (message.kind === 'request') points++;
+    const decision = await this.deps.limiter.consume(principal, request.namespace, points);
+    const res = request.res;
+    res.setHeader('RateLimit-Limit', String(decision.limit));
+    res.setHeader('RateLimit-Remaining', String(decision.remaining));
+    res.setHeader('RateLimit-Reset', String(decision.resetSeconds));
+  }
+}
+
+/**
+ * A Streamable HTTP client on a Streamable HTTP backend: relayed by any edge (session kind `h`).
+ * Everything else (stdio, legacy SSE on either side) is bridged in one edge (kind `b`).
+ */
+export function isPassthrough(route: McpRoute, namespace: NamespaceConfig): boolean {
+  const upstream = namespace.upstream;
+  return route === 'streamable' && !isStdioUpstream(upstream) && upstream.transport !== 'sse';
+}
+
+/**
+ * The backend parses the bytes as JSON in UTF-8 whatever the client declares (it is always sent
+ * `Content-Type: application/json`), so a body declared otherwise is refused: a backend that
+ * honoured another charset or an encoding would read something the gateway never checked.
+ */
+function checkMediaType(req: IncomingMessage): void {
+  const encoding = req.headers['content-encoding'];
+  const type = req.headers['content-type'];
+  if ((encoding === undefined || encoding.toLowerCase() === 'identity') && isJsonUtf8(type)) return;
+  throw new GatewayError(
+    ErrorCode.UnsupportedMediaType,
+    'Unsupported Media Type: send Content-Type: application/json (UTF-8), without Content-Encoding',
+  );
+}
+
+const JSON_TYPE =
+  /^application\/json[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(?:"utf-8"|utf-8)[ \t]*)?$/i;
+
+function isJsonUtf8(type: string | undefined): boolean {
+  return type !== undefined && JSON_TYPE.test(type);
+}
+
+/** The revision the request speaks: its header, the session's, or the route's default. */
+function protocolOf(request: McpRequest, claims: SessionClaims | undefined): string {
+  return (
+    headerOf(request.raw, 'mcp-protocol-version') ??
+    claims?.pv ??
+    (request.route === 'streamable' ? '2025-03-26' : '2024-11-05')
+  );
+}
+
+export function sessionTokenOf(request: McpRequest): string | undefined {
+  if (request.route === 'messages') {
+    const query = request.raw.url?.split('?')[1];
+    return query ? (new URLSearchParams(query).get('session') ?? undefined) : undefined;
+  }
+  return headerOf(request.raw, 'mcp-session-id');
+}
+
+export function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

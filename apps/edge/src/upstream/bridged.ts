@@ -1,0 +1,161 @@
+import { type ConfigStore, ErrorCode, GatewayError } from '#common';
+import { AnswerStream, type BridgeSession } from '../bridge/bridge-session.js';
+import type { BridgeSessions } from '../bridge/bridge-sessions.js';
+import { ClientStream } from '../bridge/client-stream.js';
+import { toolFilterFor } from '../filtering/tool-filter.js';
+import type { Admitted } from '../pipeline/admission.js';
+import type { SessionCodec } from '../sessions/session-codec.js';
+import type { Upstream } from './upstream.js';
+
+export interface BridgedDeps {
+  bridges: BridgeSessions;
+  sessions: SessionCodec;
+  config: ConfigStore;
+  edgeId: string;
+  /** How other edges reach this one, for sessions bound to it. */
+  advertiseUrl: () => string;
+}
+
+/**
+ * Sessions held in this edge: stdio children, legacy SSE backends, and legacy HTTP+SSE clients
+ * on any backend. The gateway is the client side's server here (it answers the Streamable HTTP
+ * or legacy SSE protocol itself) and the backend's client (an SDK client transport); each
+ * request's messages cross the tap inside the session (bridge/bridge-session.ts), recorded with
+ * this request's own exchange.
+ */
+export class BridgedUpstream implements Upstream {
+  constructor(private readonly deps: BridgedDeps) {}
+
+  holds(sessionId: string): boolean {
+    return this.deps.bridges.get(sessionId) !== undefined;
+  }
+
+  async deliver(admitted: Admitted): Promise<void> {
+    const { request } = admitted;
+    const method = request.raw.method;
+    if (
+      request.route === 'streamable' &&
+      (method === 'GET' || admitted.parsed?.messages.some((m) => m.kind === 'request'))
+    ) {
+      acceptsEventStream(request.raw.headers.accept);
+    }
+    const session = await this.sessionFor(admitted);
+    admitted.exchange.identity.session_id = session.token;
+    if (request.route === 'sse') {
+      const endpoint = `/mcp/${request.namespace}/messages?session=${encodeURIComponent(session.token)}`;
+      const stream = new ClientStream(request.res, {}, `event: endpoint\ndata: ${endpoint}\n\n`);
+      session.attachStream(stream, admitted.exchange);
+      return;
+    }
+    if (request.route === 'messages') {
+      this.post(admitted, session, false);
+      return;
+    }
+    switch (method) {
+      case 'POST':
+        this.post(admitted, session, true);
+        return;
+      case 'GET':
+        this.openStream(admitted, session);
+        return;
+      default:
+        await session.close('session deleted by the client');
+        request.res.writeHead(200, { 'content-length': '0' }).end();
+    }
+  }
+
+  /** The session of the request's claims, or a new one for an initialize (or a legacy GET). */
+  private async sessionFor(admitted: Admitted): Promise<BridgeSession> {
+    const { claims, request, parsed } = admitted;
+    if (claims) {
+      const session = this.deps.bridges.get(claims.b);
+      if (session) return session;
+      throw new GatewayError(
+        ErrorCode.UnknownSession,
+        claims.e !== this.deps.edgeId
+          ? 'Unknown session: the edge that held it is gone'
+          : 'Unknown session',
+      );
+    }
+    const opens =
+      request.route === 'sse' ||
+      (parsed !== undefined && !parsed.batch && parsed.messages[0].method === 'initialize');
+    if (!opens) {
+      throw new GatewayError(
+        ErrorCode.BadRequest,
+        'Bad Request: Mcp-Session-Id header is required',
+      );
+    }
+    return this.open(admitted);
+  }
+
+  private open(admitted: Admitted): Promise<BridgeSession> {
+    const { request, namespace, principal, exchange } = admitted;
+    const name = request.namespace;
+    const { deps } = this;
+    return deps.bridges.create({
+      namespace: name,
+      upstream: namespace.upstream,
+      timeoutMs: namespace.timeout_ms,
+      client: request.route === 'sse' ? 'legacy' : 'streamable',
+      exchange,
+      // A reload applies to open sessions too.
+      filter: () => toolFilterFor(deps.config.current.namespaces[name] ?? namespace),
+      token: (sessionId) =>
+        deps.sessions.encode({
+          k: principal.keyId,
+          n: name,
+          t: 'b',
+          b: sessionId,
+          e: deps.edgeId,
+          u: deps.advertiseUrl(),
+          cn: exchange.identity.client_name ?? undefined,
+          cv: exchange.identity.client_version ?? undefined,
+          pv: exchange.identity.protocol_version ?? undefined,
+        }),
+    });
+  }
+
+  /**
+   * A POST's messages to the session. Streamable HTTP: requests are answered on an SSE stream of
+   * this POST, a body without requests gets 202. Legacy: 202, answers go to the client's stream.
+   */
+  private post(admitted: Admitted, session: BridgeSession, streamable: boolean): void {
+    const { request, exchange } = admitted;
+    const messages = admitted.parsed!.messages;
+    for (const message of messages) {
+      if (message.kind === 'request' && session.isPending(message.id!)) {
+        throw new GatewayError(
+          ErrorCode.InvalidRequest,
+          `Invalid Request: a request with id ${JSON.stringify(message.id)} is still pending in this session`,
+        );
+      }
+    }
+    const bytesEach = Math.round(request.body!.length / messages.length);
+    const requests = messages.some((message) => message.kind === 'request');
+    if (!streamable || !requests) {
+      session.fromClient(messages, bytesEach, exchange);
+      request.res
+        .writeHead(202, { 'content-type': 'text/plain', 'content-length': '8' })
+        .end('Accepted');
+      return;
+    }
+    const stream = new ClientStream(request.res, { 'mcp-session-id': session.token });
+    session.fromClient(messages, bytesEach, exchange, new AnswerStream(stream));
+  }
+
+  /** A Streamable HTTP client's GET: the stream of server messages that answer no request. */
+  private openStream(admitted: Admitted, session: BridgeSession): void {
+    const stream = new ClientStream(admitted.request.res, { 'mcp-session-id': session.token });
+    session.attachStream(stream, admitted.exchange);
+  }
+}
+
+/** Answers from a bridged session are SSE streams: a client must accept them. */
+function acceptsEventStream(accept: string | undefined): void {
+  if (accept?.includes('text/event-stream')) return;
+  throw new GatewayError(
+    ErrorCode.NotAcceptable,
+    'Not Acceptable: the client must accept text/event-stream',
+  );
+}
