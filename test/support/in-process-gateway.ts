@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ConfigStore,
+  InProcessBus,
+  InProcessEventChannel,
+  type McpEvent,
+  parseConfig,
+} from '#common';
+import pino from 'pino';
+import { startAuth } from '../../apps/auth/src/bootstrap.js';
+import { type EdgeHandle, startEdge } from '../../apps/edge/src/bootstrap.js';
+
+export interface InProcessGateway {
+  /** Edges sharing the session secret and the bus: a session held by one is forwarded by the other. */
+  edges: EdgeHandle[];
+  /** Every event the edges published, in order. */
+  events: McpEvent[];
+  /** Resolves once every event published so far is in `events`. */
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The edge core in this process against wire-level backends: the auth service and `edges`
+ * edges on port 0, in-process bus and events (standalone mode's transports), no Redis, no
+ * child processes but the backends' own. Starts in well under a second.
+ */
+export async function startInProcessGateway(
+  yaml: string,
+  options: { edges?: number } = {},
+): Promise<InProcessGateway> {
+  const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+  const config = new ConfigStore(parseConfig(yaml, process.env, 'test config'));
+  const bus = new InProcessBus();
+  const channel = new InProcessEventChannel();
+  const events: McpEvent[] = [];
+  channel.consume((batch) => {
+    events.push(...batch);
+    return Promise.resolve();
+  });
+  const auth = await startAuth({ config, logger, transport: { kind: 'in-process', bus } });
+  const sessionSecret = randomUUID();
+  const edges: EdgeHandle[] = [];
+  for (let i = 0; i < (options.edges ?? 1); i++) {
+    edges.push(
+      await startEdge({
+        port: 0,
+        host: '127.0.0.1',
+        edgeId: `edge-${i}-${randomUUID().slice(0, 8)}`,
+        sessionSecret,
+        config,
+        logger,
+        bus,
+        events: { kind: 'in-process', channel },
+      }),
+    );
+  }
+  return {
+    edges,
+    events,
+    flush: async () => {
+      for (const edge of edges) await edge.publisher.flush();
+      await channel.flush();
+    },
+    stop: async () => {
+      await Promise.all(edges.map((edge) => edge.close(1_000)));
+      await auth.close();
+    },
+  };
+}
