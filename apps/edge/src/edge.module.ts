@@ -42,7 +42,6 @@ function made<T>(
 @Module({})
 export class EdgeModule {
   static forRoot(options: EdgeOptions): DynamicModule {
-    const o = EDGE_OPTIONS;
     return {
       module: EdgeModule,
       providers: [
@@ -50,129 +49,134 @@ export class EdgeModule {
         { provide: EdgeMetrics, useValue: new EdgeMetrics() },
         { provide: InFlight, useValue: new InFlight() },
         { provide: EdgeAddress, useValue: new EdgeAddress() },
-        made(EVENT_PUBLISHER, [o, EdgeMetrics], publisherOf),
-        made(Readiness, [o], (opts: EdgeOptions) => {
-          const distributed = opts.events.kind === 'jetstream';
-          return new Readiness(opts.bus, distributed, opts.redis);
-        }),
-        made(KeyVerifier, [o, EdgeMetrics], (opts: EdgeOptions, metrics: EdgeMetrics) => {
-          const failures = new AuthFailureLimiter(
-            opts.config,
-            metrics,
-            opts.redis,
-            opts.redisPrefix,
-          );
-          return new KeyVerifier(opts.bus, opts.config, metrics, failures);
-        }),
-        made(
-          RateLimiter,
-          [o, EdgeMetrics],
-          (opts: EdgeOptions, metrics: EdgeMetrics) =>
-            new RateLimiter(opts.config, metrics, opts.redis, opts.redisPrefix),
-        ),
-        made(SessionCodec, [o], (opts: EdgeOptions) => new SessionCodec(opts.sessionSecret)),
-        made(ClosedSessions, [o], (opts: EdgeOptions) => new ClosedSessions(opts.bus)),
-        made(
-          BridgeSessions,
-          [o, EdgeMetrics],
-          (opts: EdgeOptions, metrics: EdgeMetrics) => new BridgeSessions(metrics, opts.logger),
-        ),
-        made(
-          HttpPassthrough,
-          [o, SessionCodec, ClosedSessions, EdgeMetrics],
-          (opts: EdgeOptions, codec: SessionCodec, closed: ClosedSessions, metrics: EdgeMetrics) =>
-            new HttpPassthrough(codec, closed, metrics, opts.logger),
-        ),
-        made(
-          ForwardedUpstream,
-          [o],
-          (opts: EdgeOptions) => new ForwardedUpstream(opts.sessionSecret, opts.logger),
-        ),
-        made(
-          BridgedUpstream,
-          [o, BridgeSessions, SessionCodec, EdgeAddress],
-          (
-            opts: EdgeOptions,
-            bridges: BridgeSessions,
-            sessions: SessionCodec,
-            address: EdgeAddress,
-          ) =>
-            new BridgedUpstream({
-              bridges,
-              sessions,
-              config: opts.config,
-              edgeId: opts.edgeId,
-              advertiseUrl: () => address.advertiseUrl,
-            }),
-        ),
-        made(
-          Admission,
-          [o, KeyVerifier, RateLimiter, SessionCodec, ClosedSessions, ForwardedUpstream],
-          (
-            opts: EdgeOptions,
-            verifier: KeyVerifier,
-            limiter: RateLimiter,
-            sessions: SessionCodec,
-            closedSessions: ClosedSessions,
-            forwarder: ForwardedUpstream,
-          ) =>
-            new Admission({
-              config: opts.config,
-              verifier,
-              limiter,
-              sessions,
-              closedSessions,
-              forwarder,
-            }),
-        ),
-        made(
-          McpPipeline,
-          [
-            o,
-            Admission,
-            HttpPassthrough,
-            BridgedUpstream,
-            ForwardedUpstream,
-            EVENT_PUBLISHER,
-            EdgeMetrics,
-          ],
-          (
-            opts: EdgeOptions,
-            admission: Admission,
-            http: HttpPassthrough,
-            bridged: BridgedUpstream,
-            forwarded: ForwardedUpstream,
-            publisher: EventPublisher,
-            metrics: EdgeMetrics,
-          ) =>
-            new McpPipeline({
-              edgeId: opts.edgeId,
-              config: opts.config,
-              admission,
-              http,
-              bridged,
-              forwarded,
-              publisher,
-              metrics,
-              logger: opts.logger,
-            }),
-        ),
-        made(
-          OpsRoutes,
-          [Readiness, EdgeMetrics],
-          (r: Readiness, m: EdgeMetrics) => new OpsRoutes(r, m),
-        ),
-        made(
-          EdgeRouter,
-          [McpPipeline, OpsRoutes, o, InFlight],
-          (pipeline: McpPipeline, ops: OpsRoutes, opts: EdgeOptions, inflight: InFlight) =>
-            new EdgeRouter(pipeline, ops, opts.config, inflight),
-        ),
+        ...policyProviders(),
+        ...upstreamProviders(),
+        ...pipelineProviders(),
         EdgeServer,
       ],
       exports: [EdgeServer, EdgeMetrics, EVENT_PUBLISHER],
     };
   }
+}
+
+const o = EDGE_OPTIONS;
+
+/** Who may ask, how often, and on which session. */
+function policyProviders(): Provider[] {
+  return [
+    made(KeyVerifier, [o, EdgeMetrics], (opts: EdgeOptions, metrics: EdgeMetrics) => {
+      const failures = new AuthFailureLimiter(opts.config, metrics, opts.redis, opts.redisPrefix);
+      return new KeyVerifier(opts.bus, opts.config, metrics, failures);
+    }),
+    made(
+      RateLimiter,
+      [o, EdgeMetrics],
+      (opts: EdgeOptions, metrics: EdgeMetrics) =>
+        new RateLimiter(opts.config, metrics, opts.redis, opts.redisPrefix),
+    ),
+    made(SessionCodec, [o], (opts: EdgeOptions) => new SessionCodec(opts.sessionSecret)),
+    made(ClosedSessions, [o], (opts: EdgeOptions) => new ClosedSessions(opts.bus)),
+    made(
+      Admission,
+      [o, KeyVerifier, RateLimiter, SessionCodec, ClosedSessions, ForwardedUpstream],
+      (
+        opts: EdgeOptions,
+        verifier: KeyVerifier,
+        limiter: RateLimiter,
+        sessions: SessionCodec,
+        closedSessions: ClosedSessions,
+        forwarder: ForwardedUpstream,
+      ) =>
+        new Admission({
+          config: opts.config,
+          verifier,
+          limiter,
+          sessions,
+          closedSessions,
+          forwarder,
+        }),
+    ),
+  ];
+}
+
+/** The delivery paths (one `Upstream` per kind). */
+function upstreamProviders(): Provider[] {
+  return [
+    made(
+      BridgeSessions,
+      [o, EdgeMetrics],
+      (opts: EdgeOptions, metrics: EdgeMetrics) => new BridgeSessions(metrics, opts.logger),
+    ),
+    made(
+      HttpPassthrough,
+      [o, SessionCodec, ClosedSessions, EdgeMetrics],
+      (opts: EdgeOptions, codec: SessionCodec, closed: ClosedSessions, metrics: EdgeMetrics) =>
+        new HttpPassthrough(codec, closed, metrics, opts.logger),
+    ),
+    made(
+      ForwardedUpstream,
+      [o],
+      (opts: EdgeOptions) => new ForwardedUpstream(opts.sessionSecret, opts.logger),
+    ),
+    made(
+      BridgedUpstream,
+      [o, BridgeSessions, SessionCodec, EdgeAddress],
+      (opts: EdgeOptions, bridges: BridgeSessions, sessions: SessionCodec, address: EdgeAddress) =>
+        new BridgedUpstream({
+          bridges,
+          sessions,
+          config: opts.config,
+          edgeId: opts.edgeId,
+          advertiseUrl: () => address.advertiseUrl,
+        }),
+    ),
+  ];
+}
+
+/** The request path, its events and the routes that lead to it. */
+function pipelineProviders(): Provider[] {
+  return [
+    made(EVENT_PUBLISHER, [o, EdgeMetrics], publisherOf),
+    made(
+      McpPipeline,
+      [
+        o,
+        EVENT_PUBLISHER,
+        EdgeMetrics,
+        Admission,
+        HttpPassthrough,
+        BridgedUpstream,
+        ForwardedUpstream,
+      ],
+      (
+        opts: EdgeOptions,
+        publisher: EventPublisher,
+        metrics: EdgeMetrics,
+        admission: Admission,
+        http: HttpPassthrough,
+        bridged: BridgedUpstream,
+        forwarded: ForwardedUpstream,
+      ) =>
+        new McpPipeline({
+          ...{ edgeId: opts.edgeId, config: opts.config, logger: opts.logger },
+          ...{ admission, http, bridged, forwarded, publisher, metrics },
+        }),
+    ),
+    made(Readiness, [o], (opts: EdgeOptions) => {
+      return new Readiness(opts.bus, opts.events.kind === 'jetstream', opts.redis);
+    }),
+    made(
+      OpsRoutes,
+      [Readiness, EdgeMetrics],
+      (r: Readiness, m: EdgeMetrics) => new OpsRoutes(r, m),
+    ),
+    made(
+      EdgeRouter,
+      [McpPipeline, OpsRoutes, o, InFlight],
+      (pipeline: McpPipeline, ops: OpsRoutes, opts: EdgeOptions, inflight: InFlight) =>
+        new EdgeRouter(pipeline, ops, opts.config, inflight),
+    ),
+  ];
 }
 
 async function publisherOf(options: EdgeOptions, metrics: EdgeMetrics): Promise<EventPublisher> {
