@@ -17,6 +17,8 @@ type Message = Record<string, unknown>;
  */
 export class HostileBackends {
   readonly received: Message[] = [];
+  /** The headers of every HTTP request that reached a backend. */
+  readonly headers: IncomingMessage['headers'][] = [];
   private server?: Server;
   private readonly legacyStreams = new Map<string, ServerResponse>();
   url = '';
@@ -37,6 +39,7 @@ export class HostileBackends {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.headers.push(req.headers);
     const path = (req.url ?? '').split('?')[0];
     if (path.endsWith('/sse') && path.startsWith('/legacy') && req.method === 'GET') {
       this.openLegacy(res, path.startsWith('/legacy-bom'));

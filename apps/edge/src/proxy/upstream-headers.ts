@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 // Client headers a backend needs (SPEC §4 item 1). Everything else — credentials, Host,
-// Origin, cookies, hop-by-hop headers — stays at the gateway.
+// Origin, cookies, hop-by-hop headers, the client's Content-Type parameters — stays at the
+// gateway: a body always goes as `application/json` (UTF-8), what the gateway parsed it as.
 const FORWARDED = new Set([
   'accept',
-  'content-type',
   'mcp-protocol-version',
   'last-event-id',
   'mcp-method',
@@ -18,6 +18,7 @@ export function upstreamRequestHeaders(
   configured: Record<string, string>,
   backendSessionId: string | undefined,
   requestId: string,
+  withBody: boolean,
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name in client) {
@@ -28,6 +29,7 @@ export function upstreamRequestHeaders(
     }
   }
   headers['x-request-id'] = requestId;
+  if (withBody) headers['content-type'] = 'application/json';
   if (backendSessionId !== undefined) headers['mcp-session-id'] = backendSessionId;
   for (const name in configured) headers[name.toLowerCase()] = configured[name];
   return headers;

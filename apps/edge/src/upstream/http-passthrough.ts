@@ -112,6 +112,7 @@ export class HttpPassthrough implements Upstream {
           upstream.headers,
           claims?.b,
           request.requestId,
+          outbound.body !== undefined,
         ),
         body: outbound.body,
         headersTimeout: namespace.timeout_ms,

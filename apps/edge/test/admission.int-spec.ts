@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { HostileBackends } from '../../../test/support/hostile-backends.js';
+import {
+  type InProcessGateway,
+  startInProcessGateway,
+} from '../../../test/support/in-process-gateway.js';
+import { StreamableRawClient } from '../../../test/support/raw-client.js';
+
+// Admission in SPEC order (pipeline/admission.ts), in process against a wire-level backend: each
+// refusal comes from the step that owns it, with its status and code, and nothing refused reaches
+// the backend.
+
+const key = `key-${randomUUID()}`;
+const narrowKey = `narrow-${randomUUID()}`;
+const backend = new HostileBackends();
+let gateway: InProcessGateway;
+let edge: string;
+
+beforeAll(async () => {
+  await backend.start();
+  gateway = await startInProcessGateway(`
+server: { allowed_origins: ["https://app.example"], max_body_bytes: 2048 }
+namespaces:
+  open: { upstream: { url: "${backend.url}/json" } }
+  other: { upstream: { url: "${backend.url}/json" } }
+  limited: { upstream: { url: "${backend.url}/json" }, rate_limit: { requests: 1, per: 1h } }
+keys:
+  - { id: main, key: "${key}", namespaces: ["*"] }
+  - { id: narrow, key: "${narrowKey}", namespaces: ["other"] }
+`);
+  edge = gateway.edges[0].url;
+}, 30_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await backend.stop();
+});
+
+const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
+
+function post(path: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${edge}${path}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${key}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...headers,
+    },
+    body,
+  });
+}
+
+describe('admission, step by step', () => {
+  const foreign = { origin: 'https://evil.example', authorization: 'Bearer nope' };
+  it.each<[string, string, string, Record<string, string>, number, string]>([
+    ['origin before auth', '/mcp/open', JSON.stringify(ping), foreign, 403, 'forbidden_origin'],
+    [
+      'media type before auth',
+      '/mcp/open',
+      JSON.stringify(ping),
+      { 'content-type': 'application/json; charset=utf-16', authorization: 'Bearer nope' },
+      415,
+      'unsupported_media_type',
+    ],
+    [
+      'auth',
+      '/mcp/open',
+      JSON.stringify(ping),
+      { authorization: 'Bearer nope' },
+      401,
+      'unauthorized',
+    ],
+    ['namespace: unknown', '/mcp/nowhere', JSON.stringify(ping), {}, 404, 'unknown_namespace'],
+    [
+      'namespace: not the key’s',
+      '/mcp/open',
+      JSON.stringify(ping),
+      { authorization: `Bearer ${narrowKey}` },
+      403,
+      'forbidden_namespace',
+    ],
+    ['parse: not JSON', '/mcp/open', '{"jsonrpc":', {}, 400, 'parse_error'],
+    [
+      'parse: duplicate ids',
+      '/mcp/open',
+      JSON.stringify([ping, { ...ping, method: 'tools/list' }]),
+      {},
+      400,
+      'invalid_request',
+    ],
+    [
+      'session: not ours',
+      '/mcp/open',
+      JSON.stringify(ping),
+      { 'mcp-session-id': 'forged.session' },
+      404,
+      'unknown_session',
+    ],
+    [
+      'body: over max_body_bytes',
+      '/mcp/open',
+      JSON.stringify({ ...ping, pad: 'x'.repeat(4096) }),
+      {},
+      413,
+      'payload_too_large',
+    ],
+  ])('refuses at %s', async (_step, path, body, headers, status, code) => {
+    const before = backend.received.length;
+    const response = await post(path, body, headers);
+    expect(response.status).toBe(status);
+    const answer = (await response.json()) as { error: { code: unknown; data?: { code: string } } };
+    expect(answer.error.data?.code ?? answer.error.code).toBe(code);
+    expect(backend.received.length).toBe(before);
+  });
+
+  it('refuses past the limit (429 with Retry-After) and counts the first', async () => {
+    const client = new StreamableRawClient([edge], 'limited', key);
+    const first = await client.post(ping);
+    expect(first.status).toBe(200);
+    const before = backend.received.length;
+    const second = await post('/mcp/limited', JSON.stringify(ping));
+    expect(second.status).toBe(429);
+    expect(second.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(backend.received.length).toBe(before);
+  });
+
+  it('sends the backend JSON as application/json, and none of the client credentials', async () => {
+    const response = await post('/mcp/open', JSON.stringify(ping), {
+      'content-type': 'Application/JSON; charset="UTF-8"',
+      cookie: 'secret=1',
+    });
+    expect(response.status).toBe(200);
+    const seen = backend.headers[backend.headers.length - 1];
+    expect(seen['content-type']).toBe('application/json');
+    expect(seen.authorization).toBeUndefined();
+    expect(seen.cookie).toBeUndefined();
+  });
+});
