@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import {
   type PrivateRedisServer,
   startPrivateRedisServer,
-} from '../../apps/edge/src/ratelimit/testing/private-redis-server.js';
+} from '../support/private-redis-server.js';
 import { eventually } from '../support/processes.js';
 import { bearer, type Cluster, INITIALIZE, mcpPost, metric, startCluster } from './auth-support.js';
 

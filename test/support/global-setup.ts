@@ -62,6 +62,8 @@ export default async function globalSetup(): Promise<void> {
     const [command, ...args] = service.args(bin);
     // Detached: the service outlives this test run, as the machine's own services do.
     spawn(command, args, { stdio: 'ignore', detached: true }).unref();
+    // Its own loop, not eventually.ts: Jest loads this file outside the test runtime, where
+    // moduleNameMapper does not turn `./eventually.js` into the .ts source (ERR_MODULE_NOT_FOUND).
     const deadline = Date.now() + 10_000;
     while (!(await listening(service.port))) {
       if (Date.now() > deadline)

@@ -36,10 +36,10 @@ export function hostileAnswers(message) {
   if (message.method === 'tools/call' && message.params?.arguments?.stray === true) {
     answers.push({ jsonrpc: '2.0', id: 'nobody-asked', result: { tools: HOSTILE_TOOLS } });
   }
-  answers.push({
-    jsonrpc: '2.0',
-    id: message.id,
-    result: { tools: HOSTILE_TOOLS, content: [{ type: 'text', text: 'ok' }] },
-  });
+  const result = { tools: HOSTILE_TOOLS, content: [{ type: 'text', text: 'ok' }] };
+  // A first page of tools/list says there is more.
+  if (message.method === 'tools/list' && message.params?.cursor === undefined)
+    result.nextCursor = 'page-2';
+  answers.push({ jsonrpc: '2.0', id: message.id, result });
   return answers;
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { eventually, GiveUp } from './eventually.js';
 
 /** The repository root: the nearest folder with package.json (from source or from dist/). */
 export const ROOT = findRoot(import.meta.dirname);
@@ -31,38 +32,8 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `mcpgw-${prefix}-`));
 }
 
-/** Polls `probe` until it returns a truthy value or the deadline passes. */
-/** Thrown by an `eventually` probe when waiting longer cannot help (the process died). */
-export class GiveUp extends Error {}
-
-/**
- * Polls `probe` until it returns something truthy; errors count as "not yet", except GiveUp.
- * `what` names the wait in the timeout error (a function: read when the wait times out).
- */
-export async function eventually<T>(
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 15_000,
-  what: string | (() => string) = 'condition',
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (error) {
-      if (error instanceof GiveUp) throw error;
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${typeof what === 'string' ? what : what()}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`,
-      );
-    }
-    await sleep(intervalMs);
-  }
-}
+// The poll helper lives in eventually.ts (no child processes: unit specs import it there).
+export { eventually, GiveUp } from './eventually.js';
 
 /**
  * A child process whose output is kept for assertions and failure reports: all of it by default

@@ -164,10 +164,17 @@ export class LegacyRawClient {
     }
   }
 
-  async post(body: unknown): Promise<{ status: number; text: string }> {
+  async post(
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; text: string }> {
     const response = await fetch(new URL(this.endpoint!, this.edge), {
       method: 'POST',
-      headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${this.key}`,
+        'content-type': 'application/json',
+        ...headers,
+      },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
     return { status: response.status, text: await response.text() };

@@ -8,15 +8,9 @@ import {
   sha256Hex,
 } from '#common';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { eventually } from '../../../test/support/eventually.js';
 import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
-import {
-  eventually,
-  makeEvent,
-  memoryLogger,
-  tempDir,
-  testConfig,
-  type TempDir,
-} from './fixtures.js';
+import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from './fixtures.js';
 
 // SPEC §7 `GET /`: the dashboard driven in a real headless Chromium (Debian's package) against
 // the analytics service with a seeded DuckDB. Only the absence of Chromium skips it.
@@ -165,8 +159,9 @@ suite(SUITE_NAME, () => {
   async function waitForText(selector: string, expected: string, timeoutMs = 10_000) {
     await eventually(
       async () => ((await page.locator(selector).textContent()) === expected ? true : undefined),
-      `${selector} to show "${expected}"`,
       timeoutMs,
+      `${selector} to show "${expected}"`,
+      50,
     ).catch(async (error: Error) => {
       const shown = await page.locator(selector).textContent();
       throw new Error(`${error.message}; last shown: "${shown}"`);
@@ -227,13 +222,18 @@ suite(SUITE_NAME, () => {
     for (const event of SEED) channel.publish(event);
     await channel.flush();
     // Stored and queryable before the browser looks.
-    await eventually(async () => {
-      const response = await fetch(`${analytics.url}/api/v1/summary`, {
-        headers: { Authorization: `Bearer ${KEYS.admin}` },
-      });
-      const body = (await response.json()) as { requests: number };
-      return body.requests === 13 ? true : undefined;
-    }, 'the seeded events to be queryable');
+    await eventually(
+      async () => {
+        const response = await fetch(`${analytics.url}/api/v1/summary`, {
+          headers: { Authorization: `Bearer ${KEYS.admin}` },
+        });
+        const body = (await response.json()) as { requests: number };
+        return body.requests === 13 ? true : undefined;
+      },
+      15_000,
+      'the seeded events to be queryable',
+      50,
+    );
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     context = await browser.newContext({
@@ -318,7 +318,9 @@ suite(SUITE_NAME, () => {
     await eventually(
       async () =>
         (await page.locator('#alert').textContent())?.includes('403') ? true : undefined,
+      15_000,
       'the 403 message',
+      50,
     );
     expect(await page.locator('#alert').textContent()).toContain('analytics needs an admin key');
     expect(await card('requests').textContent()).toBe('—');
@@ -432,14 +434,19 @@ suite(SUITE_NAME, () => {
     await page.selectOption('#interval', '5');
     const intervalMs = 5_000;
     const storedCount = async (expected: number) =>
-      eventually(async () => {
-        const response = await fetch(`${analytics.url}/api/v1/summary?from=${minutesAgo(60)}`, {
-          headers: { Authorization: `Bearer ${KEYS.admin}` },
-        });
-        return ((await response.json()) as { requests: number }).requests === expected
-          ? true
-          : undefined;
-      }, `${expected} requests stored`);
+      eventually(
+        async () => {
+          const response = await fetch(`${analytics.url}/api/v1/summary?from=${minutesAgo(60)}`, {
+            headers: { Authorization: `Bearer ${KEYS.admin}` },
+          });
+          return ((await response.json()) as { requests: number }).requests === expected
+            ? true
+            : undefined;
+        },
+        15_000,
+        `${expected} requests stored`,
+        50,
+      );
 
     await page.click('#pause');
     expect(await page.locator('#pause').getAttribute('aria-pressed')).toBe('true');

@@ -68,27 +68,3 @@ export function memoryLogger(): { logger: Logger; lines: string[] } {
 export function testConfig(retentionDays = 30): ConfigStore {
   return new ConfigStore(parseConfig(`analytics: { retention_days: ${retentionDays} }\n`, {}));
 }
-
-/** Polls `probe` until it returns a value other than undefined, or fails after the deadline. */
-export async function eventually<T>(
-  probe: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -9,16 +9,10 @@ import {
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { InProcessBus, type McpEvent } from '#common';
+import { eventually } from '../../../test/support/eventually.js';
 import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
 import { EventStore } from '../src/storage/event-store.js';
-import {
-  eventually,
-  makeEvent,
-  memoryLogger,
-  tempDir,
-  testConfig,
-  type TempDir,
-} from './fixtures.js';
+import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from './fixtures.js';
 
 const NATS_URL = '127.0.0.1:4222';
 
@@ -49,10 +43,15 @@ describe('JetStream ingest (real NATS)', () => {
 
   /** Resolves once the consumer has nothing left to deliver and nothing unacknowledged. */
   const drained = () =>
-    eventually(async () => {
-      const info = await jsm.consumers.info(stream, durable);
-      return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-    }, 'the consumer to drain');
+    eventually(
+      async () => {
+        const info = await jsm.consumers.info(stream, durable);
+        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+      },
+      15_000,
+      'the consumer to drain',
+      50,
+    );
 
   const publishAll = async (
     events: McpEvent[],

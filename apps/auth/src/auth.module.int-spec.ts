@@ -11,10 +11,11 @@ import {
   sha256Hex,
 } from '#common';
 import { pino } from 'pino';
+import { eventually } from '../../../test/support/eventually.js';
 import {
   type PrivateNatsServer,
   startPrivateNatsServer,
-} from '../../../libs/common/src/testing/private-nats-server.js';
+} from '../../../test/support/private-nats-server.js';
 import { type AuthHandle, startAuth } from './bootstrap.js';
 
 // The auth service over a real nats-server: it answers verify requests with digests only, and a
@@ -23,20 +24,6 @@ import { type AuthHandle, startAuth } from './bootstrap.js';
 const KEY = 'alice-key-0123456789abcdef';
 const WITH_ALICE = `keys:\n  - { id: alice, key: "${KEY}", namespaces: ["*"] }\n`;
 const WITHOUT_KEYS = 'keys: []\n';
-
-async function until<T>(
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await Promise.resolve(probe()).catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('auth service over NATS', () => {
   let nats: PrivateNatsServer;
@@ -82,17 +69,24 @@ describe('auth service over NATS', () => {
     await edgeBus.connection.flush();
 
     await nats.kill();
-    await until(() => !authBus.isConnected(), 'the auth service to notice NATS is gone');
+    await eventually(
+      () => !authBus.isConnected(),
+      10_000,
+      'the auth service to notice NATS is gone',
+      50,
+    );
     writeFileSync(join(dir, 'gateway.yaml'), WITHOUT_KEYS);
     expect(config.reload('test')).toBe(true);
     await nats.restart();
 
-    const event = await until(() => heard[0], 'the key change broadcast');
+    const event = await eventually(() => heard[0], 10_000, 'the key change broadcast', 50);
     expect(event.version).toBeGreaterThan(1);
     // Once the auth service's own subscription is back, the revoked key is refused.
-    const answer = await until(
+    const answer = await eventually(
       () => edgeBus.send(AUTH_KEY_VERIFY, { keySha256: sha256Hex(KEY) }),
+      10_000,
       'a verify answer',
+      50,
     );
     expect(answer).toEqual({ ok: false });
   });

@@ -60,7 +60,10 @@ const KINDS: Array<[string, Kind]> = [
  * (a legacy client: the POST's answer and what its stream carried meanwhile).
  */
 interface Conversation {
-  send(body: unknown): Promise<{ status: number; text: string; messages: Message[] }>;
+  send(
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; text: string; messages: Message[] }>;
   close(): void;
 }
 
@@ -70,9 +73,9 @@ async function converse(kind: Kind): Promise<Conversation> {
     const client = new LegacyRawClient(edges[0], kind.ns, key);
     await client.initialize();
     return {
-      send: async (body) => {
+      send: async (body, headers) => {
         const from = client.text.length;
-        const { status, text } = await client.post(body);
+        const { status, text } = await client.post(body, headers);
         const ids = requestIds(body);
         if (status === 202 && ids.length > 0) await client.answersTo(ids);
         if (status === 202) await settle();
@@ -90,7 +93,8 @@ async function converse(kind: Kind): Promise<Conversation> {
   const onRoute = new StreamableRawClient(route, kind.ns, key);
   onRoute.sessionId = client.sessionId;
   return {
-    send: (body) => onRoute.post(body, { 'mcp-protocol-version': '2025-03-26' }),
+    send: (body, headers) =>
+      onRoute.post(body, { 'mcp-protocol-version': '2025-03-26', ...headers }),
     close: () => undefined,
   };
 }
@@ -171,14 +175,39 @@ describe.each(KINDS)('the policy tap on %s', (_name, kind) => {
 
   // Each case: what the client sends, and what it must (not) see. In every case the hidden
   // tool's name appears in no byte the client receives, and its call never reaches a backend.
-  it.each<[string, unknown, (answer: { status: number; messages: Message[] }) => void]>([
+  it.each<
     [
-      'tools/list is filtered',
+      string,
+      unknown,
+      (answer: { status: number; messages: Message[] }) => void,
+      Record<string, string>?,
+    ]
+  >([
+    [
+      'tools/list is filtered, its nextCursor kept',
       { jsonrpc: '2.0', id: 1, method: 'tools/list' },
       ({ messages }) => {
-        const list = messages.find((m) => m.id === 1)?.result as { tools: Message[] };
+        const list = messages.find((m) => m.id === 1)?.result as Message & { tools: Message[] };
+        expect(list.tools.map((tool) => tool.name)).toEqual(['echo']);
+        expect(list.nextCursor).toBe('page-2');
+      },
+    ],
+    [
+      'a later tools/list page is filtered too',
+      { jsonrpc: '2.0', id: 11, method: 'tools/list', params: { cursor: 'page-2' } },
+      ({ messages }) => {
+        const list = messages.find((m) => m.id === 11)?.result as { tools: Message[] };
         expect(list.tools.map((tool) => tool.name)).toEqual(['echo']);
       },
+    ],
+    [
+      'a 2026-07-28 call whose Mcp-Name disagrees with its body is refused (400, -32020)',
+      call(HIDDEN, 12),
+      ({ status, messages }) => {
+        expect(status).toBe(400);
+        expect(messages[0]).toMatchObject({ error: { code: -32020 } });
+      },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
     ],
     [
       'a hidden tools/call gets -32602 and never reaches the backend',
@@ -228,9 +257,10 @@ describe.each(KINDS)('the policy tap on %s', (_name, kind) => {
         expect(messages.find((m) => m.id === 9)).toHaveProperty('result');
       },
     ],
-  ])('%s', async (_case, body, check) => {
+    // (headers as a rest parameter: a fourth named one would make jest pass `done` in it)
+  ])('%s', async (_case, body, check, ...[headers]) => {
     const before = backendToolCalls().length;
-    const answer = await conversation.send(body);
+    const answer = await conversation.send(body, headers);
     check(answer);
     expect(unseen(answer.text)).not.toContain(HIDDEN);
     expect(backendToolCalls().slice(before)).not.toContain(HIDDEN);

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCode, GatewayError } from '#common';
+import { writeError } from '../errors/error-writer.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { Readiness } from './readiness.js';
 
@@ -27,11 +29,10 @@ export class OpsRoutes {
         this.metrics.registry.metrics().then(
           (text) => send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text),
           () =>
-            send(
+            writeError(
               res,
-              500,
-              'application/json',
-              '{"error":{"code":"internal_error","message":"metrics unavailable"}}',
+              new GatewayError(ErrorCode.Internal, 'Metrics unavailable'),
+              String(res.getHeader('x-request-id')),
             ),
         );
         return true;

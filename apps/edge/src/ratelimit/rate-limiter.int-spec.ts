@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConfigStore, ErrorCode, GatewayError, parseConfig, type Principal } from '#common';
+import { eventually } from '../../../../test/support/eventually.js';
+import {
+  type PrivateRedisServer,
+  startPrivateRedisServer,
+} from '../../../../test/support/private-redis-server.js';
 import { AuthFailureLimiter } from '../auth/auth-failures.js';
 import { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { RateLimiter } from './rate-limiter.js';
 import { createRedisClient, REDIS_COMMAND_TIMEOUT_MS } from './redis-client.js';
-import {
-  type PrivateRedisServer,
-  startPrivateRedisServer,
-} from './testing/private-redis-server.js';
 
 // Real Redis: the shared one (unique key prefix per test) for counting across replicas, and a
 // private redis-server for what needs a server of its own (killing it, stalling it, counting
@@ -363,14 +364,15 @@ describe('RateLimiter with a private Redis', () => {
       clients.push(check);
       await new Promise((resolve) => check.once('ready', resolve));
       const key = principal();
-      const deadline = Date.now() + 10_000;
-      let stored: string[] = [];
-      while (stored.length === 0) {
-        if (Date.now() > deadline) throw new Error('the limiter never wrote to Redis again');
-        await allow.limiter.consume(key, 'search', 1);
-        stored = await check.keys(`*${key.keyId}*`);
-        if (stored.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      const stored = await eventually(
+        async () => {
+          await allow.limiter.consume(key, 'search', 1);
+          const keys = await check.keys(`*${key.keyId}*`);
+          return keys.length > 0 && keys;
+        },
+        10_000,
+        'the limiter to write to Redis again',
+      );
       expect(stored.length).toBeGreaterThan(0);
     });
   });

@@ -2,6 +2,7 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { eventually } from '../../../../test/support/eventually.js';
 import { ConfigStore } from './config-store.js';
 import { ConfigError, loadConfigFile } from './load.js';
 import type { GatewayConfig } from './schema.js';
@@ -10,14 +11,6 @@ const ENV = { BACKEND: 'http://127.0.0.1:3001/mcp' };
 
 function configWith(namespace: string, timeoutMs = 1000): string {
   return `namespaces:\n  ${namespace}:\n    upstream: { url: "\${BACKEND}" }\n    timeout_ms: ${timeoutMs}\n`;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 function capturingLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
@@ -160,7 +153,12 @@ describe('ConfigStore', () => {
   it('picks up a rewritten file through the file watch', async () => {
     store = ConfigStore.fromFile(path, ENV).watch();
     writeFileSync(path, configWith('second'));
-    await until(() => 'second' in store!.current.namespaces, 'the watched change to apply');
+    await eventually(
+      () => 'second' in store!.current.namespaces,
+      5_000,
+      'the watched change to apply',
+      20,
+    );
   });
 
   it('picks up a file replaced by rename (as editors and Kubernetes do) through the file watch', async () => {
@@ -168,7 +166,12 @@ describe('ConfigStore', () => {
     const staged = join(dir, '.gateway.yaml.tmp');
     writeFileSync(staged, configWith('third'));
     renameSync(staged, path);
-    await until(() => 'third' in store!.current.namespaces, 'the replaced file to apply');
+    await eventually(
+      () => 'third' in store!.current.namespaces,
+      5_000,
+      'the replaced file to apply',
+      20,
+    );
   });
 
   it('keeps the old config when the watched file turns invalid, and applies the next valid one', async () => {
@@ -176,11 +179,21 @@ describe('ConfigStore', () => {
     store = ConfigStore.fromFile(path, ENV, logger).watch();
     const before = store.current;
     writeFileSync(path, 'namespaces: [\n');
-    await until(() => lines.some((line) => line.level === 50), 'the refused reload to be logged');
+    await eventually(
+      () => lines.some((line) => line.level === 50),
+      5_000,
+      'the refused reload to be logged',
+      20,
+    );
     expect(store.current).toBe(before);
 
     writeFileSync(path, configWith('second'));
-    await until(() => 'second' in store!.current.namespaces, 'the next valid file to apply');
+    await eventually(
+      () => 'second' in store!.current.namespaces,
+      5_000,
+      'the next valid file to apply',
+      20,
+    );
   });
 
   it('reloads on SIGHUP', () => {

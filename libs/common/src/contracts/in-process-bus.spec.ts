@@ -3,6 +3,7 @@ import { Controller, type INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { delay, Observable, of } from 'rxjs';
+import { eventually } from '../../../../test/support/eventually.js';
 import { BusRemoteError, BusTimeoutError, BusUnavailableError } from './bus.js';
 import { InProcessBus } from './in-process-bus.js';
 import { InProcessTransport } from './in-process.transport.js';
@@ -24,14 +25,6 @@ const PRINCIPAL: Principal = {
   rateLimit: { requests: 600, perMs: 60_000 },
   expiresAt: null,
 };
-
-async function until(condition: () => boolean, what: string, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** What the test controller saw; reset per test. */
 const seen: { requests: VerifyKeyRequest[]; events: KeysChangedEvent[]; shared: VerifyKeyReply } = {
@@ -172,7 +165,7 @@ describe('InProcessBus with InProcessTransport serving a Nest microservice', () 
   it('delivers an emitted event to the @EventPattern handler', async () => {
     const event = { version: 3, at: '2026-01-01T00:00:00.000Z' };
     await bus.emit(AUTH_KEYS_CHANGED, event);
-    await until(() => seen.events.length === 1, 'the event handler');
+    await eventually(() => seen.events.length === 1, 2_000, 'the event handler', 5);
     expect(seen.events).toEqual([event]);
     expect(seen.events[0]).not.toBe(event);
   });
@@ -182,9 +175,11 @@ describe('InProcessBus with InProcessTransport serving a Nest microservice', () 
     bus.subscribe(AUTH_KEYS_CHANGED, (event) => received[0].push(event));
     bus.subscribe(AUTH_KEYS_CHANGED, (event) => received[1].push(event));
     await bus.emit(AUTH_KEYS_CHANGED, { version: 1, at: 'now' });
-    await until(
+    await eventually(
       () => received.every((list) => list.length === 1) && seen.events.length === 1,
+      2_000,
       'every receiver',
+      5,
     );
     expect(received).toEqual([[{ version: 1, at: 'now' }], [{ version: 1, at: 'now' }]]);
     expect(received[0][0]).not.toBe(received[1][0]);
@@ -195,7 +190,7 @@ describe('InProcessBus with InProcessTransport serving a Nest microservice', () 
     const received: KeysChangedEvent[] = [];
     bus.subscribe(AUTH_KEYS_CHANGED, (event) => received.push(event));
     await bus.emit(AUTH_KEYS_CHANGED, { version: 1, at: 'now' });
-    await until(() => received.length === 1, 'the remaining subscriber');
+    await eventually(() => received.length === 1, 2_000, 'the remaining subscriber', 5);
     expect(seen.events).toEqual([]);
   });
 });
@@ -229,7 +224,7 @@ describe('InProcessBus', () => {
     const emitted = bus.emit(AUTH_KEYS_CHANGED, event);
     event.version = 2;
     await emitted;
-    await until(() => received.length === 1, 'the subscriber');
+    await eventually(() => received.length === 1, 2_000, 'the subscriber', 5);
     expect(received).toEqual([{ version: 1, at: 'then' }]);
   });
 
@@ -241,7 +236,7 @@ describe('InProcessBus', () => {
     });
     bus.subscribe(AUTH_KEYS_CHANGED, (event) => received.push(event.version));
     await expect(bus.emit(AUTH_KEYS_CHANGED, { version: 7, at: 'now' })).resolves.toBeUndefined();
-    await until(() => received.length === 1, 'the healthy subscriber');
+    await eventually(() => received.length === 1, 2_000, 'the healthy subscriber', 5);
     expect(received).toEqual([7]);
   });
 
@@ -252,10 +247,10 @@ describe('InProcessBus', () => {
     const unsubscribe = bus.subscribe(AUTH_KEYS_CHANGED, (event) => first.push(event.version));
     bus.subscribe(AUTH_KEYS_CHANGED, (event) => second.push(event.version));
     await bus.emit(AUTH_KEYS_CHANGED, { version: 1, at: 'now' });
-    await until(() => first.length === 1 && second.length === 1, 'both subscribers');
+    await eventually(() => first.length === 1 && second.length === 1, 2_000, 'both subscribers', 5);
     unsubscribe();
     await bus.emit(AUTH_KEYS_CHANGED, { version: 2, at: 'now' });
-    await until(() => second.length === 2, 'the remaining subscriber');
+    await eventually(() => second.length === 2, 2_000, 'the remaining subscriber', 5);
     expect(first).toEqual([1]);
   });
 });

@@ -2,8 +2,12 @@ import 'reflect-metadata';
 import { Controller, type INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, MessagePattern, Payload, Transport } from '@nestjs/microservices';
+import { eventually } from '../../../../test/support/eventually.js';
+import {
+  type PrivateNatsServer,
+  startPrivateNatsServer,
+} from '../../../../test/support/private-nats-server.js';
 import { sha256Hex } from '../security/keys.js';
-import { type PrivateNatsServer, startPrivateNatsServer } from '../testing/private-nats-server.js';
 import { BusRemoteError, BusTimeoutError, BusUnavailableError } from './bus.js';
 import { NatsBus } from './nats-bus.js';
 import {
@@ -30,18 +34,6 @@ const ALICE: Principal = {
 };
 const SLOW = 'slow';
 const FAILS = 'fails';
-
-async function until(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 async function settleTime(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
   const started = Date.now();
@@ -137,9 +129,11 @@ describe('NatsBus against a Nest NATS microservice', () => {
   it('rejects with BusUnavailableError at once, not after the timeout, when the microservice is closed', async () => {
     await app.close();
     // Until the server has processed the close, it may still route a request to the old handler.
-    await until(
+    await eventually(
       async () => (await server.subscribers(AUTH_KEY_VERIFY)) === 0,
+      5_000,
       'the server to drop the handler',
+      10,
     );
     const { error, ms } = await settleTime(
       bus.send(AUTH_KEY_VERIFY, { keySha256: ALICE_DIGEST }, { timeoutMs: 5_000 }),
@@ -159,9 +153,11 @@ describe('NatsBus against a Nest NATS microservice', () => {
     const event: KeysChangedEvent = { version: 42, at: '2026-05-01T12:00:00.000Z' };
     await bus.emit(AUTH_KEYS_CHANGED, event);
 
-    await until(
+    await eventually(
       () => heard.length === 1 && received.events.length === 1,
+      5_000,
       'the subscriber and the handler',
+      10,
     );
     expect(heard).toEqual([event]);
     expect(received.events).toEqual([event]);
@@ -174,13 +170,23 @@ describe('NatsBus against a Nest NATS microservice', () => {
     const unsubscribe = listener.subscribe(AUTH_KEYS_CHANGED, (event) => heard.push(event.version));
     await listener.connection.flush();
     await bus.emit(AUTH_KEYS_CHANGED, { version: 1, at: 'now' });
-    await until(() => heard.length === 1 && received.events.length === 1, 'the first event');
+    await eventually(
+      () => heard.length === 1 && received.events.length === 1,
+      5_000,
+      'the first event',
+      10,
+    );
 
     unsubscribe();
     await listener.connection.flush();
     await bus.emit(AUTH_KEYS_CHANGED, { version: 2, at: 'now' });
     // The handler on the microservice is the witness that the second event was delivered.
-    await until(() => received.events.length === 2, 'the second event at the handler');
+    await eventually(
+      () => received.events.length === 2,
+      5_000,
+      'the second event at the handler',
+      10,
+    );
     await listener.connection.flush();
     expect(heard).toEqual([1]);
   });
@@ -193,7 +199,7 @@ describe('NatsBus against a Nest NATS microservice', () => {
     await listener.connection.flush();
     bus.connection.publish(AUTH_KEYS_CHANGED, 'not json');
     await bus.emit(AUTH_KEYS_CHANGED, { version: 3, at: 'now' });
-    await until(() => heard.length === 1, 'the well-formed event');
+    await eventually(() => heard.length === 1, 5_000, 'the well-formed event', 10);
     expect(heard).toEqual([3]);
   });
 });
@@ -215,7 +221,7 @@ describe('NatsBus when its NATS server dies', () => {
     bus = await NatsBus.connect(server.url, 'test');
     expect(bus.isConnected()).toBe(true);
     await server.kill();
-    await until(() => !bus.isConnected(), 'isConnected() to turn false');
+    await eventually(() => !bus.isConnected(), 5_000, 'isConnected() to turn false', 10);
   });
 
   it('then rejects send() with BusUnavailableError at once', async () => {
@@ -234,7 +240,7 @@ describe('NatsBus when its NATS server dies', () => {
 
   it('turns isConnected() true again when the server comes back', async () => {
     await server.restart();
-    await until(() => bus.isConnected(), 'isConnected() to turn true', 10_000);
+    await eventually(() => bus.isConnected(), 10_000, 'isConnected() to turn true', 10);
     // Connected for real: the server answers, with "no responders" as nobody serves the subject.
     await expect(bus.send(AUTH_KEY_VERIFY, { keySha256: ALICE_DIGEST })).rejects.toBeInstanceOf(
       BusUnavailableError,
@@ -244,7 +250,7 @@ describe('NatsBus when its NATS server dies', () => {
 
   it('closes without error while the server is down', async () => {
     await server.kill();
-    await until(() => !bus.isConnected(), 'isConnected() to turn false');
+    await eventually(() => !bus.isConnected(), 5_000, 'isConnected() to turn false', 10);
     await expect(bus.close()).resolves.toBeUndefined();
     expect(bus.connection.isClosed()).toBe(true);
   });

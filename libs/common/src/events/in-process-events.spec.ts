@@ -1,3 +1,4 @@
+import { eventually } from '../../../../test/support/eventually.js';
 import { InProcessEventChannel } from './in-process-events.js';
 import type { McpEvent } from './mcp-event.js';
 
@@ -42,14 +43,6 @@ function collect(work: (batch: McpEvent[]) => unknown): (batch: McpEvent[]) => P
     });
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 describe('InProcessEventChannel', () => {
   it('delivers events in publish order, in batches of at most batchSize', async () => {
     const channel = new InProcessEventChannel(100, 3);
@@ -89,7 +82,7 @@ describe('InProcessEventChannel', () => {
     );
     channel.publish(event(1));
     channel.publish(event(2));
-    await until(() => delivered.length === 4, 'every event');
+    await eventually(() => delivered.length === 4, 5_000, 'every event', 5);
     await channel.flush();
     expect(delivered).toEqual(['event-1', 'event-2', 'event-3', 'event-4']);
   });

@@ -1,6 +1,9 @@
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type PrivateNatsServer, startPrivateNatsServer } from '../testing/private-nats-server.js';
+import {
+  type PrivateNatsServer,
+  startPrivateNatsServer,
+} from '../../../../test/support/private-nats-server.js';
 import { ensureEventsStream, EVENTS_DUPLICATE_WINDOW_MS } from './jetstream.js';
 import { EVENTS_STREAM, eventSubject, type McpEvent } from './mcp-event.js';
 

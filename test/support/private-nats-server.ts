@@ -3,12 +3,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventually, GiveUp } from './eventually.js';
 
 /**
- * Test support, not part of the library's API (not exported from the entry point): a real
- * nats-server with JetStream that belongs to one test file, on a free port, so the file can kill
- * and restart it, and so its handlers of the real subjects never answer another file's requests
- * on the shared server.
+ * Test support (outside src/, so never built into dist/ with the library): a real nats-server
+ * with JetStream that belongs to one test file, on a free port, so the file can kill and restart
+ * it, and so its handlers of the real subjects never answer another file's requests on the
+ * shared server.
  */
 export interface PrivateNatsServer {
   readonly url: string;
@@ -51,13 +52,16 @@ export async function startPrivateNatsServer(): Promise<PrivateNatsServer> {
     child = started;
     let exited = false;
     started.once('exit', () => (exited = true));
-    const deadline = Date.now() + 10_000;
-    while (!(await listening(port))) {
-      if (exited) throw new Error(`nats-server exited before listening on port ${port}`);
-      if (Date.now() > deadline)
-        throw new Error(`nats-server did not listen on port ${port} within 10s`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await eventually(
+      async () => {
+        if (await listening(port)) return true;
+        if (exited) throw new GiveUp(`nats-server exited before listening on port ${port}`);
+        return false;
+      },
+      10_000,
+      `nats-server to listen on port ${port}`,
+      25,
+    );
   };
 
   const kill = async () => {

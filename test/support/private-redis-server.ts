@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
- * Test support, not used by the edge: a real redis-server that belongs to one test file, on a
- * free port, without persistence, so the file can kill it, stall it and start it again without
- * touching the shared Redis other tests use.
+ * Test support (outside src/, so never built into dist/ with the edge): a real redis-server
+ * that belongs to one test file, on a free port, without persistence, so the file can kill it,
+ * stall it and start it again without touching the shared Redis other tests use.
  */
 export interface PrivateRedisServer {
   readonly url: string;
