@@ -1,14 +1,36 @@
 import fc from 'fast-check';
-import { GatewayError } from '#common';
+import { GatewayError, InProcessEventChannel } from '#common';
+import { InProcessEventPublisher } from '../events/event-publisher.js';
+import { ExchangeRecorder } from '../events/exchange-recorder.js';
 import { parseJsonRpcBody } from '../jsonrpc/messages.js';
+import { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { SseFramingError, SseParser } from '../proxy/sse-parser.js';
-import { splitByToolFilter } from './request-policy.js';
+import { MessageTap } from '../tap/message-tap.js';
 import { ToolFilter } from './tool-filter.js';
 
 // Property tests of the edge's parsing: whatever a client sends, the parser either classifies it
-// or refuses it with a GatewayError (never crashes, never hangs), and nothing the filter forwards
+// or refuses it with a GatewayError (never crashes, never hangs), and nothing the tap lets through
 // can be read by a backend as a hidden tool.
 const filter = new ToolFilter({ allow: ['*'], deny: ['secret_*', 'get-env'] });
+const metrics = new EdgeMetrics();
+const exchange = new ExchangeRecorder(
+  {
+    edge_id: 'fuzz',
+    request_id: 'fuzz',
+    namespace: 'fuzz',
+    transport: 'streamable',
+    tenant: null,
+    key_id: null,
+    user: null,
+    protocol_version: null,
+    session_id: null,
+    client_name: null,
+    client_version: null,
+  },
+  new InProcessEventPublisher(new InProcessEventChannel(), metrics),
+  metrics,
+  'fuzz',
+);
 const hidden = fc.constantFrom('secret_delete', 'secret_x', 'get-env');
 const visible = fc.constantFrom('echo', 'get-sum', 'Secret_delete', 'secretdelete');
 
@@ -25,7 +47,8 @@ const toolCall = fc
   .tuple(
     fc.oneof(hidden, visible),
     fc.option(fc.oneof(hidden, visible)),
-    fc.integer({ min: 1, max: 1e6 }),
+    // null: sent as a notification, which must never carry a hidden call past the tap either
+    fc.option(fc.integer({ min: 1, max: 1e6 })),
     fc.boolean(),
   )
   .chain(([name, duplicate, id, escapeKey]) =>
@@ -34,7 +57,8 @@ const toolCall = fc
       .map(([nameLiteral, dupLiteral]) => {
         const key = escapeKey ? '"n\\u0061me"' : '"name"';
         const dup = dupLiteral === null ? '' : `,"name":${dupLiteral}`;
-        return `{"jsonrpc":"2.0","id":${id},"method":"tools\\/call","params":{${key}:${nameLiteral}${dup},"arguments":{}}}`;
+        const idField = id === null ? '' : `"id":${id},`;
+        return `{"jsonrpc":"2.0",${idField}"method":"tools\\/call","params":{${key}:${nameLiteral}${dup},"arguments":{}}}`;
       }),
   );
 
@@ -56,8 +80,10 @@ describe('edge parsing under generated input', () => {
           expect(error).toBeInstanceOf(GatewayError);
           return;
         }
-        const { forward } = splitByToolFilter(parsed, filter);
-        // What the backend reads: the re-serialised checked objects (see the pipeline).
+        const forward = parsed.messages.filter(
+          (message) => MessageTap.inbound(message, 0, filter, exchange).deliver,
+        );
+        // What the backend reads: the re-serialised checked objects (upstream/http-passthrough.ts).
         const backendView = JSON.parse(
           JSON.stringify(parsed.batch ? forward.map((m) => m.value) : (forward[0]?.value ?? null)),
         ) as unknown;

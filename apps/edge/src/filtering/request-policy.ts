@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorCode, GatewayError } from '#common';
 import type { ParsedBody, RpcMessage } from '../jsonrpc/messages.js';
-import type { ToolFilter } from './tool-filter.js';
 
 /** Protocol versions in which a POST body may be a JSON-RPC batch (removed in 2025-06-18). */
 const BATCH_VERSIONS = new Set(['2024-11-05', '2025-03-26']);
@@ -67,23 +66,4 @@ function nameOf(message: RpcMessage): string | undefined {
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
-}
-
-export interface FilteredBody {
-  /** tools/call requests of hidden tools, answered by the gateway. */
-  denied: RpcMessage[];
-  /** Messages to forward. */
-  forward: RpcMessage[];
-}
-
-/** Splits a body into hidden-tool calls (never forwarded) and the rest. */
-export function splitByToolFilter(parsed: ParsedBody, filter: ToolFilter): FilteredBody {
-  const denied: RpcMessage[] = [];
-  const forward: RpcMessage[] = [];
-  for (const message of parsed.messages) {
-    const hidden =
-      message.kind === 'request' && message.method === 'tools/call' && !filter.allows(message.tool);
-    (hidden ? denied : forward).push(message);
-  }
-  return { denied, forward };
 }

@@ -55,6 +55,14 @@ describe('parseJsonRpcBody', () => {
       ErrorCode.InvalidRequest,
     ],
     ['an id without result or method', { jsonrpc: '2.0', id: 1 }, ErrorCode.InvalidRequest],
+    [
+      'two requests with one id in a batch',
+      [
+        { jsonrpc: '2.0', id: 7, method: 'tools/list' },
+        { jsonrpc: '2.0', id: 7, method: 'ping' },
+      ],
+      ErrorCode.InvalidRequest,
+    ],
   ])('refuses %s', (_name, value, code) => {
     expect(() => parseJsonRpcBody(body(value))).toThrow(GatewayError);
     try {
@@ -62,6 +70,21 @@ describe('parseJsonRpcBody', () => {
     } catch (error) {
       expect((error as GatewayError).code).toBe(code);
     }
+  });
+});
+
+describe('ids in a batch', () => {
+  it.each([
+    ['a number and a string that look alike', [7, '7']],
+    ['a request and a response to a server request with the same id', [1, 'response']],
+  ])('accepts %s', (_name, [first, second]) => {
+    const messages: unknown[] = [{ jsonrpc: '2.0', id: first, method: 'ping' }];
+    messages.push(
+      second === 'response'
+        ? { jsonrpc: '2.0', id: first, result: {} }
+        : { jsonrpc: '2.0', id: second, method: 'ping' },
+    );
+    expect(parseJsonRpcBody(Buffer.from(JSON.stringify(messages))).messages).toHaveLength(2);
   });
 });
 
