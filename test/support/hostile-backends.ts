@@ -13,7 +13,10 @@ type Message = Record<string, unknown>;
  *   whose stream starts with a byte-order mark); a GET with `Last-Event-ID` replays a tools/list
  *   answer, as a resumable server does;
  * - legacy HTTP+SSE at `/legacy/sse` (stream) and `/legacy/message` (POSTs), `/legacy-bom/sse`
- *   for a stream that starts with a byte-order mark.
+ *   for a stream that starts with a byte-order mark;
+ * - `/flood`: every request is answered by an SSE stream of 80 notifications of 200 KB each
+ *   before its result, written as fast as the socket takes them (a client that reads slowly
+ *   pauses it many times).
  */
 export class HostileBackends {
   readonly received: Message[] = [];
@@ -68,6 +71,10 @@ export class HostileBackends {
       res.writeHead(202).end('Accepted');
       return;
     }
+    if (path === '/flood') {
+      void flood(res, flat);
+      return;
+    }
     this.answer(res, path, flat, Array.isArray(body));
   }
 
@@ -111,6 +118,22 @@ export class HostileBackends {
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
+}
+
+async function flood(res: ServerResponse, answers: Message[]): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'hostile-session' });
+  const notification = JSON.stringify({
+    jsonrpc: '2.0',
+    method: 'notifications/message',
+    params: { level: 'info', data: 'x'.repeat(200_000) },
+  });
+  for (let i = 0; i < 80 && !res.destroyed; i++) {
+    if (!res.write(`data: ${notification}\n\n`)) {
+      await new Promise((resolve) => res.once('drain', resolve));
+    }
+  }
+  for (const answer of answers) res.write(`data: ${JSON.stringify(answer)}\n\n`);
+  res.end();
 }
 
 function text(req: IncomingMessage): Promise<string> {

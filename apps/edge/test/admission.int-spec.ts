@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ExpressBackend } from '../../../test/support/express-backend.js';
 import { HostileBackends } from '../../../test/support/hostile-backends.js';
 import {
   type InProcessGateway,
@@ -135,5 +136,59 @@ describe('admission, step by step', () => {
     expect(seen['content-type']).toBe('application/json');
     expect(seen.authorization).toBeUndefined();
     expect(seen.cookie).toBeUndefined();
+  });
+});
+
+describe('a body the backend would read differently', () => {
+  const express = new ExpressBackend();
+  let pair: InProcessGateway;
+
+  beforeAll(async () => {
+    await express.start();
+    pair = await startInProcessGateway(`
+namespaces:
+  express: { upstream: { url: "${express.url}" }, tools: { deny: ["get-env"] } }
+keys:
+  - { id: main, key: "${key}", namespaces: ["*"] }
+`);
+  });
+
+  afterAll(async () => {
+    await pair?.stop();
+    await express.stop();
+  });
+
+  // "+AGc-et-env" is "get-env" in UTF-7: a backend on body-parser decodes the declared charset.
+  const smuggled = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: '+AGc-et-env', arguments: {} },
+  });
+  const headers = {
+    authorization: `Bearer ${key}`,
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': '2025-06-18',
+  };
+
+  it('refuses a hidden tool spelt in UTF-7 (415), and the Express backend runs nothing', async () => {
+    const response = await fetch(`${pair.edges[0].url}/mcp/express`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json; charset=utf-7' },
+      body: smuggled,
+    });
+    expect(response.status).toBe(415);
+    expect(express.ran).toEqual([]);
+  });
+
+  it('sends the same bytes as UTF-8 JSON when declared so: the backend reads the name the gateway checked', async () => {
+    const response = await fetch(`${pair.edges[0].url}/mcp/express`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json; charset=utf-8' },
+      body: smuggled,
+    });
+    expect(response.status).toBe(200);
+    expect(JSON.stringify(await response.json())).toContain('+AGc-et-env');
+    expect(express.ran).toEqual([]);
   });
 });

@@ -34,14 +34,18 @@ export function createBackendTransport(
     }
     return child;
   }
-  const headers = upstream.headers;
-  const withHeaders: typeof fetch = (input, init) =>
-    fetch(input, {
-      ...init,
-      headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), ...headers },
-    });
+  // The configured headers are set in one place, the fetch every request of the transport goes
+  // through, replacing any of the same name: set also in `requestInit`, the SDK would send them
+  // twice on some requests (`Authorization: Bearer X, Bearer X`), and a backend that checks its
+  // token would refuse them.
+  const configured = upstream.headers;
+  const withHeaders: typeof fetch = (input, init) => {
+    const headers = new Headers(init?.headers);
+    for (const [name, value] of Object.entries(configured)) headers.set(name, value);
+    return fetch(input, { ...init, headers });
+  };
   const url = new URL(upstream.url);
   return upstream.transport === 'sse'
-    ? new SSEClientTransport(url, { requestInit: { headers }, fetch: withHeaders })
-    : new StreamableHTTPClientTransport(url, { requestInit: { headers }, fetch: withHeaders });
+    ? new SSEClientTransport(url, { fetch: withHeaders })
+    : new StreamableHTTPClientTransport(url, { fetch: withHeaders });
 }

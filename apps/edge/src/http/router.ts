@@ -35,6 +35,14 @@ export class EdgeRouter {
     res.setHeader('X-Request-Id', requestId);
     try {
       const url = req.url ?? '';
+      // Origin form only (`/path?query`): an absolute-form target names a host, and nothing the
+      // edge does may be pointed at a host by a client.
+      if (url.charCodeAt(0) !== 47 /* '/' */ || url.charCodeAt(1) === 47) {
+        throw new GatewayError(
+          ErrorCode.BadRequest,
+          'Bad request: the request target must be a path',
+        );
+      }
       const query = url.indexOf('?');
       const path = query === -1 ? url : url.slice(0, query);
       if (path.startsWith('/mcp/')) this.mcp(req, res, requestId, path);

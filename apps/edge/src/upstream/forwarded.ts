@@ -60,7 +60,7 @@ export class ForwardedUpstream implements Upstream {
     res.once('close', () => abort.abort());
     let answer;
     try {
-      answer = await request(new URL(req.url ?? '/', admitted.claims!.u), {
+      answer = await request(ownerTarget(admitted.claims!.u!, req.url ?? '/'), {
         method: (req.method ?? 'GET') as 'GET',
         headers,
         body,
@@ -98,4 +98,14 @@ export class ForwardedUpstream implements Upstream {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/**
+ * The owner's advertised origin plus the request's path and query, never a host the request
+ * names: the router admits origin-form targets only, and this holds even if that ever changed.
+ */
+function ownerTarget(ownerUrl: string, target: string): string {
+  const owner = new URL(ownerUrl);
+  const path = target.startsWith('/') && !target.startsWith('//') ? target : '/';
+  return `${owner.origin}${path}`;
 }

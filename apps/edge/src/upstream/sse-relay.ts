@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import { ErrorCode } from '#common';
 import type { Logger } from 'pino';
 import { rpcErrorFor } from '../errors/error-writer.js';
@@ -85,6 +85,23 @@ function answerPending(admitted: Admitted, outcome: 'upstream_error' | 'upstream
 
 class ClientGone extends Error {}
 
+/**
+ * Resolves when the client's socket drains or closes, and leaves no listener behind either way
+ * (racing two `once()`s would leave the loser registered: a long stream to a slow client would
+ * gather one per pause).
+ */
+export function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.removeListener('drain', done);
+      res.removeListener('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /** One SSE relay's loop and its timers. */
 class SseRelay {
   resumable = false;
@@ -141,7 +158,7 @@ class SseRelay {
           this.lastWrite = Date.now();
           if (!res.write(raw)) {
             // Slow client: stop reading upstream until the socket drains (bounded memory).
-            await Promise.race([once(res, 'drain'), once(res, 'close')]);
+            await drainedOrClosed(res);
             if (res.destroyed) throw new ClientGone();
           }
         }
