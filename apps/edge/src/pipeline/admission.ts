@@ -153,7 +153,7 @@ export class Admission {
       claims.k !== principal.keyId ||
       claims.n !== request.namespace ||
       claims.t !== (isPassthrough(request.route, namespace) ? 'h' : 'b') ||
-      this.deps.closedSessions.has(token)
+      this.deps.closedSessions.has(claims)
     ) {
       throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
     }

@@ -1,12 +1,15 @@
 import { type Bus, EDGE_SESSION_CLOSED } from '#common';
+import { type SessionClaims, sessionIdentity } from './session-codec.js';
 
 const TTL_MS = 24 * 3600_000;
 const MAX_ENTRIES = 200_000;
 
 /**
- * Session ids that clients ended with DELETE, so a replayed id gets 404 on every edge even where
+ * Sessions that clients ended with DELETE, so a replayed id gets 404 on every edge even where
  * the backend would answer otherwise (server-everything answers 400 for an ended session).
- * Edges tell each other over the bus; entries expire after a day, bounded in number.
+ * Remembered by the session's identity, not by the id's text, so no other encoding of the id
+ * revives it. Edges tell each other over the bus (the event's `sessionMac` carries the
+ * identity); entries expire after a day, bounded in number.
  */
 export class ClosedSessions {
   private readonly closed = new Map<string, number>();
@@ -15,8 +18,8 @@ export class ClosedSessions {
     bus.subscribe(EDGE_SESSION_CLOSED, (event) => this.remember(event.sessionMac));
   }
 
-  has(token: string): boolean {
-    const mac = macOf(token);
+  has(claims: SessionClaims): boolean {
+    const mac = sessionIdentity(claims);
     const at = this.closed.get(mac);
     if (at === undefined) return false;
     if (Date.now() - at > TTL_MS) {
@@ -26,8 +29,8 @@ export class ClosedSessions {
     return true;
   }
 
-  close(token: string): void {
-    const mac = macOf(token);
+  close(claims: SessionClaims): void {
+    const mac = sessionIdentity(claims);
     this.remember(mac);
     void this.bus.emit(EDGE_SESSION_CLOSED, { sessionMac: mac }).catch(() => undefined);
   }
@@ -39,8 +42,4 @@ export class ClosedSessions {
     }
     this.closed.set(mac, Date.now());
   }
-}
-
-function macOf(token: string): string {
-  return token.slice(token.lastIndexOf('.') + 1);
 }

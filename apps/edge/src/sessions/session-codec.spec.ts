@@ -1,24 +1,92 @@
-import { SessionCodec } from './session-codec.js';
+import { InProcessBus } from '#common';
+import { ClosedSessions } from './closed-sessions.js';
+import { SessionCodec, type SessionClaims } from './session-codec.js';
 
 describe('SessionCodec', () => {
   const codec = new SessionCodec('secret-a');
-  const claims = { k: 'alice', n: 'search', t: 'h' as const, b: 'backend-session-1' };
+  const claims: SessionClaims = {
+    k: 'alice',
+    n: 'search',
+    t: 'b',
+    b: 'bridge-1',
+    e: 'edge-7',
+    u: 'http://10.1.2.3:8080',
+  };
 
-  it('round-trips the claims of a session id it signed', () => {
-    expect(codec.decode(codec.encode(claims))).toEqual(claims);
+  it('round-trips the claims of a session id it sealed, with an expiry', () => {
+    const decoded = codec.decode(codec.encode(claims));
+    expect(decoded).toMatchObject(claims);
+    expect(decoded!.x! * 1000).toBeGreaterThan(Date.now());
   });
 
-  it('refuses an id signed with another secret (another gateway)', () => {
+  it('gives the same session the same id', () => {
+    const x = Math.floor(Date.now() / 1000) + 60;
+    expect(codec.encode({ ...claims, x })).toBe(codec.encode({ ...claims, x }));
+  });
+
+  it('keeps what it carries unreadable: no address, no backend id in any decoding of it', () => {
+    const token = codec.encode(claims);
+    for (const text of [token, Buffer.from(token, 'base64url').toString('latin1')]) {
+      expect(text).not.toContain('10.1.2.3');
+      expect(text).not.toContain('bridge-1');
+      expect(text).not.toContain('alice');
+    }
+  });
+
+  it('refuses an id sealed with another secret (another gateway)', () => {
     expect(new SessionCodec('secret-b').decode(codec.encode(claims))).toBeUndefined();
   });
 
-  it('refuses an id whose claims were edited', () => {
-    const [, signature] = codec.encode(claims).split('.');
-    const forged = Buffer.from(JSON.stringify({ ...claims, k: 'mallory' })).toString('base64url');
-    expect(codec.decode(`${forged}.${signature}`)).toBeUndefined();
+  it('refuses an expired id', () => {
+    expect(
+      codec.decode(codec.encode({ ...claims, x: Math.floor(Date.now() / 1000) - 1 })),
+    ).toBeUndefined();
   });
 
-  it.each(['', 'abc', '.', 'a.b', `${'x'.repeat(5000)}.y`])('refuses garbage %#', (token) => {
+  it.each([
+    ['padding added', (token: string) => `${token}==`],
+    [
+      'standard base64 instead of base64url',
+      (token: string) => Buffer.from(token, 'base64url').toString('base64'),
+    ],
+    ['a flipped byte', (token: string) => flip(token, 20)],
+    ['other trailing bits', (token: string) => withOtherTrailingBits(token)],
+  ])('refuses a twin of a sound id: %s', (_name, twin) => {
+    const token = codec.encode(claims);
+    const other = twin(token);
+    expect(other).not.toBe(token);
+    expect(codec.decode(other)).toBeUndefined();
+  });
+
+  it.each(['', 'abc', '.', 'a.b', `${'x'.repeat(5000)}`])('refuses garbage %#', (token) => {
     expect(codec.decode(token)).toBeUndefined();
   });
 });
+
+describe('ClosedSessions', () => {
+  it('remembers an ended session by what it is, whatever id presents it', () => {
+    const codec = new SessionCodec('secret');
+    const closed = new ClosedSessions(new InProcessBus());
+    const claims: SessionClaims = { k: 'alice', n: 'search', t: 'h', b: 'backend-1' };
+    closed.close(codec.decode(codec.encode({ ...claims, pv: '2025-06-18' }))!);
+    // Another id of the same session (other client details, another expiry).
+    const twin = codec.decode(codec.encode({ ...claims, pv: '2025-11-25', x: 2e9 }))!;
+    expect(closed.has(twin)).toBe(true);
+    expect(closed.has({ ...claims, b: 'backend-2' })).toBe(false);
+  });
+});
+
+function flip(token: string, at: number): string {
+  const raw = Buffer.from(token, 'base64url');
+  raw[at] ^= 1;
+  return raw.toString('base64url');
+}
+
+/** The same bytes, but with the unused low bits of the last character set. */
+function withOtherTrailingBits(token: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(token[token.length - 1]);
+  const unused = token.length % 4 === 2 ? 0b1111 : token.length % 4 === 3 ? 0b11 : 0;
+  if (unused === 0) return `${token}A`; // no unused bits: a character more is no longer canonical
+  return token.slice(0, -1) + alphabet[last ^ 1];
+}

@@ -1,6 +1,6 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync } from 'node:crypto';
 
-/** What a gateway session id carries; the client sees it signed, never the backend's own id. */
+/** What a gateway session id carries; the client sees it sealed, never the backend's own id. */
 export interface SessionClaims {
   /** key id the session was created with */
   k: string;
@@ -20,46 +20,85 @@ export interface SessionClaims {
   cv?: string;
   /** protocol version negotiated at initialize */
   pv?: string;
+  /** expiry, in seconds since the epoch (set by `encode` when absent) */
+  x?: number;
 }
 
+/** How long a session id is good for; a client whose id expired gets 404 and starts anew. */
+export const SESSION_TTL_S = 7 * 24 * 3600;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const MAX_TOKEN = 4096;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
 /**
- * Signs session claims with GATEWAY_SESSION_SECRET (HMAC-SHA256), so any edge replica sharing
- * the secret can serve any request of the session, and a session id presented with another key
- * or namespace is recognised as foreign (SPEC §4 item 4).
+ * Seals session claims with GATEWAY_SESSION_SECRET (AES-256-GCM under a key derived with HKDF),
+ * so any edge replica sharing the secret can serve any request of the session, a session id
+ * presented with another key or namespace is recognised as foreign (SPEC §4 item 4), and nobody
+ * else can read what it carries (an edge's address, the backend's session id). The IV is derived
+ * from the claims (an HMAC under a second derived key), so the same session always gets the same
+ * id. Only the canonical encoding is accepted: a twin of an id (padding, other trailing bits)
+ * is garbage, not the same session.
  */
 export class SessionCodec {
-  constructor(private readonly secret: string) {}
+  private readonly key: Buffer;
+  private readonly ivKey: Buffer;
 
-  encode(claims: SessionClaims): string {
-    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
-    return `${payload}.${this.sign(payload)}`;
+  constructor(secret: string) {
+    this.key = derive(secret, 'session-claims-key');
+    this.ivKey = derive(secret, 'session-claims-iv');
   }
 
-  /** Returns the claims of a well-signed id, or undefined for anything else. */
+  encode(claims: SessionClaims): string {
+    const sealed: SessionClaims = { ...claims, x: claims.x ?? nowSeconds() + SESSION_TTL_S };
+    const plain = Buffer.from(JSON.stringify(sealed));
+    const iv = createHmac('sha256', this.ivKey).update(plain).digest().subarray(0, IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+  }
+
+  /** Returns the claims of a sound, unexpired id of ours, or undefined for anything else. */
   decode(token: string | undefined): SessionClaims | undefined {
-    if (!token || token.length > 4096) return undefined;
-    const dot = token.indexOf('.');
-    if (dot <= 0) return undefined;
-    const payload = token.slice(0, dot);
-    const signature = Buffer.from(token.slice(dot + 1), 'base64url');
-    const expected = Buffer.from(this.sign(payload), 'base64url');
-    if (signature.length !== expected.length || !timingSafeEqual(signature, expected))
-      return undefined;
+    if (!token || token.length > MAX_TOKEN || !BASE64URL.test(token)) return undefined;
+    const raw = Buffer.from(token, 'base64url');
+    if (raw.length <= IV_BYTES + TAG_BYTES || raw.toString('base64url') !== token) return undefined;
+    let claims: SessionClaims;
     try {
-      const claims = JSON.parse(
-        Buffer.from(payload, 'base64url').toString('utf8'),
-      ) as SessionClaims;
-      return typeof claims.k === 'string' &&
-        typeof claims.n === 'string' &&
-        typeof claims.b === 'string'
-        ? claims
-        : undefined;
+      const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, IV_BYTES));
+      decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
+      const plain = Buffer.concat([
+        decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
+      claims = JSON.parse(plain.toString('utf8')) as SessionClaims;
     } catch {
       return undefined;
     }
+    const sound =
+      typeof claims.k === 'string' &&
+      typeof claims.n === 'string' &&
+      typeof claims.b === 'string' &&
+      typeof claims.x === 'number' &&
+      claims.x > nowSeconds();
+    return sound ? claims : undefined;
   }
+}
 
-  private sign(payload: string): string {
-    return createHmac('sha256', this.secret).update(payload).digest('base64url');
-  }
+/**
+ * What identifies a session whatever id it was presented with: ended sessions are remembered by
+ * it, so no other encoding of an ended session's id can bring it back.
+ */
+export function sessionIdentity(claims: SessionClaims): string {
+  return createHash('sha256')
+    .update(`${claims.k}\n${claims.n}\n${claims.t}\n${claims.b}`)
+    .digest('base64url');
+}
+
+function derive(secret: string, info: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'mcp-gateway', info, 32));
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
 }

@@ -3,7 +3,7 @@ import { Agent, errors as undiciErrors } from 'undici';
 import { ErrorCode, GatewayError } from '#common';
 import type { Logger } from 'pino';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
-import { type Admitted, sessionTokenOf } from '../pipeline/admission.js';
+import type { Admitted } from '../pipeline/admission.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/upstream-headers.js';
 import { AnswerTooLargeError, UpstreamExchange } from '../proxy/upstream-exchange.js';
 import type { ClosedSessions } from '../sessions/closed-sessions.js';
@@ -203,8 +203,8 @@ export class HttpPassthrough implements Upstream {
       admitted.exchange.finish('ok', 200);
       return;
     }
-    if (request.raw.method === 'DELETE' && status < 300 && admitted.sessionToken) {
-      this.closedSessions.close(sessionTokenOf(request)!);
+    if (request.raw.method === 'DELETE' && status < 300 && admitted.claims) {
+      this.closedSessions.close(admitted.claims);
     }
     if (status === 404 && admitted.claims) {
       // The backend no longer knows the session: answer as for any unknown session.
@@ -252,6 +252,8 @@ export class HttpPassthrough implements Upstream {
       cn: who.client_name ?? undefined,
       cv: who.client_version ?? undefined,
       pv: who.protocol_version ?? undefined,
+      // The session keeps its expiry, so the same session keeps the same id.
+      x: admitted.claims?.x,
     });
   }
 
