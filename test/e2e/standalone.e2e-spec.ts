@@ -42,20 +42,19 @@ describe('standalone mode (npm start)', () => {
   let backend: Awaited<ReturnType<typeof startEverything>>;
   let gateway: Awaited<ReturnType<typeof startStandalone>>;
 
-  beforeAll(async () => {
-    backend = await startEverything('streamableHttp');
-    const configPath = join(dir, 'gateway.yaml');
-    writeFileSync(
-      configPath,
-      `
+  const configPath = join(dir, 'gateway.yaml');
+  const config = () => `
 namespaces:
   remote: { upstream: { url: "${backend.url}" } }
   local:
     upstream: { command: node, args: ["node_modules/@modelcontextprotocol/server-everything/dist/index.js", "stdio"] }
 keys:
   - { id: ops, key: "${key}", role: admin, namespaces: ["*"] }
-`,
-    );
+`;
+
+  beforeAll(async () => {
+    backend = await startEverything('streamableHttp');
+    writeFileSync(configPath, config());
     gateway = await startStandalone({
       GATEWAY_CONFIG: configPath,
       ANALYTICS_DB: join(dir, 'data', 'analytics.duckdb'),
@@ -93,6 +92,46 @@ keys:
       expect(figures).toMatchObject({ requests: 2, errors: 0, tool_calls: 1, unique_keys: 1 });
     },
   );
+
+  // SPEC §8: logs never contain a key. A YAML parser quotes the source around a syntax error,
+  // and after a stray brace every later token is one: the edge, auth and analytics log it.
+  const broken = (secrets: string[]) =>
+    `keys:\n  - { id: a, key: ${secrets[0]} }}\n${secrets.map((secret, i) => `  - { id: k${i}, key: "${secret}" }\n`).join('')}`;
+
+  it('logs a broken config reload by line and column, never a secret of it', async () => {
+    const secrets = [key, `reload-secret-${randomUUID()}`];
+    const before = gateway.proc.output.length;
+    writeFileSync(configPath, broken(secrets));
+    try {
+      await eventually(
+        () => gateway.proc.output.slice(before).includes('YAML syntax error'),
+        10_000,
+        'the reload to be refused',
+      );
+    } finally {
+      writeFileSync(configPath, config());
+    }
+    for (const secret of secrets) expect(gateway.proc.output).not.toContain(secret);
+    // The old config stays in force.
+    const { client } = await connectClient(`${gateway.edgeUrl}/mcp/remote`, key);
+    await client.close();
+  });
+
+  it('refuses to start on a broken config without printing a secret of it', async () => {
+    const secrets = [`start-secret-${randomUUID()}`, `start-secret-${randomUUID()}`];
+    const path = join(dir, 'broken.yaml');
+    writeFileSync(path, broken(secrets));
+    const proc = startService('standalone', {
+      GATEWAY_CONFIG: path,
+      EDGE_PORT: '0',
+      ANALYTICS_PORT: '0',
+      NATS_URL: '',
+      REDIS_URL: '',
+    });
+    expect(await proc.exited).not.toBe(0);
+    expect(proc.output).toMatch(/YAML syntax error: .* \(line 2, column \d+\)/);
+    for (const secret of secrets) expect(proc.output).not.toContain(secret);
+  });
 
   it('answers 401 to a wrong key', async () => {
     const response = await fetch(`${gateway.edgeUrl}/mcp/remote`, {

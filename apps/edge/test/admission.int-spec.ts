@@ -91,6 +91,14 @@ describe('admission, step by step', () => {
       'invalid_request',
     ],
     [
+      'parse: nested deeper than 64',
+      '/mcp/open',
+      `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":${'['.repeat(100)}${']'.repeat(100)}}}}`,
+      {},
+      400,
+      'invalid_request',
+    ],
+    [
       'session: not ours',
       '/mcp/open',
       JSON.stringify(ping),

@@ -73,6 +73,31 @@ describe('parseJsonRpcBody', () => {
   });
 });
 
+describe('nesting', () => {
+  const nested = (depth: number, open = '[', close = ']') =>
+    `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":${open.repeat(depth)}${close.repeat(depth)}}}}`;
+
+  it.each([
+    ['200,000 arrays deep', nested(200_000)],
+    ['objects 100 deep', nested(100, '{"a":', '}').replace(/\{"a":\}/, '{}')],
+    ['just past the limit', nested(62)],
+  ])('refuses %s (400, -32600) before parsing', (_name, text) => {
+    expect(() => parseJsonRpcBody(Buffer.from(text))).toThrow(
+      expect.objectContaining({ code: ErrorCode.InvalidRequest }),
+    );
+  });
+
+  it.each([
+    ['at the limit', nested(61)],
+    [
+      'brackets inside strings',
+      `{"jsonrpc":"2.0","id":1,"method":"x","params":{"s":"${'['.repeat(500)}\\"${'{'.repeat(500)}"}}`,
+    ],
+  ])('accepts %s', (_name, text) => {
+    expect(parseJsonRpcBody(Buffer.from(text)).messages).toHaveLength(1);
+  });
+});
+
 describe('ids in a batch', () => {
   it.each([
     ['a number and a string that look alike', [7, '7']],

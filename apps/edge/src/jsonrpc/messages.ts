@@ -18,6 +18,30 @@ export interface ParsedBody {
   batch: boolean;
 }
 
+/** Deepest nesting of a body (SPEC §4): deeper would cost the stack when re-serialised. */
+export const MAX_DEPTH = 64;
+
+/**
+ * Whether the JSON text nests objects and arrays deeper than `limit`, read from the bytes before
+ * anything parses them (brackets inside strings do not count). Malformed text is the parser's
+ * to refuse.
+ */
+export function nestedDeeperThan(body: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const byte = body[i];
+    if (inString) {
+      if (byte === 0x5c /* \ */) i++;
+      else if (byte === 0x22 /* " */) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x7b /* { */ || byte === 0x5b /* [ */) {
+      if (++depth > limit) return true;
+    } else if (byte === 0x7d /* } */ || byte === 0x5d /* ] */) depth--;
+  }
+  return false;
+}
+
 /**
  * Parses a POST body as JSON-RPC 2.0 (a message or, for 2025-03-26, a batch). JSON.parse keeps
  * the last of duplicate keys and decodes unicode escapes in keys, and the gateway decides on the
@@ -25,6 +49,12 @@ export interface ParsedBody {
  * see different messages.
  */
 export function parseJsonRpcBody(body: Buffer): ParsedBody {
+  if (nestedDeeperThan(body, MAX_DEPTH)) {
+    throw new GatewayError(
+      ErrorCode.InvalidRequest,
+      `Invalid Request: JSON nested deeper than ${MAX_DEPTH} levels`,
+    );
+  }
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));

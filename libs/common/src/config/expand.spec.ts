@@ -192,6 +192,24 @@ describe('YAML syntax errors', () => {
   ])('reports %s with its line', (_name, source, line) => {
     const error = configError(source);
     expect(error.issues[0]?.path).toBe('(file)');
-    expect(error.issues[0]?.message).toMatch(new RegExp(`\\(line ${line}\\)$`));
+    expect(error.issues[0]?.message).toMatch(new RegExp(`\\(line ${line}, column \\d+\\)$`));
+  });
+
+  it('never quotes the source: a stray brace before keys does not put their secrets in the error', () => {
+    const secrets = ['sk-first-secret-1234567890', 'sk-second-secret-0987654321'];
+    const source = [
+      'keys:',
+      `  - { id: a, key: ${secrets[0]} }}`,
+      `  - { id: b, key: ${secrets[1]} }`,
+      `  - id: c`,
+      `    key: "${secrets[0]}-again"`,
+      'namespaces: {}',
+    ].join('\n');
+    const error = configError(source);
+    expect(error.issues.length).toBeGreaterThan(0);
+    expect(error.issues.length).toBeLessThanOrEqual(5);
+    for (const secret of secrets) expect(error.message).not.toContain(secret);
+    expect(error.message).not.toContain('id:');
+    expect(error.issues[0].message).toMatch(/line 2, column \d+/);
   });
 });

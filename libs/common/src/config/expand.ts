@@ -24,6 +24,8 @@ export function expandString(
   });
 }
 
+const MAX_SYNTAX_ISSUES = 5;
+
 export interface ParsedYaml {
   value: unknown;
   issues: ConfigIssue[];
@@ -39,13 +41,13 @@ export function parseAndExpand(
 ): ParsedYaml {
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const issues: ConfigIssue[] = doc.errors.map((error) => {
-    // linePos is only filled in with prettyErrors, so the line is computed from the offset.
-    const line = error.linePos?.[0]?.line ?? lineCounter.linePos(error.pos[0]).line;
-    return {
-      path: '(file)',
-      message: `${error.message.split('\n')[0]}${line ? ` (line ${line})` : ''}`,
-    };
+  // A syntax error is reported by its kind, line and column only: the parser's own messages
+  // quote the source around it, and in a config file that is a key's secret (a stray `}` makes
+  // every later token an error). The first few are enough to find it; the rest are its echo.
+  const issues: ConfigIssue[] = doc.errors.slice(0, MAX_SYNTAX_ISSUES).map((error) => {
+    const { line, col } = lineCounter.linePos(error.pos[0]);
+    const kind = error.code.toLowerCase().replaceAll('_', ' ');
+    return { path: '(file)', message: `YAML syntax error: ${kind} (line ${line}, column ${col})` };
   });
   if (issues.length > 0) return { value: undefined, issues };
 
