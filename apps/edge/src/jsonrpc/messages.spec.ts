@@ -82,9 +82,14 @@ describe('nesting', () => {
     ['objects 100 deep', nested(100, '{"a":', '}').replace(/\{"a":\}/, '{}')],
     ['just past the limit', nested(62)],
   ])('refuses %s (400, -32600) before parsing', (_name, text) => {
-    expect(() => parseJsonRpcBody(Buffer.from(text))).toThrow(
-      expect.objectContaining({ code: ErrorCode.InvalidRequest }),
-    );
+    let refused: unknown;
+    try {
+      parseJsonRpcBody(Buffer.from(text));
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(GatewayError);
+    expect((refused as GatewayError).code).toBe(ErrorCode.InvalidRequest);
   });
 
   it.each([
