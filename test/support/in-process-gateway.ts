@@ -13,6 +13,8 @@ import { type EdgeHandle, startEdge } from '../../apps/edge/src/bootstrap.js';
 export interface InProcessGateway {
   /** Edges sharing the session secret and the bus: a session held by one is forwarded by the other. */
   edges: EdgeHandle[];
+  /** The edges' shared session secret (what forwarding marks are made with). */
+  sessionSecret: string;
   /** Every event the edges published, in order. */
   events: McpEvent[];
   /** Resolves once every event published so far is in `events`. */
@@ -57,6 +59,7 @@ export async function startInProcessGateway(
   }
   return {
     edges,
+    sessionSecret,
     events,
     flush: async () => {
       for (const edge of edges) await edge.publisher.flush();

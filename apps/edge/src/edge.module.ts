@@ -19,6 +19,7 @@ import { Admission } from './pipeline/admission.js';
 import { McpPipeline } from './pipeline/mcp-pipeline.js';
 import { RateLimiter } from './ratelimit/rate-limiter.js';
 import { ClosedSessions } from './sessions/closed-sessions.js';
+import { ForwardingMarks } from './sessions/forwarding-mark.js';
 import { SessionCodec } from './sessions/session-codec.js';
 import { BridgedUpstream } from './upstream/bridged.js';
 import { ForwardedUpstream } from './upstream/forwarded.js';
@@ -78,14 +79,14 @@ function policyProviders(): Provider[] {
     made(ClosedSessions, [o], (opts: EdgeOptions) => new ClosedSessions(opts.bus)),
     made(
       Admission,
-      [o, KeyVerifier, RateLimiter, SessionCodec, ClosedSessions, ForwardedUpstream],
+      [o, KeyVerifier, RateLimiter, SessionCodec, ClosedSessions, ForwardingMarks],
       (
         opts: EdgeOptions,
         verifier: KeyVerifier,
         limiter: RateLimiter,
         sessions: SessionCodec,
         closedSessions: ClosedSessions,
-        forwarder: ForwardedUpstream,
+        marks: ForwardingMarks,
       ) =>
         new Admission({
           config: opts.config,
@@ -93,7 +94,7 @@ function policyProviders(): Provider[] {
           limiter,
           sessions,
           closedSessions,
-          forwarder,
+          marks,
         }),
     ),
   ];
@@ -113,10 +114,11 @@ function upstreamProviders(): Provider[] {
       (opts: EdgeOptions, codec: SessionCodec, closed: ClosedSessions, metrics: EdgeMetrics) =>
         new HttpPassthrough(codec, closed, metrics, opts.logger),
     ),
+    made(ForwardingMarks, [o], (opts: EdgeOptions) => new ForwardingMarks(opts.sessionSecret)),
     made(
       ForwardedUpstream,
-      [o],
-      (opts: EdgeOptions) => new ForwardedUpstream(opts.sessionSecret, opts.logger),
+      [o, ForwardingMarks],
+      (opts: EdgeOptions, marks: ForwardingMarks) => new ForwardedUpstream(marks, opts.logger),
     ),
     made(
       BridgedUpstream,

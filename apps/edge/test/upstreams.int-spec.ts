@@ -9,6 +9,8 @@ import {
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
 import { ROOT } from '../../../test/support/processes.js';
+import { ForwardingMarks } from '../src/sessions/forwarding-mark.js';
+import { FORWARDED_HEADER } from '../src/upstream/forwarded.js';
 import { drainedOrClosed } from '../src/upstream/sse-relay.js';
 import { LegacyRawClient, StreamableRawClient } from '../../../test/support/raw-client.js';
 
@@ -42,6 +44,7 @@ namespaces:
   legacy: { upstream: { url: "${backends.url}/legacy/sse", transport: sse, headers: { Authorization: "${token}" } } }
   http: { upstream: { url: "${backends.url}/json", headers: { authorization: "${token}" } } }
   flood: { upstream: { url: "${backends.url}/flood" } }
+  limited: { upstream: { url: "${backends.url}/json" }, rate_limit: { requests: 1, per: 1h } }
   stdio: { upstream: { ${stdio} } }
 keys:
   - { id: up, key: "${key}", namespaces: ["*"] }
@@ -120,6 +123,36 @@ describe('request targets', () => {
       expect(trapHits).toBe(0);
     },
   );
+});
+
+describe('forwarding marks', () => {
+  it('skips the limit for the one request a mark was made for, and never again', async () => {
+    const marks = new ForwardingMarks(gateway.sessionSecret);
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    const send = (mark: string, payload = body) =>
+      fetch(`${gateway.edges[0].url}/mcp/limited`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'x-request-id': 'marked-1',
+          [FORWARDED_HEADER]: mark,
+        },
+        body: payload,
+      });
+    const mark = marks.make({
+      method: 'POST',
+      target: '/mcp/limited',
+      body: Buffer.from(body),
+      keyId: 'up',
+      requestId: 'marked-1',
+    });
+    expect((await send(mark)).status).toBe(200); // counted on the edge that forwarded it
+    // The same mark again, or on another body: counted here like any request (1 per hour).
+    expect((await send(mark)).status).toBe(200);
+    expect((await send(mark, body.replace('ping', 'tools/list'))).status).toBe(429);
+  });
 });
 
 describe('a slow SSE reader', () => {

@@ -15,7 +15,8 @@ import { type ParsedBody, parseJsonRpcBody } from '../jsonrpc/messages.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ClosedSessions } from '../sessions/closed-sessions.js';
 import type { SessionClaims, SessionCodec } from '../sessions/session-codec.js';
-import type { ForwardedUpstream } from '../upstream/forwarded.js';
+import { FORWARDED_HEADER } from '../upstream/forwarded.js';
+import type { ForwardingMarks } from '../sessions/forwarding-mark.js';
 import { originAllowed } from './origin.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -57,7 +58,7 @@ export interface AdmissionDeps {
   limiter: RateLimiter;
   sessions: SessionCodec;
   closedSessions: ClosedSessions;
-  forwarder: Pick<ForwardedUpstream, 'isForwarded'>;
+  marks: ForwardingMarks;
 }
 
 /**
@@ -93,7 +94,7 @@ export class Admission {
     const { claims, token } = this.sessionOf(request, principal, namespace);
     exchange.joinSession(token, claims);
     if (parsed) enforceRequestPolicy(parsed, request.raw.headers, protocolOf(request, claims));
-    const forwarded = this.deps.forwarder.isForwarded(request.raw, request.requestId);
+    const forwarded = this.forwardedHere(request, principal);
     // A request forwarded by another edge (for a session held here) was counted there.
     if (!forwarded) await this.consume(request, principal, parsed);
     const filter = toolFilterFor(namespace);
@@ -158,6 +159,19 @@ export class Admission {
       throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
     }
     return { claims, token };
+  }
+
+  /** Sent by another edge for a session held here, its limits counted there (a valid mark). */
+  private forwardedHere(request: McpRequest, principal: Principal): boolean {
+    const mark = request.raw.headers[FORWARDED_HEADER];
+    if (typeof mark !== 'string') return false;
+    return this.deps.marks.accept(mark, {
+      method: request.raw.method ?? 'GET',
+      target: request.raw.url ?? '/',
+      body: request.body,
+      keyId: principal.keyId,
+      requestId: request.requestId,
+    });
   }
 
   /** SPEC §6: a body counts its requests; a GET stream counts one. */

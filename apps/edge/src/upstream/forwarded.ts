@@ -1,10 +1,9 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Agent, request } from 'undici';
 import { ErrorCode, GatewayError } from '#common';
 import type { Logger } from 'pino';
 import type { Admitted } from '../pipeline/admission.js';
+import type { ForwardingMarks } from '../sessions/forwarding-mark.js';
 import type { Upstream } from './upstream.js';
 
 export const FORWARDED_HEADER = 'x-mcp-gateway-forwarded';
@@ -23,8 +22,8 @@ const HOP_BY_HOP = new Set([
  * A bridged session (a stdio child, a legacy SSE connection) can only be served by the edge that
  * holds it. Another edge forwards its requests there over HTTP, byte for byte, streams included.
  * The edge that holds the session admits the request again (key, session binding) and passes
- * every message through its tap; the forwarded mark (an HMAC with the shared session secret)
- * only tells it that rate limits were already counted and that it must not forward again.
+ * every message through its tap; the forwarding mark (sessions/forwarding-mark.ts) only tells
+ * it that rate limits were already counted and that it must not forward again.
  */
 export class ForwardedUpstream implements Upstream {
   private readonly agent = new Agent({
@@ -34,18 +33,9 @@ export class ForwardedUpstream implements Upstream {
   });
 
   constructor(
-    private readonly secret: string,
+    private readonly marks: ForwardingMarks,
     private readonly logger: Logger,
   ) {}
-
-  /** True when the request carries a valid mark of another edge. */
-  isForwarded(req: IncomingMessage, requestId: string): boolean {
-    const mark = req.headers[FORWARDED_HEADER];
-    if (typeof mark !== 'string') return false;
-    const expected = Buffer.from(this.mark(requestId, req.url ?? ''));
-    const given = Buffer.from(mark);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  }
 
   async deliver(admitted: Admitted): Promise<void> {
     const { raw: req, res, requestId, body } = admitted.request;
@@ -55,7 +45,13 @@ export class ForwardedUpstream implements Upstream {
         headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     headers['x-request-id'] = requestId;
-    headers[FORWARDED_HEADER] = this.mark(requestId, req.url ?? '');
+    headers[FORWARDED_HEADER] = this.marks.make({
+      method: req.method ?? 'GET',
+      target: req.url ?? '/',
+      body,
+      keyId: admitted.principal.keyId,
+      requestId,
+    });
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     let answer;
@@ -89,10 +85,6 @@ export class ForwardedUpstream implements Upstream {
     res.flushHeaders();
     // pipeline() applies backpressure: a slow client slows the owner's stream, not our memory.
     await pipeline(answer.body, res).catch(() => undefined);
-  }
-
-  private mark(requestId: string, url: string): string {
-    return createHmac('sha256', this.secret).update(`${requestId}\n${url}`).digest('base64url');
   }
 
   async close(): Promise<void> {
