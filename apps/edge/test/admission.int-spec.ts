@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { ExpressBackend } from '../../../test/support/express-backend.js';
 import { HostileBackends } from '../../../test/support/hostile-backends.js';
 import {
@@ -20,7 +21,7 @@ let edge: string;
 beforeAll(async () => {
   await backend.start();
   gateway = await startInProcessGateway(`
-server: { allowed_origins: ["https://app.example"], max_body_bytes: 2048 }
+server: { allowed_origins: ["https://app.example"], max_body_bytes: 2048, request_timeout: 1s }
 namespaces:
   open: { upstream: { url: "${backend.url}/json" } }
   other: { upstream: { url: "${backend.url}/json" } }
@@ -144,6 +145,64 @@ describe('admission, step by step', () => {
     expect(seen['content-type']).toBe('application/json');
     expect(seen.authorization).toBeUndefined();
     expect(seen.cookie).toBeUndefined();
+  });
+});
+
+describe('slow and endless bodies', () => {
+  /** Opens a raw connection, sends `head`, then feeds `feed` until the edge answers or closes. */
+  function trickle(
+    head: string,
+    feed: (socket: Socket) => void,
+  ): Promise<{ status: number; text: string; closedAfterMs: number }> {
+    return new Promise((resolve) => {
+      const started = Date.now();
+      const socket = connect(Number(new URL(edge).port), '127.0.0.1', () => {
+        socket.write(`${head}\r\n\r\n`);
+        feed(socket);
+      });
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('error', () => undefined);
+      socket.on('close', () =>
+        resolve({
+          status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+          text,
+          closedAfterMs: Date.now() - started,
+        }),
+      );
+    });
+  }
+
+  const head = (framing: string) =>
+    [
+      'POST /mcp/open HTTP/1.1',
+      'Host: edge',
+      `Authorization: Bearer ${key}`,
+      'Content-Type: application/json',
+      'Accept: application/json, text/event-stream',
+      framing,
+    ].join('\r\n');
+
+  it('answers a body trickled past request_timeout with 408 and closes the connection', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await trickle(head('Content-Length: 1000'), (socket) => {
+      timer = setInterval(() => socket.writable && socket.write('{'), 200);
+    });
+    clearInterval(timer);
+    expect(answer.status).toBe(408);
+    expect(answer.text).toContain('"code":"request_timeout"');
+    expect(answer.text.toLowerCase()).toContain('connection: close');
+  });
+
+  it('stops reading an endless chunked body after its 413, and closes the connection', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await trickle(head('Transfer-Encoding: chunked'), (socket) => {
+      const chunk = `400\r\n${'x'.repeat(1024)}\r\n`;
+      timer = setInterval(() => socket.writable && socket.write(chunk.repeat(8)), 5);
+    });
+    clearInterval(timer);
+    expect(answer.status).toBe(413);
+    expect(answer.text).toContain('"code":"payload_too_large"');
   });
 });
 

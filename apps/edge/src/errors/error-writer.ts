@@ -99,6 +99,7 @@ export function outcomeOf(code: ErrorCode): EventOutcome {
     case ErrorCode.ParseError:
     case ErrorCode.InvalidRequest:
     case ErrorCode.PayloadTooLarge:
+    case ErrorCode.RequestTimeout:
     case ErrorCode.NotFound:
     case ErrorCode.MethodNotAllowed:
     case ErrorCode.NotAcceptable:

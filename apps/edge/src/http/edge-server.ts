@@ -24,6 +24,8 @@ export class EdgeAddress {
 
 /** Keep-alive connections idle this long are closed (behind load balancers that keep theirs ~60 s). */
 const KEEP_ALIVE_MS = 72_000;
+/** Node's own whole-request timeout trails the body reader's by this much. */
+const BACKSTOP_MS = 5_000;
 
 /** The edge's HTTP server: Node's, with the one router; listens on bootstrap, drains on shutdown. */
 @Injectable()
@@ -43,10 +45,19 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(ForwardedUpstream) private readonly forwarded: ForwardedUpstream,
     @Inject(EVENT_PUBLISHER) private readonly publisher: EventPublisher,
   ) {
-    this.server = createServer(router.handle);
+    // Headers must arrive within server.request_timeout (Node answers 408 and closes); bodies are
+    // timed by the edge's body reader, which answers 408 itself. Node's whole-request timeout is
+    // only a backstop behind it. Answers take as long as their namespace's timeout_ms allows.
+    const timeoutMs = options.config.current.server.request_timeout;
+    this.server = createServer(
+      {
+        headersTimeout: timeoutMs,
+        requestTimeout: timeoutMs + BACKSTOP_MS,
+        connectionsCheckingInterval: 1_000,
+      },
+      router.handle,
+    );
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
-    // Request timeouts are the edge's own (namespace timeout_ms, stream heartbeats).
-    this.server.requestTimeout = 0;
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -48,9 +48,15 @@ export class EdgeRouter {
       if (path.startsWith('/mcp/')) this.mcp(req, res, requestId, path);
       else if (!this.ops.serve(path, req, res)) notFound(req, path);
     } catch (error) {
-      if (!(error instanceof GatewayError)) throw error;
       req.resume();
-      writeError(res, error, requestId);
+      if (error instanceof GatewayError) {
+        writeError(res, error, requestId);
+        return;
+      }
+      // A fault of the edge's own: logged and answered 500 by the pipeline's one failure path,
+      // never thrown out of the server's request handler (that would end the process).
+      const request = { requestId, res, namespace: '', raw: req };
+      this.pipeline.fail(request, error, this.pipeline.newExchange(request));
     }
   };
 
@@ -77,7 +83,8 @@ export class EdgeRouter {
       this.run(request);
       return;
     }
-    readBody(req, this.config.current.server.max_body_bytes, (error, body) => {
+    const { max_body_bytes: maxBytes, request_timeout: timeoutMs } = this.config.current.server;
+    readBody(req, { maxBytes, timeoutMs }, (error, body) => {
       if (error) {
         this.pipeline.fail(request, error, this.pipeline.newExchange(request));
         return;

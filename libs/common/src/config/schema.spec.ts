@@ -80,6 +80,7 @@ describe('the SPEC §3 example', () => {
       allowed_origins: ['https://app.example'],
       max_body_bytes: 1_048_576,
       trust_proxy: false,
+      request_timeout: 30_000,
     });
     expect(config.namespaces.search).toEqual({
       upstream: {
@@ -158,7 +159,7 @@ describe('records looked up by client-chosen names', () => {
 describe('defaults', () => {
   it('fills every section of an empty file', () => {
     expect(parseConfig('', {})).toEqual({
-      server: { max_body_bytes: 1_048_576, trust_proxy: false },
+      server: { max_body_bytes: 1_048_576, trust_proxy: false, request_timeout: 30_000 },
       namespaces: {},
       tenants: {},
       keys: [],

@@ -111,8 +111,10 @@ export const gatewayConfigSchema = z
         allowed_origins: z.array(z.string()).optional(),
         max_body_bytes: z.number().int().positive().default(1_048_576),
         trust_proxy: z.boolean().default(false),
+        /** The whole request (headers and body) must arrive within this; else 408 and close. */
+        request_timeout: duration.default(30_000),
       })
-      .default({ max_body_bytes: 1_048_576, trust_proxy: false }),
+      .default({ max_body_bytes: 1_048_576, trust_proxy: false, request_timeout: 30_000 }),
     namespaces: z
       .record(z.string().regex(NAMESPACE_NAME, 'invalid namespace name'), namespace)
       .default({})
