@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { InProcessBus } from '#common';
 import { ClosedSessions } from './closed-sessions.js';
 import { SessionCodec, type SessionClaims } from './session-codec.js';
@@ -90,3 +91,39 @@ function withOtherTrailingBits(token: string): string {
   if (unused === 0) return `${token}A`; // no unused bits: a character more is no longer canonical
   return token.slice(0, -1) + alphabet[last ^ 1];
 }
+
+describe('session ids under generated input', () => {
+  const codec = new SessionCodec('fuzz-secret');
+  const token = codec.encode({ k: 'alice', n: 'search', t: 'h', b: 'backend-1' });
+
+  it('never throws, and accepts nothing but the ids it sealed', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 600 }), (text) => {
+        expect(codec.decode(text)).toBeUndefined();
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('refuses every edit of a sound id: a character changed, added or removed', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/.';
+    fc.assert(
+      fc.property(
+        fc.nat({ max: token.length }),
+        fc.constantFrom(...alphabet),
+        fc.constantFrom('replace', 'insert', 'delete'),
+        (at, char, edit) => {
+          const edited =
+            edit === 'replace'
+              ? token.slice(0, at) + char + token.slice(at + 1)
+              : edit === 'insert'
+                ? token.slice(0, at) + char + token.slice(at)
+                : token.slice(0, at) + token.slice(at + 1);
+          fc.pre(edited !== token);
+          expect(codec.decode(edited)).toBeUndefined();
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+});
