@@ -16,6 +16,8 @@ export type ClientSide = 'streamable' | 'legacy';
 
 export interface BridgeSessionOptions {
   namespace: string;
+  /** The key that opened it. */
+  keyId: string;
   upstream: NamespaceConfig['upstream'];
   timeoutMs: number;
   idleTimeoutMs: number;
@@ -85,7 +87,10 @@ export class BridgeSession {
   private streamExchange: ExchangeRecorder;
   private readonly logger: Logger;
   private closed = false;
-  lastActive = Date.now();
+  readonly createdAt = Date.now();
+  lastActive = this.createdAt;
+  /** The client went past initialize (sent anything after it). */
+  used = false;
 
   constructor(private readonly options: BridgeSessionOptions) {
     this.token = options.token(this.id);
@@ -104,6 +109,14 @@ export class BridgeSession {
 
   get clientSide(): ClientSide {
     return this.options.client;
+  }
+
+  get namespace(): string {
+    return this.options.namespace;
+  }
+
+  get keyId(): string {
+    return this.options.keyId;
   }
 
   async start(): Promise<void> {
@@ -141,6 +154,7 @@ export class BridgeSession {
     answers?: AnswerStream,
   ): void {
     this.lastActive = Date.now();
+    if (messages.some((message) => message.method !== 'initialize')) this.used = true;
     const filter = this.options.filter();
     exchange.upstreamStarted = performance.now();
     for (const message of messages) {

@@ -5,15 +5,26 @@ import { BridgeSession, type BridgeSessionOptions } from './bridge-session.js';
 
 const DEFAULT_IDLE_MS = 10 * 60_000;
 const DEFAULT_MAX_SESSIONS = 256;
+/** A session whose client never went past initialize ends after this (or a quarter of its idle time). */
+const NEVER_USED_MS = 30_000;
+
+export type NewSession = Omit<BridgeSessionOptions, 'logger' | 'onClosed' | 'idleTimeoutMs'> & {
+  /** The key that opens it: its sessions per namespace are capped. */
+  keyId: string;
+  /** `server.max_sessions_per_key` */
+  maxPerKey: number;
+};
 
 /**
  * The bridged sessions of this edge (stdio children, legacy SSE backends, legacy SSE clients):
- * capped per namespace (`max_children` for stdio), reaped after their idle time, all closed on
- * shutdown.
+ * capped per namespace (`max_children` for stdio) and per key and namespace
+ * (`server.max_sessions_per_key`, so one key's leaked sessions cannot lock a namespace for every
+ * tenant), reaped after their idle time — much sooner when the client never went past
+ * initialize — and all closed on shutdown. A refusal says honestly when to try again: when the
+ * oldest idle session in the way will have been reaped.
  */
 export class BridgeSessions {
   private readonly sessions = new Map<string, BridgeSession>();
-  private readonly perNamespace = new Map<string, number>();
   private readonly reaper: NodeJS.Timeout;
 
   constructor(
@@ -32,28 +43,21 @@ export class BridgeSessions {
     return this.sessions.size;
   }
 
-  async create(
-    options: Omit<BridgeSessionOptions, 'logger' | 'onClosed' | 'idleTimeoutMs'>,
-  ): Promise<BridgeSession> {
+  async create(options: NewSession): Promise<BridgeSession> {
     const stdio = isStdioUpstream(options.upstream) ? options.upstream : undefined;
-    const cap = stdio?.max_children ?? DEFAULT_MAX_SESSIONS;
-    const count = this.perNamespace.get(options.namespace) ?? 0;
-    if (count >= cap) {
-      throw new GatewayError(
-        ErrorCode.Unavailable,
-        `Too many sessions for namespace ${options.namespace}; try again later`,
-        {
-          'Retry-After': '5',
-        },
-      );
-    }
-    this.perNamespace.set(options.namespace, count + 1);
+    this.admit(options, stdio?.max_children ?? DEFAULT_MAX_SESSIONS);
+    const labels = { namespace: options.namespace, key_id: options.keyId };
+    this.metrics.bridgedSessions.inc(labels);
     if (stdio) this.metrics.stdioChildren.inc({ namespace: options.namespace });
     const session = new BridgeSession({
       ...options,
       idleTimeoutMs: stdio?.idle_timeout ?? DEFAULT_IDLE_MS,
       logger: this.logger,
-      onClosed: (closed) => this.forget(closed, options.namespace, stdio !== undefined),
+      onClosed: (closed) => {
+        if (!this.sessions.delete(closed.id)) return;
+        this.metrics.bridgedSessions.dec(labels);
+        if (stdio) this.metrics.stdioChildren.dec({ namespace: options.namespace });
+      },
     });
     this.sessions.set(session.id, session);
     try {
@@ -74,18 +78,36 @@ export class BridgeSessions {
     return session;
   }
 
-  private forget(session: BridgeSession, namespace: string, stdio: boolean): void {
-    if (!this.sessions.delete(session.id)) return;
-    this.perNamespace.set(namespace, Math.max(0, (this.perNamespace.get(namespace) ?? 1) - 1));
-    if (stdio) this.metrics.stdioChildren.dec({ namespace });
+  /** The namespace's cap, then the key's; each refusal names when a place frees up. */
+  private admit(options: NewSession, namespaceCap: number): void {
+    const inNamespace = [...this.sessions.values()].filter(
+      (s) => s.namespace === options.namespace,
+    );
+    if (inNamespace.length >= namespaceCap) {
+      throw new GatewayError(
+        ErrorCode.Unavailable,
+        `Too many sessions for namespace ${options.namespace}; try again later`,
+        { 'Retry-After': String(retryAfterSeconds(inNamespace)) },
+      );
+    }
+    const keys = inNamespace.filter((s) => s.keyId === options.keyId);
+    if (keys.length >= options.maxPerKey) {
+      throw new GatewayError(
+        ErrorCode.TooManySessions,
+        `Too many sessions: this key holds ${keys.length} in namespace ${options.namespace}; end one (DELETE) or try again later`,
+        { 'Retry-After': String(retryAfterSeconds(keys)) },
+      );
+    }
   }
 
   private reapIdle(): void {
     const now = Date.now();
     for (const session of this.sessions.values()) {
       // A legacy client's open SSE stream is activity in itself: only its own close ends it.
-      if (session.clientSide === 'streamable' && now - session.lastActive > session.idleTimeoutMs) {
-        void session.close('idle');
+      if (session.clientSide !== 'streamable') continue;
+      if (now - session.lastActive > session.idleTimeoutMs) void session.close('idle');
+      else if (!session.used && now - session.createdAt > neverUsedMs(session)) {
+        void session.close('never used after initialize');
       }
     }
   }
@@ -96,4 +118,22 @@ export class BridgeSessions {
       [...this.sessions.values()].map((session) => session.close('gateway shutting down')),
     );
   }
+}
+
+function neverUsedMs(session: BridgeSession): number {
+  return Math.min(NEVER_USED_MS, session.idleTimeoutMs / 4);
+}
+
+/** Seconds until the first of `sessions` is reaped if nobody uses it meanwhile (at least 1). */
+function retryAfterSeconds(sessions: BridgeSession[]): number {
+  const now = Date.now();
+  let soonest = Infinity;
+  for (const session of sessions) {
+    if (session.clientSide !== 'streamable') continue; // a legacy stream ends when its client leaves
+    const idleEnd = session.lastActive + session.idleTimeoutMs;
+    const unusedEnd = session.used ? Infinity : session.createdAt + neverUsedMs(session);
+    soonest = Math.min(soonest, idleEnd, unusedEnd);
+  }
+  if (!Number.isFinite(soonest)) return 60;
+  return Math.max(1, Math.ceil((soonest - now) / 1000));
 }

@@ -86,6 +86,7 @@ export function outcomeOf(code: ErrorCode): EventOutcome {
     case ErrorCode.Forbidden:
       return 'forbidden';
     case ErrorCode.RateLimited:
+    case ErrorCode.TooManySessions:
       return 'rate_limited';
     case ErrorCode.UpstreamTimeout:
       return 'upstream_timeout';

@@ -72,6 +72,13 @@ export class EdgeMetrics {
     registers: [this.registry],
   });
 
+  readonly bridgedSessions = new Gauge({
+    name: 'mcp_gateway_bridged_sessions',
+    help: 'Bridged sessions (stdio children, legacy SSE connections) this edge holds, per namespace and key',
+    labelNames: ['namespace', 'key_id'] as const,
+    registers: [this.registry],
+  });
+
   readonly stdioChildren = new Gauge({
     name: 'mcp_gateway_stdio_children',
     help: 'stdio backend processes alive on this edge',

@@ -95,6 +95,8 @@ export class BridgedUpstream implements Upstream {
     const { deps } = this;
     return deps.bridges.create({
       namespace: name,
+      keyId: principal.keyId,
+      maxPerKey: deps.config.current.server.max_sessions_per_key,
       upstream: namespace.upstream,
       timeoutMs: namespace.timeout_ms,
       client: request.route === 'sse' ? 'legacy' : 'streamable',

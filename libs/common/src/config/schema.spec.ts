@@ -81,6 +81,7 @@ describe('the SPEC §3 example', () => {
       max_body_bytes: 1_048_576,
       trust_proxy: false,
       request_timeout: 30_000,
+      max_sessions_per_key: 16,
     });
     expect(config.namespaces.search).toEqual({
       upstream: {
@@ -159,7 +160,12 @@ describe('records looked up by client-chosen names', () => {
 describe('defaults', () => {
   it('fills every section of an empty file', () => {
     expect(parseConfig('', {})).toEqual({
-      server: { max_body_bytes: 1_048_576, trust_proxy: false, request_timeout: 30_000 },
+      server: {
+        max_body_bytes: 1_048_576,
+        trust_proxy: false,
+        request_timeout: 30_000,
+        max_sessions_per_key: 16,
+      },
       namespaces: {},
       tenants: {},
       keys: [],

@@ -113,8 +113,15 @@ export const gatewayConfigSchema = z
         trust_proxy: z.boolean().default(false),
         /** The whole request (headers and body) must arrive within this; else 408 and close. */
         request_timeout: duration.default(30_000),
+        /** Bridged sessions one key may hold per namespace on one edge. */
+        max_sessions_per_key: z.number().int().positive().default(16),
       })
-      .default({ max_body_bytes: 1_048_576, trust_proxy: false, request_timeout: 30_000 }),
+      .default({
+        max_body_bytes: 1_048_576,
+        trust_proxy: false,
+        request_timeout: 30_000,
+        max_sessions_per_key: 16,
+      }),
     namespaces: z
       .record(z.string().regex(NAMESPACE_NAME, 'invalid namespace name'), namespace)
       .default({})
