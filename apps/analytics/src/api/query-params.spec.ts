@@ -98,4 +98,16 @@ describe('QueryParams', () => {
         .parameter,
     ).toBe('before');
   });
+
+  it.each([
+    ['a time past year 9999', '253402300800000000|evt'],
+    ['a time past the 64-bit range', '99999999999999999999|evt'],
+    ['a negative time', '-1|evt'],
+    ['an id too long to be ours', `1|${'x'.repeat(500)}`],
+  ])('refuses a cursor with %s (400, never a failed query)', (_name, raw) => {
+    const before = Buffer.from(raw).toString('base64url');
+    expect(
+      badParameter(() => new QueryParams({ before }, ['before']).cursor('before')).parameter,
+    ).toBe('before');
+  });
 });

@@ -126,10 +126,15 @@ export function encodeCursor(cursor: Required<EventCursor>): string {
   return Buffer.from(`${cursor.tsMicros}|${cursor.id}`, 'utf8').toString('base64url');
 }
 
+/** The latest time a cursor may name: 9999-12-31T23:59:59.999999Z (and none before 1970). */
+const MAX_CURSOR_MICROS = 253_402_300_799_999_999n;
+
 function decodeCursor(value: string): EventCursor | undefined {
-  if (!/^[A-Za-z0-9_-]+$/.test(value)) return undefined;
-  const match = /^(-?\d{1,19})\|(.+)$/s.exec(Buffer.from(value, 'base64url').toString('utf8'));
-  return match ? { tsMicros: BigInt(match[1]), id: match[2] } : undefined;
+  if (!/^[A-Za-z0-9_-]{1,512}$/.test(value)) return undefined;
+  const match = /^(\d{1,18})\|(.{1,200})$/s.exec(Buffer.from(value, 'base64url').toString('utf8'));
+  if (!match) return undefined;
+  const tsMicros = BigInt(match[1]);
+  return tsMicros <= MAX_CURSOR_MICROS ? { tsMicros, id: match[2] } : undefined;
 }
 
 // Date.parse rolls 2025-02-30 over to March; a day the calendar does not have is refused.
