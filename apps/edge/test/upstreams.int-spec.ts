@@ -99,6 +99,45 @@ describe('what a bridged HTTP backend is sent', () => {
   });
 });
 
+describe('the client side of a bridged session', () => {
+  it('refuses a protocol revision it does not speak (400), as an MCP server does', async () => {
+    const client = new StreamableRawClient([gateway.edges[0].url], 'stdio', key);
+    await client.initialize();
+    const answer = await client.post(
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { 'mcp-protocol-version': '1999-01-01' },
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.messages[0]).toMatchObject({ id: 1, error: { data: { code: 'bad_request' } } });
+  });
+
+  it.each([
+    ['a POST that does not accept event streams', 'POST', 'application/json'],
+    ['a GET that does not accept event streams', 'GET', 'application/json'],
+  ])('refuses %s (406)', async (_name, method, accept) => {
+    const client = new StreamableRawClient([gateway.edges[0].url], 'stdio', key);
+    await client.initialize();
+    const response = await fetch(`${gateway.edges[0].url}/mcp/stdio`, {
+      method,
+      headers: client.headers({ accept }),
+      body:
+        method === 'POST' ? JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }) : undefined,
+    });
+    expect(response.status).toBe(406);
+  });
+
+  it('answers a DELETE by ending the session: its id is then unknown', async () => {
+    const client = new StreamableRawClient([gateway.edges[0].url], 'stdio', key);
+    await client.initialize();
+    const deleted = await fetch(`${gateway.edges[0].url}/mcp/stdio`, {
+      method: 'DELETE',
+      headers: client.headers(),
+    });
+    expect(deleted.status).toBe(200);
+    expect((await client.post({ jsonrpc: '2.0', id: 2, method: 'ping' })).status).toBe(404);
+  });
+});
+
 describe('request targets', () => {
   it.each(['/mcp/stdio', '/mcp/stdio/sse', '/mcp/stdio/messages?session=x', '/healthz'])(
     'refuses an absolute-form target for %s (400) and reaches no host it names',

@@ -39,6 +39,7 @@ export class BridgedUpstream implements Upstream {
     ) {
       acceptsEventStream(request.raw.headers.accept);
     }
+    supportedVersion(request.raw.headers['mcp-protocol-version']);
     const session = await this.sessionFor(admitted);
     admitted.exchange.identity.session_id = session.token;
     if (request.route === 'sse') {
@@ -151,6 +152,18 @@ export class BridgedUpstream implements Upstream {
     const stream = new ClientStream(admitted.request.res, { 'mcp-session-id': session.token });
     session.attachStream(stream, admitted.exchange);
   }
+}
+
+/** Revisions a bridged session's client side speaks (the gateway is its server). */
+const VERSIONS = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28']);
+
+/** An MCP-Protocol-Version the gateway does not speak is 400, as an MCP server answers it. */
+function supportedVersion(version: string | string[] | undefined): void {
+  if (version === undefined || (typeof version === 'string' && VERSIONS.has(version))) return;
+  throw new GatewayError(
+    ErrorCode.BadRequest,
+    `Bad Request: unsupported protocol version (supported: ${[...VERSIONS].join(', ')})`,
+  );
 }
 
 /** Answers from a bridged session are SSE streams: a client must accept them. */
