@@ -155,7 +155,14 @@ export class BridgedUpstream implements Upstream {
 }
 
 /** Revisions a bridged session's client side speaks (the gateway is its server). */
-const VERSIONS = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28']);
+const VERSIONS = new Set([
+  '2024-10-07',
+  '2024-11-05',
+  '2025-03-26',
+  '2025-06-18',
+  '2025-11-25',
+  '2026-07-28',
+]);
 
 /** An MCP-Protocol-Version the gateway does not speak is 400, as an MCP server answers it. */
 function supportedVersion(version: string | string[] | undefined): void {
