@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { outcomeOf, rpcErrorFor } from '../errors/error-writer.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import type { ToolFilter } from '../filtering/tool-filter.js';
-import { idKey, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
+import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
 import { MessageTap } from '../tap/message-tap.js';
 import { createBackendTransport } from './backend-transport.js';
 import type { ClientStream } from './client-stream.js';
@@ -212,7 +212,7 @@ export class BridgeSession {
     this.lastActive = Date.now();
     const bytes = Buffer.byteLength(JSON.stringify(value));
     const filter = this.options.filter();
-    if ('id' in value && ('result' in value || 'error' in value) && !('method' in value)) {
+    if (isResponse(value)) {
       const key = idKey(value.id as RpcId);
       const entry = this.pending.get(key);
       if (!entry) return; // answered already (timed out, or its client left)

@@ -3,6 +3,7 @@ import type { EventOutcome, EventTransport, McpEvent, Principal } from '#common'
 import type { SessionClaims } from '../sessions/session-codec.js';
 import {
   idKey,
+  isResponse,
   type ParsedBody,
   type RpcId,
   type RpcMessage,
@@ -80,11 +81,6 @@ export class ExchangeRecorder {
     who.protocol_version = str(params?.protocolVersion);
   }
 
-  /** Pending request's method (for response handling, e.g. tools/list filtering). */
-  methodOf(id: RpcId | undefined): string | undefined {
-    return id === undefined ? undefined : this.pending.get(idKey(id))?.message.method;
-  }
-
   /** Ids of requests still waiting for a response. */
   pendingIds(): RpcId[] {
     return [...this.pending.values()].map((pending) => pending.message.id!);
@@ -153,9 +149,7 @@ export class ExchangeRecorder {
   }
 
   serverMessage(value: Record<string, unknown>, bytes: number, httpStatus: number): void {
-    const isResponse =
-      'id' in value && ('result' in value || 'error' in value) && !('method' in value);
-    if (!isResponse) {
+    if (!isResponse(value)) {
       this.emit({
         direction: 'server_to_client',
         kind: 'id' in value ? 'request' : 'notification',

@@ -156,6 +156,21 @@ export function salvageId(body: Buffer | undefined): RpcId | undefined {
   }
 }
 
+/** A JSON-RPC 2.0 message object (not a batch). */
+export function isJsonRpc(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    (value as { jsonrpc?: unknown }).jsonrpc === '2.0'
+  );
+}
+
+/** A response (result or error) rather than a request or notification. */
+export function isResponse(value: Record<string, unknown>): boolean {
+  return 'id' in value && ('result' in value || 'error' in value) && !('method' in value);
+}
+
 export function idKey(id: RpcId): string {
   return typeof id === 'number' ? `n:${id}` : `s:${id}`;
 }

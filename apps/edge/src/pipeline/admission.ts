@@ -45,8 +45,6 @@ export interface Admitted {
   /** The body's JSON-RPC messages (POST). */
   parsed?: ParsedBody;
   claims?: SessionClaims;
-  /** The gateway session id the client presented. */
-  sessionToken?: string;
   /** Sent by another edge for a session held here (its limits were counted there). */
   forwarded: boolean;
   exchange: ExchangeRecorder;
@@ -105,7 +103,6 @@ export class Admission {
       filter,
       parsed,
       claims,
-      sessionToken: token,
       forwarded,
       exchange,
     };
@@ -230,7 +227,7 @@ function protocolOf(request: McpRequest, claims: SessionClaims | undefined): str
   );
 }
 
-export function sessionTokenOf(request: McpRequest): string | undefined {
+function sessionTokenOf(request: McpRequest): string | undefined {
   if (request.route === 'messages') {
     const query = request.raw.url?.split('?')[1];
     return query ? (new URLSearchParams(query).get('session') ?? undefined) : undefined;

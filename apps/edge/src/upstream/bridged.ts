@@ -33,10 +33,8 @@ export class BridgedUpstream implements Upstream {
   async deliver(admitted: Admitted): Promise<void> {
     const { request } = admitted;
     const method = request.raw.method;
-    if (
-      request.route === 'streamable' &&
-      (method === 'GET' || admitted.parsed?.messages.some((m) => m.kind === 'request'))
-    ) {
+    const requests = admitted.parsed?.messages.some((m) => m.kind === 'request') ?? false;
+    if (request.route === 'streamable' && (method === 'GET' || requests)) {
       acceptsEventStream(request.raw.headers.accept);
     }
     supportedVersion(request.raw.headers['mcp-protocol-version']);
@@ -54,7 +52,7 @@ export class BridgedUpstream implements Upstream {
     }
     switch (method) {
       case 'POST':
-        this.post(admitted, session, true);
+        this.post(admitted, session, requests);
         return;
       case 'GET':
         this.openStream(admitted, session);
@@ -120,10 +118,11 @@ export class BridgedUpstream implements Upstream {
   }
 
   /**
-   * A POST's messages to the session. Streamable HTTP: requests are answered on an SSE stream of
-   * this POST, a body without requests gets 202. Legacy: 202, answers go to the client's stream.
+   * A POST's messages to the session. `answerOnStream` (Streamable HTTP, a body with requests):
+   * they are answered on an SSE stream of this POST. Otherwise 202: a body without requests
+   * needs no answer, and a legacy client's answers go to its own stream.
    */
-  private post(admitted: Admitted, session: BridgeSession, streamable: boolean): void {
+  private post(admitted: Admitted, session: BridgeSession, answerOnStream: boolean): void {
     const { request, exchange } = admitted;
     const messages = admitted.parsed!.messages;
     for (const message of messages) {
@@ -135,8 +134,7 @@ export class BridgedUpstream implements Upstream {
       }
     }
     const bytesEach = Math.round(request.body!.length / messages.length);
-    const requests = messages.some((message) => message.kind === 'request');
-    if (!streamable || !requests) {
+    if (!answerOnStream) {
       session.fromClient(messages, bytesEach, exchange);
       request.res
         .writeHead(202, { 'content-type': 'text/plain', 'content-length': '8' })

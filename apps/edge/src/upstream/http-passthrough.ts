@@ -8,6 +8,7 @@ import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/upstream
 import { AnswerTooLargeError, UpstreamExchange } from '../proxy/upstream-exchange.js';
 import type { ClosedSessions } from '../sessions/closed-sessions.js';
 import type { SessionCodec } from '../sessions/session-codec.js';
+import { isJsonRpc } from '../jsonrpc/messages.js';
 import { MessageTap } from '../tap/message-tap.js';
 import { relaySse } from './sse-relay.js';
 import type { Upstream } from './upstream.js';
@@ -323,13 +324,4 @@ function parseBackendJson(
     }
   }
   return { messages: messages as Record<string, unknown>[], batch: Array.isArray(parsed) };
-}
-
-export function isJsonRpc(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    (value as { jsonrpc?: unknown }).jsonrpc === '2.0'
-  );
 }

@@ -6,6 +6,7 @@ import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { Admitted } from '../pipeline/admission.js';
 import { formatSseEvent, SseFramingError, SseParser } from '../proxy/sse-parser.js';
 import type { UpstreamExchange } from '../proxy/upstream-exchange.js';
+import { isJsonRpc } from '../jsonrpc/messages.js';
 import { MessageTap } from '../tap/message-tap.js';
 
 const HEARTBEAT_MS = 20_000;
@@ -181,14 +182,9 @@ class SseRelay {
     } catch {
       throw new SseFramingError('backend sent an SSE event that is not JSON');
     }
-    if (
-      !message ||
-      typeof message !== 'object' ||
-      Array.isArray(message) ||
-      (message as { jsonrpc?: unknown }).jsonrpc !== '2.0'
-    )
+    if (!isJsonRpc(message))
       throw new SseFramingError('backend sent an SSE event that is not a JSON-RPC message');
-    const value = message as Record<string, unknown>;
+    const value = message;
     const { admitted } = this;
     const changed = MessageTap.outbound(
       value,
