@@ -1,9 +1,7 @@
 import fc from 'fast-check';
-import { GatewayError, InProcessEventChannel } from '#common';
-import { InProcessEventPublisher } from '../events/event-publisher.js';
-import { ExchangeRecorder } from '../events/exchange-recorder.js';
+import { GatewayError } from '#common';
+import { recordedExchange } from '../../../../test/support/exchange.js';
 import { parseJsonRpcBody } from '../jsonrpc/messages.js';
-import { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { SseFramingError, SseParser } from '../proxy/sse-parser.js';
 import { MessageTap } from '../tap/message-tap.js';
 import { ToolFilter } from './tool-filter.js';
@@ -12,25 +10,7 @@ import { ToolFilter } from './tool-filter.js';
 // or refuses it with a GatewayError (never crashes, never hangs), and nothing the tap lets through
 // can be read by a backend as a hidden tool.
 const filter = new ToolFilter({ allow: ['*'], deny: ['secret_*', 'get-env'] });
-const metrics = new EdgeMetrics();
-const exchange = new ExchangeRecorder(
-  {
-    edge_id: 'fuzz',
-    request_id: 'fuzz',
-    namespace: 'fuzz',
-    transport: 'streamable',
-    tenant: null,
-    key_id: null,
-    user: null,
-    protocol_version: null,
-    session_id: null,
-    client_name: null,
-    client_version: null,
-  },
-  new InProcessEventPublisher(new InProcessEventChannel(), metrics),
-  metrics,
-  'fuzz',
-);
+const exchange = recordedExchange().recorder;
 const hidden = fc.constantFrom('secret_delete', 'secret_x', 'get-env');
 const visible = fc.constantFrom('echo', 'get-sum', 'Secret_delete', 'secretdelete');
 

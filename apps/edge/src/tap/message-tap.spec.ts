@@ -1,42 +1,10 @@
-import { InProcessEventChannel, type McpEvent } from '#common';
-import { InProcessEventPublisher } from '../events/event-publisher.js';
-import { ExchangeRecorder } from '../events/exchange-recorder.js';
+import { recordedExchange } from '../../../../test/support/exchange.js';
 import { ToolFilter } from '../filtering/tool-filter.js';
 import { classify } from '../jsonrpc/messages.js';
-import { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { MessageTap } from './message-tap.js';
 
 const filter = new ToolFilter({ allow: ['*'], deny: ['get-env'] });
 const tools = () => [{ name: 'echo' }, { name: 'get-env' }, { notATool: true }];
-
-function exchange(): { recorder: ExchangeRecorder; events: McpEvent[] } {
-  const channel = new InProcessEventChannel();
-  const events: McpEvent[] = [];
-  channel.consume((batch) => {
-    events.push(...batch);
-    return Promise.resolve();
-  });
-  const metrics = new EdgeMetrics();
-  const recorder = new ExchangeRecorder(
-    {
-      edge_id: 'e',
-      request_id: 'r',
-      namespace: 'ns',
-      transport: 'streamable',
-      tenant: null,
-      key_id: null,
-      user: null,
-      protocol_version: null,
-      session_id: null,
-      client_name: null,
-      client_version: null,
-    },
-    new InProcessEventPublisher(channel, metrics),
-    metrics,
-    'ns',
-  );
-  return { recorder, events };
-}
 
 describe('MessageTap.inbound', () => {
   it.each([
@@ -62,7 +30,7 @@ describe('MessageTap.inbound', () => {
     ],
     ['another method', { id: 1, method: 'tools/list' }, true],
   ])('%s: delivered %s', (_name, message, delivered) => {
-    const { recorder } = exchange();
+    const { recorder } = recordedExchange();
     const verdict = MessageTap.inbound(
       classify({ jsonrpc: '2.0', ...message }),
       10,
@@ -73,7 +41,7 @@ describe('MessageTap.inbound', () => {
   });
 
   it('answers a hidden request with -32602 and drops a hidden notification without an answer', () => {
-    const { recorder } = exchange();
+    const { recorder } = recordedExchange();
     const request = MessageTap.inbound(
       classify({ jsonrpc: '2.0', id: 'x', method: 'tools/call', params: { name: 'get-env' } }),
       10,
@@ -98,7 +66,7 @@ describe('MessageTap.inbound', () => {
   });
 
   it('records a denied notification as denied_tool', async () => {
-    const { recorder, events } = exchange();
+    const { recorder, events } = recordedExchange();
     MessageTap.inbound(
       classify({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'get-env' } }),
       10,
@@ -123,7 +91,7 @@ describe('MessageTap.outbound', () => {
     ['an answer with an id nobody asked', { id: 'stray', result: { tools: tools() } }],
     ['an answer to a ping', { id: 2, result: { tools: tools() } }],
   ])('filters the tools array of %s, whatever its id', (_name, message) => {
-    const { recorder } = exchange();
+    const { recorder } = recordedExchange();
     const value = { jsonrpc: '2.0', ...message } as Record<string, unknown>;
     expect(MessageTap.outbound(value, 10, 200, filter, recorder)).toBe(true);
     expect((value.result as { tools: unknown[] }).tools).toEqual([{ name: 'echo' }]);
@@ -135,7 +103,7 @@ describe('MessageTap.outbound', () => {
     ['a notification', { method: 'notifications/tools/list_changed' }],
     ['a result whose tools is not an array', { id: 1, result: { tools: 'get-env' } }],
   ])('leaves %s unchanged', (_name, message) => {
-    const { recorder } = exchange();
+    const { recorder } = recordedExchange();
     const value = { jsonrpc: '2.0', ...message } as Record<string, unknown>;
     const before = JSON.stringify(value);
     expect(MessageTap.outbound(value, 10, 200, filter, recorder)).toBe(false);
