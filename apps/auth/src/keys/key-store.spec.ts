@@ -40,6 +40,8 @@ describe('KeyStore', () => {
         tenant: 'acme',
         role: 'user',
         namespaces: ['search', 'files'],
+        roles: [],
+        tools: [],
         rateLimit: { requests: 600, perMs: 60_000 },
         expiresAt: Date.parse('2030-01-01T00:00:00Z'),
       },
@@ -103,6 +105,53 @@ describe('KeyStore', () => {
     const keys = store();
     keys.load(parseConfig(CONFIG, { OPS_KEY: 'a-different-ops-key-0123' }));
     expect(keys.verify(sha256Hex(OPS_KEY))).toEqual({ ok: false });
+  });
+
+  describe('(v2) roles and tool scopes', () => {
+    const ROLES = `
+namespaces:
+  search: { upstream: { url: "http://127.0.0.1:1/mcp" } }
+  files: { upstream: { url: "http://127.0.0.1:1/mcp" } }
+roles:
+  analyst: { namespaces: [search], tools: { deny: ["write_*"] } }
+  auditor: { admin: true }
+keys:
+  - { id: bob, key: "${ALICE_KEY}", roles: [analyst], namespaces: [files], tools: { deny: ["rm"] } }
+  - { id: eve, key: "${OPS_KEY}", tenant: acme, roles: [auditor] }
+`;
+
+    it('answers a key with its roles resolved: namespaces joined, every tool rule set, admin', () => {
+      const keys = new KeyStore(parseConfig(ROLES, {}));
+      expect(keys.verify(sha256Hex(ALICE_KEY)).principal).toMatchObject({
+        keyId: 'bob',
+        role: 'user',
+        roles: ['analyst'],
+        namespaces: ['files', 'search'],
+        tools: [
+          { allow: ['*'], deny: ['rm'] },
+          { allow: ['*'], deny: ['write_*'] },
+        ],
+      });
+      // role admin: the analytics admin guard (principal.role === 'admin') admits it unchanged.
+      expect(keys.verify(sha256Hex(OPS_KEY)).principal).toMatchObject({
+        keyId: 'eve',
+        role: 'admin',
+        roles: ['auditor'],
+        tenant: 'acme',
+      });
+    });
+
+    it("reports a change when only a role's rules change: edges must drop their cached principals", () => {
+      const keys = new KeyStore(parseConfig(ROLES, {}));
+      const changed = keys.load(
+        parseConfig(ROLES.replace('"write_*"', '"write_*", "delete_*"'), {}),
+      );
+      expect(changed).toBe(true);
+      expect(keys.verify(sha256Hex(ALICE_KEY)).principal?.tools?.[1].deny).toEqual([
+        'write_*',
+        'delete_*',
+      ]);
+    });
   });
 
   it('keeps the first of two keys sharing a secret and reports the other', () => {

@@ -1,6 +1,7 @@
 import {
   type GatewayConfig,
   type Principal,
+  resolvePermissions,
   sha256Hex,
   digestsEqual,
   type VerifyKeyReply,
@@ -37,14 +38,18 @@ export class KeyStore {
         shadowed.push(key.id);
         continue;
       }
+      // The key's roles resolved here, once per config: an edge applies the result as it is.
+      const permissions = resolvePermissions(config, key);
       next.set(digest, {
         digest,
         principal: {
           keyId: key.id,
           user: key.user ?? null,
           tenant: key.tenant ?? null,
-          role: key.role,
-          namespaces: key.namespaces,
+          role: permissions.role,
+          namespaces: permissions.namespaces,
+          roles: permissions.roles,
+          tools: permissions.tools,
           rateLimit: key.rate_limit
             ? { requests: key.rate_limit.requests, perMs: key.rate_limit.per }
             : null,

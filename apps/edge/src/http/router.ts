@@ -6,6 +6,7 @@ import type { McpRequest, McpRoute } from '../pipeline/admission.js';
 import type { McpPipeline } from '../pipeline/mcp-pipeline.js';
 import { requestIdOf } from '../pipeline/request-id.js';
 import { hasBody, readBody } from './body-reader.js';
+import { applyCors } from './cors.js';
 import type { InFlight } from './in-flight.js';
 
 /** Longest namespace segment the router takes; longer is 414 (names are at most 63). */
@@ -21,6 +22,7 @@ const MAX_SEGMENT = 100;
  *   /mcp/{ns}/sse        GET                           legacy HTTP+SSE stream
  *   /mcp/{ns}/messages   POST                          legacy HTTP+SSE messages
  *   /healthz /readyz /metrics  GET                     operations, no key
+ *   OPTIONS on the MCP routes and /.well-known/        CORS preflight, with `server.cors` (cors.ts)
  */
 export class EdgeRouter {
   constructor(
@@ -45,6 +47,9 @@ export class EdgeRouter {
       }
       const query = url.indexOf('?');
       const path = query === -1 ? url : url.slice(0, query);
+      // CORS before everything else that answers: a preflight is answered here, and an allowed
+      // origin's headers are on `res` whatever answers the request (stream, relay or error).
+      if (applyCors(req, res, path, this.config.current.server)) return;
       if (path.startsWith('/mcp/')) this.mcp(req, res, requestId, path);
       else if (!this.ops.serve(path, req, res)) notFound(req, path);
     } catch (error) {

@@ -40,7 +40,7 @@ export interface Admitted {
   request: McpRequest;
   principal: Principal;
   namespace: NamespaceConfig;
-  /** The namespace's tool filter, as the tap applies it. */
+  /** The namespace's tool filter intersected with the principal's scope, as the tap applies it. */
   filter: ToolFilter;
   /** The body's JSON-RPC messages (POST). */
   parsed?: ParsedBody;
@@ -95,7 +95,7 @@ export class Admission {
     const forwarded = this.forwardedHere(request, principal);
     // A request forwarded by another edge (for a session held here) was counted there.
     if (!forwarded) await this.consume(request, principal, parsed);
-    const filter = toolFilterFor(namespace);
+    const filter = toolFilterFor(namespace, principal);
     return {
       request,
       principal,

@@ -1,4 +1,4 @@
-import { type ConfigStore, ErrorCode, GatewayError } from '#common';
+import { type ConfigStore, ErrorCode, GatewayError, type Principal } from '#common';
 import { AnswerStream, type BridgeSession } from '../bridge/bridge-session.js';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
 import { ClientStream } from '../bridge/client-stream.js';
@@ -24,6 +24,12 @@ export interface BridgedDeps {
  * this request's own exchange.
  */
 export class BridgedUpstream implements Upstream {
+  /**
+   * The principal whose tool scope applies to each session: the latest one of the session's key,
+   * so a changed key or role applies to open sessions as a changed namespace filter does.
+   */
+  private readonly scopes = new WeakMap<BridgeSession, { principal: Principal }>();
+
   constructor(private readonly deps: BridgedDeps) {}
 
   holds(sessionId: string): boolean {
@@ -39,6 +45,8 @@ export class BridgedUpstream implements Upstream {
     }
     supportedVersion(request.raw.headers['mcp-protocol-version']);
     const session = await this.sessionFor(admitted);
+    const scope = this.scopes.get(session);
+    if (scope) scope.principal = admitted.principal;
     admitted.exchange.identity.session_id = session.token;
     if (request.route === 'sse') {
       const endpoint = `/mcp/${request.namespace}/messages?session=${encodeURIComponent(session.token)}`;
@@ -88,11 +96,12 @@ export class BridgedUpstream implements Upstream {
     return this.open(admitted);
   }
 
-  private open(admitted: Admitted): Promise<BridgeSession> {
+  private async open(admitted: Admitted): Promise<BridgeSession> {
     const { request, namespace, principal, exchange } = admitted;
     const name = request.namespace;
     const { deps } = this;
-    return deps.bridges.create({
+    const scope = { principal };
+    const session = await deps.bridges.create({
       namespace: name,
       keyId: principal.keyId,
       maxPerKey: deps.config.current.server.max_sessions_per_key,
@@ -101,7 +110,8 @@ export class BridgedUpstream implements Upstream {
       client: request.route === 'sse' ? 'legacy' : 'streamable',
       exchange,
       // A reload applies to open sessions too.
-      filter: () => toolFilterFor(deps.config.current.namespaces[name] ?? namespace),
+      filter: () =>
+        toolFilterFor(deps.config.current.namespaces[name] ?? namespace, scope.principal),
       token: (sessionId) =>
         deps.sessions.encode({
           k: principal.keyId,
@@ -115,6 +125,8 @@ export class BridgedUpstream implements Upstream {
           pv: exchange.identity.protocol_version ?? undefined,
         }),
     });
+    this.scopes.set(session, scope);
+    return session;
   }
 
   /**

@@ -78,6 +78,7 @@ describe('the SPEC §3 example', () => {
     const config = parseConfig(SPEC_EXAMPLE, env);
     expect(config.server).toEqual({
       allowed_origins: ['https://app.example'],
+      cors: false,
       max_body_bytes: 1_048_576,
       trust_proxy: false,
       request_timeout: 30_000,
@@ -115,11 +116,13 @@ describe('the SPEC §3 example', () => {
         key_sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
         role: 'user',
         namespaces: ['search', 'filesystem'],
+        roles: [],
         rate_limit: { requests: 600, per: 60_000 },
         expires_at: '2027-01-01T00:00:00Z',
       },
-      { id: 'ops', key: 'ops-key-0123456789abcdef', role: 'admin', namespaces: ['*'] },
+      { id: 'ops', key: 'ops-key-0123456789abcdef', role: 'admin', namespaces: ['*'], roles: [] },
     ]);
+    expect(config.roles).toEqual({});
     expect(config.auth).toEqual({
       cache_ttl: 30_000,
       negative_ttl: 10_000,
@@ -161,6 +164,7 @@ describe('defaults', () => {
   it('fills every section of an empty file', () => {
     expect(parseConfig('', {})).toEqual({
       server: {
+        cors: false,
         max_body_bytes: 1_048_576,
         trust_proxy: false,
         request_timeout: 30_000,
@@ -168,6 +172,7 @@ describe('defaults', () => {
       },
       namespaces: {},
       tenants: {},
+      roles: {},
       keys: [],
       auth: {
         cache_ttl: 30_000,
@@ -222,9 +227,21 @@ describe('defaults', () => {
     });
   });
 
-  it('gives a key the user role and no namespaces', () => {
+  it('gives a key the user role, no namespaces, no roles and no tool scope', () => {
     const config = parseConfig(`keys:\n  - { id: a, key_sha256: ${SHA} }\n`, {});
-    expect(config.keys).toEqual([{ id: 'a', key_sha256: SHA, role: 'user', namespaces: [] }]);
+    expect(config.keys).toEqual([
+      { id: 'a', key_sha256: SHA, role: 'user', namespaces: [], roles: [] },
+    ]);
+  });
+
+  it('gives a role no namespaces, no tool rules and no admin; its tools allow ["*"] unless written', () => {
+    const config = parseConfig('roles:\n  reader: {}\n  narrow: { tools: { deny: [rm] } }\n', {});
+    expect(config.roles.reader).toEqual({ namespaces: [], admin: false });
+    expect(config.roles.narrow).toEqual({
+      namespaces: [],
+      admin: false,
+      tools: { allow: ['*'], deny: ['rm'] },
+    });
   });
 });
 
@@ -530,5 +547,197 @@ describe('validation rules', () => {
       '  auth.cache_ttl: invalid duration "soon" (use e.g. 500ms, 30s, 5m, 1h, 7d)',
       '  rate_limits.on_store_error: Invalid option: expected one of "allow"|"deny"',
     ]);
+  });
+});
+
+describe('(v2) roles, key scopes, origins, CORS and public_url', () => {
+  const V2 = `
+server:
+  public_url: https://mcp.example.com/
+  allowed_origins: ["https://app.example", "http://localhost:*", "https://*.example.com"]
+  cors: true
+namespaces:
+  search: { upstream: { url: "http://127.0.0.1:3001/mcp" } }
+  files: { upstream: { command: npx } }
+roles:
+  analyst:
+    namespaces: ["search"]
+    tools: { deny: ["write_*", "delete_*"] }
+    admin: false
+  ops: { namespaces: ["*"], admin: true }
+keys:
+  - { id: bob, key_sha256: ${SHA}, roles: ["analyst"], tools: { deny: ["search__*"] } }
+  - { id: carol, key_sha256: ${'b'.repeat(64)}, roles: ["analyst", "ops"], namespaces: ["files"] }
+`;
+
+  it('validates the SPEC §3 additions: roles, key roles and tools, cors, patterns, public_url', () => {
+    const config = parseConfig(V2, {});
+    expect(config.server).toMatchObject({
+      public_url: 'https://mcp.example.com',
+      allowed_origins: ['https://app.example', 'http://localhost:*', 'https://*.example.com'],
+      cors: true,
+    });
+    expect(config.roles).toEqual({
+      analyst: {
+        namespaces: ['search'],
+        tools: { allow: ['*'], deny: ['write_*', 'delete_*'] },
+        admin: false,
+      },
+      ops: { namespaces: ['*'], admin: true },
+    });
+    expect(config.keys[0]).toMatchObject({
+      roles: ['analyst'],
+      tools: { allow: ['*'], deny: ['search__*'] },
+      role: 'user',
+    });
+    expect(config.keys[1]).toMatchObject({ roles: ['analyst', 'ops'], namespaces: ['files'] });
+  });
+
+  it.each([
+    ['an https URL', 'https://mcp.example.com', 'https://mcp.example.com'],
+    ['one with a trailing slash', 'https://mcp.example.com/', 'https://mcp.example.com'],
+    ['one with a path', 'https://example.com/gateway/', 'https://example.com/gateway'],
+    ['an http URL with a port', 'http://127.0.0.1:8080', 'http://127.0.0.1:8080'],
+  ])('keeps public_url as %s without its trailing slash', (_name, written, kept) => {
+    expect(parseConfig(`server: { public_url: "${written}" }\n`, {}).server.public_url).toBe(kept);
+  });
+
+  it.each([
+    ['"*" alone', '*'],
+    ['an exact origin', 'https://app.example'],
+    ['an exact origin with a port', 'http://localhost:5173'],
+    ['an origin in upper case', 'HTTPS://App.Example'],
+    ['a "*" port', 'http://localhost:*'],
+    ['a "*" port on an IPv6 address', 'http://[::1]:*'],
+    ['a "*" first label', 'https://*.example.com'],
+    ['a "*" first label and a port', 'https://*.example.com:8443'],
+    ['a "*" first label and a "*" port', 'http://*.localhost:*'],
+    ['a trailing slash', 'https://app.example/'],
+  ])('accepts the origin pattern %s', (_name, pattern) => {
+    expect(() => parseConfig(`server: { allowed_origins: ["${pattern}"] }\n`, {})).not.toThrow();
+  });
+
+  it.each([
+    ['a "*" inside a label', 'https://*example.com'],
+    ['a "*" label that is not the first', 'https://app.*.example.com'],
+    ['a "*" in front of an address', 'https://*.127.0.0.1'],
+    ['a host without scheme', '*.example.com'],
+    ['a scheme other than http(s)', 'ftp://files.example'],
+    ['a path', 'https://app.example/app'],
+    ['credentials', 'https://user@app.example'],
+    ['a query', 'https://app.example?x=1'],
+    ['"null"', 'null'],
+    ['an empty string', ''],
+    ['a port that is no number', 'http://localhost:http'],
+    ['a partial "*" port', 'http://localhost:80*'],
+    ['a "*" scheme', '*://app.example'],
+  ])('refuses the origin pattern %s', (_name, pattern) => {
+    expect(issuesOf(`server: { allowed_origins: ["${pattern}"] }\n`)).toEqual([
+      {
+        path: 'server.allowed_origins.0',
+        message: `invalid origin pattern ${JSON.stringify(pattern)} (use an origin like https://app.example, "*", a "*" port (http://localhost:*) or a "*" first host label (https://*.example.com))`,
+      },
+    ]);
+  });
+
+  it.each<[string, string, ConfigIssue]>([
+    [
+      'a key naming an unknown role',
+      NS +
+        `roles: { analyst: {} }\nkeys:\n  - { id: a, key_sha256: ${SHA}, roles: [analyst, anlyst] }\n`,
+      { path: 'keys.0.roles.1', message: 'unknown role "anlyst"' },
+    ],
+    [
+      'a key naming a role no file defines, by an Object.prototype name',
+      `keys:\n  - { id: a, key_sha256: ${SHA}, roles: [constructor] }\n`,
+      { path: 'keys.0.roles.0', message: 'unknown role "constructor"' },
+    ],
+    [
+      'a role naming an unknown namespace',
+      NS + 'roles:\n  analyst: { namespaces: [search, serch] }\n',
+      { path: 'roles.analyst.namespaces.1', message: 'unknown namespace "serch"' },
+    ],
+    [
+      'a typo in a role field',
+      'roles:\n  analyst: { namespace: [search] }\n',
+      { path: 'roles.analyst', message: 'unknown field(s): namespace' },
+    ],
+    [
+      'a role name with a space',
+      'roles:\n  "data analyst": {}\n',
+      { path: 'roles.data analyst', message: 'invalid role name' },
+    ],
+    [
+      'an admin flag that is a string',
+      'roles:\n  ops: { admin: "yes" }\n',
+      { path: 'roles.ops.admin', message: 'Invalid input: expected boolean, received string' },
+    ],
+    [
+      'a typo in a key tools field',
+      `keys:\n  - { id: a, key_sha256: ${SHA}, tools: { denied: [rm] } }\n`,
+      { path: 'keys.0.tools', message: 'unknown field(s): denied' },
+    ],
+    [
+      'an empty glob in a role',
+      'roles:\n  analyst: { tools: { deny: [""] } }\n',
+      {
+        path: 'roles.analyst.tools.deny.0',
+        message: 'Too small: expected string to have >=1 characters',
+      },
+    ],
+    [
+      'a cors that is a string',
+      'server: { cors: "yes" }\n',
+      { path: 'server.cors', message: 'Invalid input: expected boolean, received string' },
+    ],
+    [
+      'a public_url that is not a URL',
+      'server: { public_url: "mcp.example.com" }\n',
+      { path: 'server.public_url', message: 'invalid URL (use e.g. https://mcp.example.com)' },
+    ],
+    [
+      'a public_url that is not http(s)',
+      'server: { public_url: "ftp://mcp.example.com" }\n',
+      { path: 'server.public_url', message: 'invalid URL (use e.g. https://mcp.example.com)' },
+    ],
+    [
+      'a public_url with a query',
+      'server: { public_url: "https://mcp.example.com/?a=1" }\n',
+      {
+        path: 'server.public_url',
+        message: 'must be an http(s) URL without query, fragment or credentials',
+      },
+    ],
+  ])('reports %s', (_name, text, issue) => {
+    expect(issuesOf(text)).toEqual([issue]);
+  });
+
+  it('finds no role named after Object.prototype members', () => {
+    const config = parseConfig('roles:\n  analyst: {}\n', {});
+    expect(config.roles['constructor']).toBeUndefined();
+    expect(config.roles['__proto__']).toBeUndefined();
+  });
+
+  it('reports every roles, keys and origins error at once', () => {
+    const text = [
+      'server: { allowed_origins: ["https://*evil.example"] }',
+      NS.trimEnd(),
+      'roles:',
+      '  analyst: { namespaces: [nowhere] }',
+      'keys:',
+      `  - { id: a, key_sha256: ${SHA}, roles: [analyst, ghost], namespaces: [elsewhere] }`,
+    ].join('\n');
+    expect(
+      issuesOf(text)
+        .map((issue) => issue.path)
+        .sort(),
+    ).toEqual(
+      [
+        'server.allowed_origins.0',
+        'roles.analyst.namespaces.0',
+        'keys.0.namespaces.0',
+        'keys.0.roles.1',
+      ].sort(),
+    );
   });
 });

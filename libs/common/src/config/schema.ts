@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { ORIGIN_PATTERN_HELP, parseOriginPattern } from './origin-pattern.js';
 
 export const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /**
  * Records looked up by a name the client chooses (`/mcp/{namespace}`) hold only their own
@@ -29,6 +31,31 @@ const rateLimit = z.strictObject({
 });
 
 const glob = z.string().min(1);
+
+/** Allow/deny globs; deny wins over allow. */
+const toolRules = z.strictObject({
+  allow: z.array(glob).default(['*']),
+  deny: z.array(glob).default([]),
+});
+
+const originPattern = z.string().refine((text) => parseOriginPattern(text) !== undefined, {
+  error: (issue) =>
+    `invalid origin pattern ${JSON.stringify(issue.input)} (${ORIGIN_PATTERN_HELP})`,
+});
+
+/** How clients reach the gateway (OAuth resource ids are built from it): kept without a final `/`. */
+const publicUrl = z
+  .url({ protocol: /^https?$/, error: 'invalid URL (use e.g. https://mcp.example.com)' })
+  .refine(
+    (text) => {
+      // Runs after a failed URL check too (zod lists every issue): that one has been reported.
+      if (!URL.canParse(text)) return true;
+      const url = new URL(text);
+      return !url.search && !url.hash && !url.username && !url.password;
+    },
+    { error: 'must be an http(s) URL without query, fragment or credentials' },
+  )
+  .transform((text) => text.replace(/\/+$/, ''));
 
 const httpUpstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'invalid URL' }),
@@ -67,13 +94,18 @@ const upstream = z
 const namespace = z.strictObject({
   upstream,
   timeout_ms: z.number().int().positive().default(300_000),
-  tools: z
-    .strictObject({
-      allow: z.array(glob).default(['*']),
-      deny: z.array(glob).default([]),
-    })
-    .default({ allow: ['*'], deny: [] }),
+  tools: toolRules.default({ allow: ['*'], deny: [] }),
   rate_limit: rateLimit.optional(),
+});
+
+/** A named permission set that keys (and OAuth principals) hold. */
+const role = z.strictObject({
+  /** Namespaces this role may use, added to the holder's own. */
+  namespaces: z.array(z.string()).default([]),
+  /** Applied on top of every namespace's own filter. */
+  tools: toolRules.optional(),
+  /** May read analytics and use the admin API. */
+  admin: z.boolean().default(false),
 });
 
 const key = z
@@ -90,6 +122,10 @@ const key = z
       .optional(),
     role: z.enum(['admin', 'user']).default('user'),
     namespaces: z.array(z.string()).default([]),
+    /** Names in `roles`: their namespaces are added, their tool rules applied. */
+    roles: z.array(z.string()).default([]),
+    /** The key's own tool scope, intersected with its roles' and each namespace's. */
+    tools: toolRules.optional(),
     rate_limit: rateLimit.optional(),
     expires_at: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
   })
@@ -108,7 +144,11 @@ export const gatewayConfigSchema = z
   .strictObject({
     server: z
       .strictObject({
-        allowed_origins: z.array(z.string()).optional(),
+        /** How clients reach the gateway; required once OAuth is configured. */
+        public_url: publicUrl.optional(),
+        allowed_origins: z.array(originPattern).optional(),
+        /** Answer CORS preflights and add CORS headers for allowed origins. */
+        cors: z.boolean().default(false),
         max_body_bytes: z.number().int().positive().default(1_048_576),
         trust_proxy: z.boolean().default(false),
         /** The whole request (headers and body) must arrive within this; else 408 and close. */
@@ -117,6 +157,7 @@ export const gatewayConfigSchema = z
         max_sessions_per_key: z.number().int().positive().default(16),
       })
       .default({
+        cors: false,
         max_body_bytes: 1_048_576,
         trust_proxy: false,
         request_timeout: 30_000,
@@ -128,6 +169,10 @@ export const gatewayConfigSchema = z
       .transform(withoutPrototype),
     tenants: z
       .record(z.string(), z.strictObject({ rate_limit: rateLimit.optional() }))
+      .default({})
+      .transform(withoutPrototype),
+    roles: z
+      .record(z.string().regex(ROLE_NAME, 'invalid role name'), role)
       .default({})
       .transform(withoutPrototype),
     keys: z.array(key).default([]),
@@ -160,8 +205,25 @@ export const gatewayConfigSchema = z
     (config, ctx) => {
       // Runs even when other parts of the file failed (see `when`), so every error is listed at
       // once; the value may then be partly unvalidated, hence the shape guards.
-      if (!isRecord(config) || !Array.isArray(config.keys)) return;
+      if (!isRecord(config)) return;
       const namespaces: object = isRecord(config.namespaces) ? config.namespaces : {};
+      const roles: object = isRecord(config.roles) ? config.roles : {};
+      const knownNamespaces = (list: unknown, path: Array<string | number>) => {
+        if (!Array.isArray(list)) return;
+        list.forEach((ns: unknown, j) => {
+          if (typeof ns === 'string' && ns !== '*' && !Object.hasOwn(namespaces, ns)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [...path, j],
+              message: `unknown namespace "${ns}"`,
+            });
+          }
+        });
+      };
+      for (const [name, value] of Object.entries(roles)) {
+        if (isRecord(value)) knownNamespaces(value.namespaces, ['roles', name, 'namespaces']);
+      }
+      if (!Array.isArray(config.keys)) return;
       const ids = new Set<string>();
       config.keys.forEach((k: unknown, i) => {
         if (!isRecord(k)) return;
@@ -175,13 +237,14 @@ export const gatewayConfigSchema = z
           }
           ids.add(k.id);
         }
-        if (!Array.isArray(k.namespaces)) return;
-        k.namespaces.forEach((ns: unknown, j) => {
-          if (typeof ns === 'string' && ns !== '*' && !Object.hasOwn(namespaces, ns)) {
+        knownNamespaces(k.namespaces, ['keys', i, 'namespaces']);
+        if (!Array.isArray(k.roles)) return;
+        k.roles.forEach((name: unknown, j) => {
+          if (typeof name === 'string' && !Object.hasOwn(roles, name)) {
             ctx.addIssue({
               code: 'custom',
-              path: ['keys', i, 'namespaces', j],
-              message: `unknown namespace "${ns}"`,
+              path: ['keys', i, 'roles', j],
+              message: `unknown role "${name}"`,
             });
           }
         });
@@ -197,6 +260,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type NamespaceConfig = GatewayConfig['namespaces'][string];
 export type KeyConfig = GatewayConfig['keys'][number];
+export type RoleConfig = GatewayConfig['roles'][string];
 export type RateLimitConfig = z.output<typeof rateLimit>;
 export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
 export type StdioUpstreamConfig = z.output<typeof stdioUpstream>;

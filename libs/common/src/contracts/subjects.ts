@@ -14,14 +14,36 @@ export interface RateLimitSpec {
   perMs: number;
 }
 
-/** Who a key belongs to and what it may do. Never contains the key or its hash. */
+/** Allow/deny tool globs (deny wins over allow), as a namespace, role or key writes them. */
+export interface ToolRules {
+  allow: string[];
+  deny: string[];
+}
+
+/**
+ * Who a key (or, later, a token) belongs to and what it may do, resolved from the config by
+ * `resolvePermissions`. Never contains the key or its hash. Plain JSON: it crosses the bus and
+ * is cached by edges.
+ */
 export interface Principal {
   keyId: string;
   user: string | null;
   tenant: string | null;
+  /** `admin` when the key says so or any of its roles has `admin: true`. */
   role: Role;
-  /** Namespace names, or ["*"] for every namespace. */
+  /** Namespace names (the key's own and its roles'), or ["*"] for every namespace. */
   namespaces: string[];
+  /**
+   * (v2) The config roles the principal holds. Optional on the wire: an auth service of v1 sends
+   * none (and knows no roles).
+   */
+  roles?: string[];
+  /**
+   * (v2) Tool rule sets applied on top of every namespace's own filter: a tool is visible only
+   * when the namespace's filter and every set here allow it (the key's `tools`, each role's).
+   * Absent or empty: only the namespace's filter applies.
+   */
+  tools?: ToolRules[];
   rateLimit: RateLimitSpec | null;
   /** Epoch ms after which the key is refused; null when it never expires. */
   expiresAt: number | null;
