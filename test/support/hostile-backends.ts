@@ -14,6 +14,10 @@ type Message = Record<string, unknown>;
  *   answer, as a resumable server does;
  * - legacy HTTP+SSE at `/legacy/sse` (stream) and `/legacy/message` (POSTs), `/legacy-bom/sse`
  *   for a stream that starts with a byte-order mark;
+ * - answers that test how the gateway reads a backend's media type and status: `/json-cased`
+ *   (`Application/JSON`), `/sse-cased` (`Text/Event-Stream; charset=utf-7`), `/text` (a JSON-RPC
+ *   answer as `text/plain`), `/status-400` (a JSON-RPC answer with status 400), `/refuses` (401
+ *   with a `WWW-Authenticate` naming an internal metadata address);
  * - `/flood`: every request is answered by an SSE stream of 80 notifications of 200 KB each
  *   before its result, written as fast as the socket takes them (a client that reads slowly
  *   pauses it many times).
@@ -84,6 +88,14 @@ export class HostileBackends {
       res.writeHead(202, headers).end();
       return;
     }
+    const odd = ODD_ANSWERS[path];
+    if (odd) {
+      const [status, type, extra] = odd;
+      res.writeHead(status, { ...headers, 'content-type': type, ...extra });
+      const last = JSON.stringify(batch ? answers : answers[answers.length - 1]);
+      res.end(type.toLowerCase().startsWith('text/event-stream') ? `data: ${last}\n\n` : last);
+      return;
+    }
     if (path === '/json') {
       res.writeHead(200, { ...headers, 'content-type': 'application/json' });
       res.end(JSON.stringify(batch ? answers : answers[answers.length - 1]));
@@ -119,6 +131,18 @@ export class HostileBackends {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 }
+
+const ODD_ANSWERS: Record<string, [number, string, Record<string, string>?]> = {
+  '/json-cased': [200, 'Application/JSON'],
+  '/sse-cased': [200, 'Text/Event-Stream; charset=utf-7'],
+  '/text': [200, 'text/plain'],
+  '/status-400': [400, 'application/json'],
+  '/refuses': [
+    401,
+    'application/json',
+    { 'www-authenticate': 'Bearer resource_metadata="http://10.9.9.9/.well-known/oauth"' },
+  ],
+};
 
 async function flood(res: ServerResponse, answers: Message[]): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'hostile-session' });

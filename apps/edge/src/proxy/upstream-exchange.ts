@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { type Dispatcher, errors as undiciErrors } from 'undici';
+import { mediaTypeOf } from './upstream-headers.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -67,8 +68,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.discard = true; // answered as upstream_error; the body is read and dropped
       return;
     }
-    const type = headers['content-type'];
-    if (typeof type === 'string' && type.startsWith('text/event-stream')) {
+    if (mediaTypeOf(headers['content-type']) === 'text/event-stream') {
       this.stream = new Readable({
         read: () => controller.resume(),
         destroy: (error, callback) => {

@@ -35,14 +35,11 @@ export function upstreamRequestHeaders(
   return headers;
 }
 
-// Backend response headers relayed to the client; mcp-session-id is rewritten separately.
-const RELAYED = [
-  'content-type',
-  'mcp-protocol-version',
-  'cache-control',
-  'allow',
-  'www-authenticate',
-];
+// Backend response headers relayed to the client; mcp-session-id is rewritten separately and
+// content-type is rewritten to its bare media type. Never the backend's WWW-Authenticate: it would
+// send the client into an OAuth flow for a credential only the gateway holds (and name an
+// internal address); a backend refusing the gateway's credentials is answered as upstream_error.
+const RELAYED = ['mcp-protocol-version', 'cache-control', 'allow'];
 
 export function clientResponseHeaders(
   upstream: Record<string, string | string[] | undefined>,
@@ -52,5 +49,21 @@ export function clientResponseHeaders(
     const value = upstream[name];
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
+  // The gateway decodes JSON and SSE bodies as UTF-8 whatever the backend declares, so a client
+  // must too: a charset parameter (utf-7) could make a client read names the tap never saw.
+  const media = mediaTypeOf(upstream['content-type']);
+  if (media) headers['content-type'] = media;
   return headers;
+}
+
+/**
+ * The media type of a Content-Type value, lower-cased and without parameters ('' when absent).
+ * Media types are case-insensitive (RFC 9110 §8.3.1): `Text/Event-Stream` is an event stream,
+ * and is read (and filtered) as one, as clients read it.
+ */
+export function mediaTypeOf(value: string | string[] | undefined): string {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return '';
+  const end = text.indexOf(';');
+  return (end === -1 ? text : text.slice(0, end)).trim().toLowerCase();
 }

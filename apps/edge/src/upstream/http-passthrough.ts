@@ -164,6 +164,19 @@ export class HttpPassthrough implements Upstream {
       this.metrics.upstreamErrors.inc({ namespace: request.namespace, kind: 'status' });
       throw new GatewayError(ErrorCode.UpstreamError, `Backend answered HTTP ${status}`);
     }
+    if (status === 401 || status === 403) {
+      // The backend refused the gateway's own credentials (`upstream.headers`): nothing the
+      // client can fix, and its WWW-Authenticate would send the client into a useless OAuth flow.
+      this.metrics.upstreamErrors.inc({ namespace: request.namespace, kind: 'status' });
+      this.logger.warn(
+        { request_id: request.requestId, namespace: request.namespace, status },
+        'backend refused the gateway: check upstream.headers',
+      );
+      throw new GatewayError(
+        ErrorCode.UpstreamError,
+        `Backend refused the gateway (HTTP ${status})`,
+      );
+    }
     const headers = clientResponseHeaders(exchange.headers);
     const backendSession = exchange.headers['mcp-session-id'];
     if (typeof backendSession === 'string' && backendSession) {
@@ -181,15 +194,32 @@ export class HttpPassthrough implements Upstream {
       );
       return;
     }
-    const type = headers['content-type'];
-    if (type !== undefined && type.startsWith('application/json') && status < 300) {
+    const json = headers['content-type'] === 'application/json';
+    if (json && status < 300) {
       this.relayJson(admitted, exchange.body, status, headers, outbound.localAnswers);
       return;
+    }
+    if (status < 300 && exchange.body.length > 0 && !json) {
+      // Requests are answered in JSON or SSE; anything else would reach the client unread by
+      // the tap (a client may still parse it).
+      if (admitted.exchange.hasPending) {
+        this.metrics.upstreamErrors.inc({ namespace: request.namespace, kind: 'malformed' });
+        throw new GatewayError(
+          ErrorCode.UpstreamError,
+          'Backend answered with an unsupported media type',
+        );
+      }
+      exchange.body = Buffer.alloc(0);
+      delete headers['content-type'];
     }
     this.relayOther(admitted, exchange, status, headers, outbound.localAnswers);
   }
 
-  /** 202 for notifications, 4xx protocol errors, 405 for GET/DELETE: relayed as they are. */
+  /**
+   * 202 for notifications, 4xx protocol errors, 405 for GET/DELETE: relayed with their status. A
+   * JSON-RPC body among them crosses the tap like any other answer (a hostile backend could put
+   * a tool list in a 400); a body that is not JSON-RPC is relayed as it is.
+   */
   private relayOther(
     admitted: Admitted,
     exchange: UpstreamExchange,
@@ -211,8 +241,13 @@ export class HttpPassthrough implements Upstream {
       // The backend no longer knows the session: answer as for any unknown session.
       throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
     }
+    let body = exchange.body;
+    if (headers['content-type'] === 'application/json' && body.length > 0) {
+      body = tappedErrorBody(body, status, admitted);
+      headers['content-length'] = String(body.length);
+    }
     request.res.writeHead(status, headers);
-    request.res.end(exchange.body);
+    request.res.end(body);
     admitted.exchange.finish(status < 400 ? 'ok' : 'rpc_error', status);
   }
 
@@ -297,6 +332,26 @@ function answerLocally(
       'content-length': String(Buffer.byteLength(body)),
     })
     .end(body);
+}
+
+/** A non-2xx JSON body: its JSON-RPC messages through the tap; anything else as it is. */
+function tappedErrorBody(body: Buffer, status: number, admitted: Admitted): Buffer {
+  let parsed: unknown;
+  try {
+    const text = body.toString('utf8');
+    parsed = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch {
+    return body;
+  }
+  const messages: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
+  if (messages.length === 0 || !messages.every(isJsonRpc)) return body;
+  const share = Math.round(body.length / messages.length);
+  let changed = false;
+  for (const message of messages as Record<string, unknown>[]) {
+    changed =
+      MessageTap.outbound(message, share, status, admitted.filter, admitted.exchange) || changed;
+  }
+  return changed ? Buffer.from(JSON.stringify(parsed)) : body;
 }
 
 function parseBackendJson(
