@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { freePort } from '../../../test/support/processes.js';
 import { HostileBackends } from '../../../test/support/hostile-backends.js';
 import {
   type InProcessGateway,
@@ -16,8 +17,11 @@ const backends = new HostileBackends();
 let gateway: InProcessGateway;
 let edge: string;
 
+let closedPort = 0;
+
 beforeAll(async () => {
   await backends.start();
+  closedPort = await freePort();
   const hide = `tools: { deny: ["${HIDDEN}"] }`;
   gateway = await startInProcessGateway(`
 namespaces:
@@ -26,6 +30,7 @@ namespaces:
   text: { upstream: { url: "${backends.url}/text" }, ${hide} }
   status_400: { upstream: { url: "${backends.url}/status-400" }, ${hide} }
   refuses: { upstream: { url: "${backends.url}/refuses" }, ${hide} }
+  gone: { upstream: { url: "http://127.0.0.1:${closedPort}/private/mcp" } }
 keys:
   - { id: main, key: "${key}", namespaces: ["*"] }
 `);
@@ -56,6 +61,19 @@ async function list(
     headers: res.headers,
   };
 }
+
+describe('a backend that cannot be reached', () => {
+  it('is 502 upstream_error whose message names no address, port or path', async () => {
+    const answer = await list('gone');
+    expect(answer.status).toBe(502);
+    const { error } = JSON.parse(answer.text) as {
+      error: { message: string; data: { code: string } };
+    };
+    expect(error.data.code).toBe('upstream_error');
+    expect(error.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|private|:\d{2,5}/);
+    expect(answer.text).not.toContain(String(closedPort));
+  });
+});
 
 describe('a backend answer is read as clients read it', () => {
   it.each([

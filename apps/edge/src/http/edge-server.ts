@@ -12,6 +12,7 @@ import type { EventPublisher } from '../events/event-publisher.js';
 import { Readiness } from '../health/readiness.js';
 import { ForwardedUpstream } from '../upstream/forwarded.js';
 import { HttpPassthrough } from '../upstream/http-passthrough.js';
+import { IdleConnections } from './idle-connections.js';
 import { InFlight } from './in-flight.js';
 import { EdgeRouter } from './router.js';
 import { drain } from './shutdown.js';
@@ -33,6 +34,8 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
   readonly server: Server;
   /** How long shutdown waits for in-flight unary requests. */
   graceMs = 10_000;
+  /** Per client address, a bound on idle connections. */
+  readonly idleConnections: IdleConnections;
 
   constructor(
     @Inject(EDGE_OPTIONS) private readonly options: EdgeOptions,
@@ -49,6 +52,7 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
     // timed by the edge's body reader, which answers 408 itself. Node's whole-request timeout is
     // only a backstop behind it. Answers take as long as their namespace's timeout_ms allows.
     const timeoutMs = options.config.current.server.request_timeout;
+    this.idleConnections = new IdleConnections(options.config);
     this.server = createServer(
       {
         headersTimeout: timeoutMs,
@@ -58,6 +62,7 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
       router.handle,
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
+    this.idleConnections.attach(this.server);
   }
 
   async onApplicationBootstrap(): Promise<void> {
