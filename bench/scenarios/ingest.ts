@@ -77,6 +77,11 @@ function makeEvents(count: number, tag: string): { events: Prepared[]; requests:
       bytes_out: 1100,
       client_name: 'bench-client',
       client_version: '1.0.0',
+      server: null,
+      auth_method: 'key',
+      client_tool: null,
+      count: 1,
+      client_network: null,
     };
     events.push({
       subject: eventSubject(namespace),

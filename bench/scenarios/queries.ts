@@ -91,7 +91,8 @@ SELECT
   CASE WHEN is_req THEN (200 + u_bytes * 3000)::BIGINT END AS bytes_in,
   CASE WHEN NOT is_req THEN (300 + u_bytes * 20000)::BIGINT END AS bytes_out,
   ${sqlList(CLIENTS)}[(key_idx % ${CLIENTS.length}) + 1] AS client_name,
-  '1.' || (key_idx % 9) || '.0' AS client_version
+  '1.' || (key_idx % 9) || '.0' AS client_version,
+  'key' AS auth_method
 FROM a`;
 }
 

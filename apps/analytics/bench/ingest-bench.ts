@@ -55,6 +55,11 @@ function event(i: number, start: number): McpEvent {
     bytes_out: 2048,
     client_name: 'bench',
     client_version: '1.0.0',
+    server: null,
+    auth_method: 'key',
+    client_tool: null,
+    count: 1,
+    client_network: null,
   };
 }
 

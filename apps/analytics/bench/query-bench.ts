@@ -33,7 +33,8 @@ async function fill(): Promise<void> {
             CASE WHEN i % 2 = 0 THEN 'client_to_server' ELSE 'server_to_client' END,
             CASE WHEN i % 2 = 0 THEN 'request' ELSE 'response' END,
             i::VARCHAR, 'tools/call', 'tool-' || (i % 20), CASE WHEN i % 10 = 0 THEN 'tool_error' ELSE 'ok' END,
-            200, NULL, (i % 997)::DOUBLE, (i % 500)::DOUBLE, 1024, 2048, 'bench', '1.0'
+            200, NULL, (i % 997)::DOUBLE, (i % 500)::DOUBLE, 1024, 2048, 'bench', '1.0',
+            NULL, 'key', NULL, 1, NULL
      FROM range(${total}) t(i) ORDER BY 2`,
   );
   console.log(

@@ -34,8 +34,59 @@ export function makeEvent(overrides: Partial<McpEvent> = {}): McpEvent {
     bytes_out: 200,
     client_name: 'test-client',
     client_version: '1.0.0',
+    server: null,
+    auth_method: overrides.key_id === null ? 'none' : 'key',
+    client_tool: null,
+    count: 1,
+    client_network: null,
     ...overrides,
   };
+}
+
+/**
+ * What the edge publishes for rejected requests without a valid credential (SPEC §7 v2): one
+ * event per minute, namespace, outcome and client network, standing for `count` requests.
+ */
+export function makeRejectionCount(count: number, overrides: Partial<McpEvent> = {}): McpEvent {
+  const minute = Math.floor(Date.parse(overrides.ts ?? new Date().toISOString()) / 60_000);
+  return makeEvent({
+    id: randomUUID(),
+    tenant: null,
+    key_id: null,
+    user: null,
+    session_id: null,
+    kind: null,
+    jsonrpc_id: null,
+    method: null,
+    tool: null,
+    outcome: 'unauthorized',
+    http_status: 401,
+    error_code: 'unauthorized',
+    duration_ms: null,
+    upstream_ms: null,
+    bytes_out: null,
+    client_name: null,
+    client_version: null,
+    auth_method: 'none',
+    count,
+    client_network: '203.0.113.7',
+    ...overrides,
+    // Stamped with the start of its minute.
+    ts: new Date(minute * 60_000).toISOString(),
+  });
+}
+
+/** An event as an edge from before v2 published it: without the v2 fields. */
+export function preV2Event(overrides: Partial<McpEvent> = {}): Record<string, unknown> {
+  const {
+    server: _server,
+    auth_method: _authMethod,
+    client_tool: _clientTool,
+    count: _count,
+    client_network: _clientNetwork,
+    ...event
+  } = makeEvent(overrides);
+  return event;
 }
 
 export interface TempDir {

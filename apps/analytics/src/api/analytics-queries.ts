@@ -10,7 +10,13 @@ import {
 } from './query-params.js';
 import { count, quantiles, rate, requiredText, text, toEvent } from './row-mapping.js';
 import { groupedQuantilesSql } from './sampled-quantiles.js';
-import { filterConditions, IS_ERROR, IS_REQUEST, SqlParams } from './sql-filters.js';
+import {
+  filterConditions,
+  IS_ERROR,
+  IS_REQUEST,
+  REQUEST_WEIGHT,
+  SqlParams,
+} from './sql-filters.js';
 
 export interface Summary {
   requests: number;
@@ -62,6 +68,9 @@ export interface EventsPage {
   next_before: string | null;
 }
 
+/** The requests a set of rows stands for: their `count`s summed, never the rows counted. */
+const REQUESTS = `sum(${REQUEST_WEIGHT})`;
+
 const BUCKET_SPECS: Record<Bucket, { ms: number; defaultSpanMs: number }> = {
   '1m': { ms: 60_000, defaultSpanMs: 3_600_000 },
   '1h': { ms: 3_600_000, defaultSpanMs: 24 * 3_600_000 },
@@ -73,9 +82,11 @@ export const MAX_BUCKETS = 10_000;
  * The read side of SPEC §7: every answer is one parameterised DuckDB query with the common
  * filters; figures are computed in SQL, never by scanning rows in JavaScript. Request figures
  * (summary, tools, timeseries, namespaces) come from the narrow `requests` table, keys and raw
- * events from `events`. Counts are exact; percentiles (quantile_cont, linear interpolation, over
- * the requests' duration_ms) are exact up to EXACT_QUANTILE_LIMIT requests per group and
- * computed over a uniform sample of that size above (see sampled-quantiles.ts).
+ * events from `events`. Counts are exact and sum each row's `count` (REQUESTS), since a per-minute
+ * row of rejected requests stands for many; percentiles (quantile_cont, linear interpolation,
+ * over the requests' duration_ms, which such a row does not have) are exact up to
+ * EXACT_QUANTILE_LIMIT requests per group and computed over a uniform sample of that size above
+ * (see sampled-quantiles.ts).
  */
 export class AnalyticsQueries {
   constructor(
@@ -104,9 +115,8 @@ export class AnalyticsQueries {
       groupedQuantilesSql({
         source: `SELECT * FROM requests WHERE ${filterConditions(filters, params)}`,
         groupBy: [],
-        aggregates: `count(*) AS requests, count(*) FILTER (WHERE is_error) AS errors,
-          count(*) FILTER (WHERE is_tool_call) AS tool_calls, count(DISTINCT key_id) AS unique_keys`,
-        counted: 'requests',
+        aggregates: `${REQUESTS} AS requests, ${REQUESTS} FILTER (WHERE is_error) AS errors,
+          ${REQUESTS} FILTER (WHERE is_tool_call) AS tool_calls, count(DISTINCT key_id) AS unique_keys`,
         quantiles: '[0.5, 0.95, 0.99]',
       }),
       params.values,
@@ -134,8 +144,7 @@ export class AnalyticsQueries {
       `${groupedQuantilesSql({
         source: `SELECT * FROM requests WHERE ${where} AND is_tool_call`,
         groupBy: ['namespace', 'tool'],
-        aggregates: 'count(*) AS calls, count(*) FILTER (WHERE is_error) AS errors',
-        counted: 'calls',
+        aggregates: `${REQUESTS} AS calls, ${REQUESTS} FILTER (WHERE is_error) AS errors`,
         quantiles: '[0.5, 0.95]',
         groupTail: `${order} LIMIT ${params.add(limit)}`,
       })} ${order}`,
@@ -192,8 +201,7 @@ export class AnalyticsQueries {
            source: `SELECT *, (epoch_us(ts) - ((epoch_us(ts) % ${micros}) + ${micros}) % ${micros}) // ${micros} AS bucket
                     FROM requests WHERE ${where}`,
            groupBy: ['bucket'],
-           aggregates: 'count(*) AS requests, count(*) FILTER (WHERE is_error) AS errors',
-           counted: 'requests',
+           aggregates: `${REQUESTS} AS requests, ${REQUESTS} FILTER (WHERE is_error) AS errors`,
            quantiles: '[0.95]',
          })}
        )
@@ -216,8 +224,8 @@ export class AnalyticsQueries {
       `SELECT key_id,
               arg_max("user", ts) FILTER (WHERE "user" IS NOT NULL) AS "user",
               arg_max(tenant, ts) FILTER (WHERE tenant IS NOT NULL) AS tenant,
-              count(*) FILTER (WHERE ${IS_REQUEST}) AS requests,
-              count(*) FILTER (WHERE ${IS_REQUEST} AND ${IS_ERROR}) AS errors,
+              coalesce(${REQUESTS} FILTER (WHERE ${IS_REQUEST}), 0) AS requests,
+              ${REQUESTS} FILTER (WHERE ${IS_REQUEST} AND ${IS_ERROR}) AS errors,
               epoch_ms(max(ts)) AS last_seen_ms
        FROM events WHERE ${filterConditions(filters, params)} AND key_id IS NOT NULL
        GROUP BY key_id
@@ -240,8 +248,7 @@ export class AnalyticsQueries {
       `${groupedQuantilesSql({
         source: `SELECT * FROM requests WHERE ${filterConditions(filters, params)}`,
         groupBy: ['namespace'],
-        aggregates: 'count(*) AS requests, count(*) FILTER (WHERE is_error) AS errors',
-        counted: 'requests',
+        aggregates: `${REQUESTS} AS requests, ${REQUESTS} FILTER (WHERE is_error) AS errors`,
         quantiles: '[0.95]',
       })} ORDER BY requests DESC, namespace`,
       params.values,

@@ -1,4 +1,4 @@
-import { EVENT_COLUMNS, OUTCOMES } from '#common';
+import { AUTH_METHODS, EVENT_COLUMNS, OUTCOMES } from '#common';
 import { COLUMN_TYPES } from '../storage/schema.js';
 import { BUCKETS } from './query-params.js';
 
@@ -53,12 +53,42 @@ const limit = (fallback: number) =>
     default: fallback,
   });
 
+/** The event fields whose schema says more than their column type. */
+const EVENT_FIELDS: Record<string, Schema> = {
+  ts: { type: 'string', format: 'date-time' },
+  outcome: { type: 'string', enum: [...OUTCOMES] },
+  server: {
+    type: ['string', 'null'],
+    description: 'The virtual server the client addressed; null for a namespace route.',
+  },
+  auth_method: {
+    type: 'string',
+    enum: [...AUTH_METHODS],
+    description: 'How the client proved who it is; `none` without a valid credential.',
+  },
+  client_tool: {
+    type: ['string', 'null'],
+    description:
+      'For a tools/call: the tool name the client used, when a prefix or override changed it (`tool` is the backend’s name).',
+  },
+  count: {
+    type: 'integer',
+    minimum: 1,
+    description:
+      'How many requests the event stands for: 1, except for the per-minute row of rejected requests without a valid credential (one row per minute, namespace, outcome and client network).',
+  },
+  client_network: {
+    type: ['string', 'null'],
+    description:
+      'The client network (IPv4 address or IPv6 /64) of a per-minute row of rejected requests.',
+  },
+};
+
 const eventSchema = object(
   Object.fromEntries(
     EVENT_COLUMNS.map((column): [string, Schema] => {
       const type = COLUMN_TYPES[column];
-      if (column === 'ts') return [column, { type: 'string', format: 'date-time' }];
-      if (column === 'outcome') return [column, { type: 'string', enum: [...OUTCOMES] }];
+      if (column in EVENT_FIELDS) return [column, EVENT_FIELDS[column]];
       if (type === 'VARCHAR') return [column, { type: ['string', 'null'] }];
       return [column, { type: [type === 'DOUBLE' ? 'number' : 'integer', 'null'] }];
     }),
@@ -112,7 +142,10 @@ export const OPENAPI_DOCUMENT = {
     description:
       'Usage of the gateway, computed from one event per JSON-RPC message. `requests` counts client-to-server ' +
       'JSON-RPC requests plus rejected HTTP requests; `errors` the requests whose outcome is not `ok`. ' +
-      'Percentiles are exact (linear interpolation) over the requests’ duration_ms.',
+      'Rejected requests without a valid credential are stored as one event per minute, namespace, outcome ' +
+      'and client network whose `count` says how many requests it stands for; every figure counts it that ' +
+      'many times. Percentiles are exact (linear interpolation) over the requests’ duration_ms (such a ' +
+      'per-minute event has none).',
   },
   security: [{ bearer: [] }, { apiKey: [] }],
   components: {

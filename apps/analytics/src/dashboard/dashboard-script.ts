@@ -421,8 +421,10 @@ export const DASHBOARD_SCRIPT = String.raw`'use strict';
   function renderEvents(events) {
     fillTable('events', events, 'No events in this range.', (e) => {
       const arrow = e.direction === 'server_to_client' ? '← ' : '→ ';
+      // A per-minute row of rejected requests without a credential stands for e.count of them.
       const what = e.method == null
-        ? 'rejected HTTP request' + (e.http_status ? ' (' + e.http_status + ')' : '')
+        ? (e.count > 1 ? plural(e.count, 'rejected HTTP request') : 'rejected HTTP request') +
+          (e.http_status ? ' (' + e.http_status + ')' : '') + (e.client_network ? ' from ' + e.client_network : '')
         : e.method + (e.tool ? ' · ' + e.tool : '');
       const outcome = document.createElement('td');
       const badge = document.createElement('span');

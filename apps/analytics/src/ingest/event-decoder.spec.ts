@@ -1,4 +1,4 @@
-import { makeEvent } from '../../test/fixtures.js';
+import { makeEvent, makeRejectionCount, preV2Event } from '../../test/fixtures.js';
 import { decodeEventMessage, parseTimestamp } from './event-decoder.js';
 
 const valid = makeEvent({ id: 'evt-1', ts: '2025-01-01T00:00:00.000Z' });
@@ -39,6 +39,30 @@ describe('decodeEventMessage', () => {
     expect(JSON.parse(result.event.doc)).toEqual(valid);
   });
 
+  it.each([
+    ['a per-minute count of rejected requests', makeRejectionCount(250)],
+    [
+      'an event authenticated by OAuth on a virtual server',
+      makeEvent({ auth_method: 'oauth', server: 'all-tools', client_tool: 'search__web' }),
+    ],
+    ['the most requests one event may stand for', makeRejectionCount(1_000_000_000)],
+    // 256 characters as DuckDB counts them (code points), 512 UTF-16 units in JavaScript.
+    ['a client_network of 256 astral characters', makeEvent({ client_network: '😀'.repeat(256) })],
+  ])('accepts %s as received', (_name, event) => {
+    const text = JSON.stringify(event);
+    const result = decodeEventMessage(text);
+    expect(result.ok && result.event.doc).toBe(text);
+  });
+
+  it('accepts an event of an edge from before v2, without the v2 fields, as received', () => {
+    const text = JSON.stringify(preV2Event({ id: 'old-1' }));
+    const result = decodeEventMessage(text);
+    expect(result).toEqual({
+      ok: true,
+      event: { id: 'old-1', tsMs: expect.any(Number) as number, doc: text },
+    });
+  });
+
   it('keeps the raw body when a string value holds escaped quotes and colons', () => {
     const text = JSON.stringify({ ...valid, tool: 'a":"b\\":' });
     const result = decodeEventMessage(text);
@@ -55,6 +79,29 @@ describe('decodeEventMessage', () => {
     ['a fractional http_status', JSON.stringify({ ...valid, http_status: 200.5 }), 'http_status'],
     ['fractional bytes', JSON.stringify({ ...valid, bytes_out: 1.5 }), 'bytes_out'],
     ['an empty id', JSON.stringify({ ...valid, id: '' }), 'id'],
+    [
+      'an unknown auth_method',
+      JSON.stringify({ ...valid, auth_method: 'password' }),
+      'auth_method',
+    ],
+    ['a null auth_method', JSON.stringify({ ...valid, auth_method: null }), 'auth_method'],
+    ['a count of 0', JSON.stringify({ ...valid, count: 0 }), 'count'],
+    ['a negative count', JSON.stringify({ ...valid, count: -3 }), 'count'],
+    ['a fractional count', JSON.stringify({ ...valid, count: 2.5 }), 'count'],
+    ['a count past the bound', JSON.stringify({ ...valid, count: 1_000_000_001 }), 'count'],
+    ['a null count', JSON.stringify({ ...valid, count: null }), 'count'],
+    ['a count as text', JSON.stringify({ ...valid, count: '3' }), 'count'],
+    ['a numeric server', JSON.stringify({ ...valid, server: 1 }), 'server'],
+    [
+      'a client_tool of 257 characters',
+      JSON.stringify({ ...valid, client_tool: 'x'.repeat(257) }),
+      'client_tool',
+    ],
+    [
+      'a client_network of 257 astral characters',
+      JSON.stringify({ ...valid, client_network: '😀'.repeat(257) }),
+      'client_network',
+    ],
     ['a ts without offset', JSON.stringify({ ...valid, ts: '2025-01-01T00:00:00' }), 'ts'],
     [
       'a ts on a day that does not exist',

@@ -1,5 +1,14 @@
-import { DIRECTIONS, EVENT_COLUMNS, KINDS, type McpEvent, OUTCOMES, TRANSPORTS } from '#common';
+import {
+  AUTH_METHODS,
+  DIRECTIONS,
+  EVENT_COLUMNS,
+  KINDS,
+  type McpEvent,
+  OUTCOMES,
+  TRANSPORTS,
+} from '#common';
 import type { StorableEvent } from '../storage/event-store.js';
+import { MAX_EVENT_COUNT, MAX_TEXT_LENGTH } from '../storage/schema.js';
 
 /** An event that passed validation: its canonical document for DuckDB, its id and time. */
 export type DecodedEvent = StorableEvent;
@@ -20,7 +29,17 @@ const NULLABLE_STRINGS = [
   'error_code',
   'client_name',
   'client_version',
+  'server',
+  'client_tool',
+  'client_network',
 ] as const satisfies ReadonlyArray<keyof McpEvent>;
+
+/** (v2) Names of the edge's own making or configuration, so bounded (the store stays small). */
+const BOUNDED_STRINGS: ReadonlySet<string> = new Set<keyof McpEvent>([
+  'server',
+  'client_tool',
+  'client_network',
+]);
 
 const NULLABLE_NUMBERS = ['duration_ms', 'upstream_ms'] as const satisfies ReadonlyArray<
   keyof McpEvent
@@ -31,11 +50,20 @@ const NULLABLE_INTEGERS = ['http_status', 'bytes_in', 'bytes_out'] as const sati
 
 const ISO_TIMESTAMP =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-const MAX_ID_LENGTH = 256;
 const utf8 = new TextDecoder();
 const OUTCOME_SET: ReadonlySet<unknown> = new Set(OUTCOMES);
 const DIRECTION_SET: ReadonlySet<unknown> = new Set(DIRECTIONS);
 const TRANSPORT_SET: ReadonlySet<unknown> = new Set(TRANSPORTS);
+const AUTH_METHOD_SET: ReadonlySet<unknown> = new Set(AUTH_METHODS);
+
+/** Longer than MAX_TEXT_LENGTH characters, counted as DuckDB's length() does (code points). */
+function tooLong(text: string): boolean {
+  // A code point is one or two UTF-16 units: only text longer in units needs counting.
+  if (text.length <= MAX_TEXT_LENGTH) return false;
+  let codePoints = 0;
+  for (const _ of text) if (++codePoints > MAX_TEXT_LENGTH) return true;
+  return false;
+}
 
 /**
  * isMcpEvent without its Date.parse of `ts`: validateEvent checks `ts` more strictly (and more
@@ -58,6 +86,10 @@ const WHITESPACE_BEFORE_COLON = /"[ \t\r\n]+:/;
 /**
  * Validates one event from the wire. Stricter than isMcpEvent: every column must hold a value
  * DuckDB stores as is, so one malformed event can never make a whole batch fail.
+ *
+ * An event of an older edge (during a rolling upgrade) lacks the v2 fields: absent, they are
+ * accepted and stored with their pre-v2 values (see STAGE_FRESH_SQL), so the returned event
+ * may lack them too. Present, they must be valid: `null` is no `count` or `auth_method`.
  */
 export function validateEvent(
   value: unknown,
@@ -71,8 +103,7 @@ export function validateEvent(
   }
   const event = value as unknown as Record<string, unknown>;
   const id = event.id as string;
-  if (id === '' || id.length > MAX_ID_LENGTH)
-    return { ok: false, reason: 'id is empty or too long' };
+  if (id === '' || tooLong(id)) return { ok: false, reason: 'id is empty or too long' };
   const tsMs = parseTimestamp(event.ts as string);
   if (tsMs === undefined)
     return { ok: false, reason: 'ts is not a valid ISO 8601 date-time with offset' };
@@ -85,8 +116,19 @@ export function validateEvent(
   }
   for (const field of NULLABLE_STRINGS) {
     const v = event[field];
-    if (v !== null && v !== undefined && typeof v !== 'string')
-      return { ok: false, reason: `${field} must be a string or null` };
+    if (v === null || v === undefined) continue;
+    if (typeof v !== 'string') return { ok: false, reason: `${field} must be a string or null` };
+    if (BOUNDED_STRINGS.has(field) && tooLong(v))
+      return { ok: false, reason: `${field} is longer than ${MAX_TEXT_LENGTH} characters` };
+  }
+  if (event.auth_method !== undefined && !AUTH_METHOD_SET.has(event.auth_method))
+    return { ok: false, reason: `auth_method must be one of ${AUTH_METHODS.join(', ')}` };
+  const count = event.count;
+  if (
+    count !== undefined &&
+    !(Number.isSafeInteger(count) && (count as number) >= 1 && (count as number) <= MAX_EVENT_COUNT)
+  ) {
+    return { ok: false, reason: `count must be an integer from 1 to ${MAX_EVENT_COUNT}` };
   }
   for (const field of NULLABLE_NUMBERS) {
     const v = event[field];
@@ -165,7 +207,10 @@ function hasOnlyUniqueTopLevelKeys(text: string, parsed: object): boolean {
   return keys === Object.keys(parsed).length;
 }
 
-/** Re-serialises exactly the validated columns: the slow path for unusual message bodies. */
+/**
+ * Re-serialises exactly the validated columns: the slow path for unusual message bodies. An
+ * absent v2 field becomes null, which STAGE_FRESH_SQL reads as absent.
+ */
 function canonicalDocument(event: McpEvent): string {
   const picked: Record<string, unknown> = {};
   for (const column of EVENT_COLUMNS) picked[column] = event[column] ?? null;

@@ -1,8 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { decodeEventObject, type DecodedEvent } from '../ingest/event-decoder.js';
+import {
+  decodeEventMessage,
+  decodeEventObject,
+  type DecodedEvent,
+} from '../ingest/event-decoder.js';
 import { BatchWriter } from '../ingest/batch-writer.js';
-import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from '../../test/fixtures.js';
+import {
+  makeEvent,
+  makeRejectionCount,
+  memoryLogger,
+  preV2Event,
+  tempDir,
+  testConfig,
+  type TempDir,
+} from '../../test/fixtures.js';
 import { DatabaseLockedError, EventStore, QueryTimeoutError } from './event-store.js';
 import { RetentionJob } from './retention.js';
 
@@ -141,6 +153,24 @@ describe('EventStore', () => {
       expect(await store.query('SELECT tenant, http_status FROM events')).toEqual([
         { tenant: '5', http_status: 201 },
       ]);
+    });
+
+    it.each([
+      ['a per-minute count of rejected requests', makeRejectionCount(250), true],
+      ['the largest count', makeRejectionCount(1_000_000_000), true],
+      ['a count past the bound', makeRejectionCount(1_000_000_001), false],
+      ['a count past INTEGER', makeRejectionCount(3_000_000_000), false],
+      ['a count of 0', makeEvent({ count: 0 }), false],
+      ['a null count', makeEvent({ count: null as never }), false],
+      ['an unknown auth_method', makeEvent({ auth_method: 'password' as never }), false],
+      ['a null auth_method', makeEvent({ auth_method: null as never }), false],
+      ['a server of 256 astral characters', makeEvent({ server: '😀'.repeat(256) }), true],
+      ['a server of 257 astral characters', makeEvent({ server: '😀'.repeat(257) }), false],
+      ['a client_tool of 257 characters', makeEvent({ client_tool: 'x'.repeat(257) }), false],
+    ])('agrees with the checked path on %s', async (_name, event, valid) => {
+      const doc = JSON.stringify(event);
+      expect(decodeEventMessage(doc).ok).toBe(valid);
+      expect(await store.insertDocuments([doc])).toBe(valid ? 1 : null);
     });
 
     it('hands back a batch holding one event twice (the checked path keeps the first)', async () => {
@@ -296,6 +326,49 @@ describe('BatchWriter', () => {
         rejected: [],
       });
       expect(writer.stats).toMatchObject({ inserted: 5, invalid: 2 });
+    } finally {
+      await store.close();
+      dir.remove();
+    }
+  });
+
+  it('stores the events of an edge from before v2 with their pre-v2 values, beside v2 events', async () => {
+    const dir = tempDir();
+    const { logger } = memoryLogger();
+    const store = await EventStore.open(dir.file('analytics.duckdb'), { logger });
+    try {
+      const writer = new BatchWriter(store, logger);
+      const keyed = preV2Event({ id: 'old-keyed' });
+      const rejected = preV2Event({
+        id: 'old-rejected',
+        key_id: null,
+        kind: null,
+        method: null,
+        outcome: 'unauthorized',
+      });
+      // A body the checked path re-serialises (a nested key): absent fields become nulls there.
+      const reserialised = JSON.stringify({ ...preV2Event({ id: 'old-nested' }), extra: { a: 1 } });
+      const current = makeRejectionCount(7, { id: 'new-rejected' });
+      const batch = [keyed, rejected, current].map((e) => JSON.stringify(e));
+      expect(await store.insertDocuments(batch)).toBeNull();
+      expect(await writer.writeDocuments([...batch, reserialised])).toEqual({
+        inserted: 4,
+        rejected: [],
+      });
+      expect(
+        await store.query(
+          'SELECT id, "count", auth_method, server, client_tool, client_network FROM events ORDER BY id',
+        ),
+      ).toEqual(
+        [
+          { id: 'new-rejected', count: 7, auth_method: 'none', client_network: '203.0.113.7' },
+          { id: 'old-keyed', count: 1, auth_method: 'key', client_network: null },
+          { id: 'old-nested', count: 1, auth_method: 'key', client_network: null },
+          { id: 'old-rejected', count: 1, auth_method: 'none', client_network: null },
+        ].map((row) => ({ server: null, client_tool: null, ...row })),
+      );
+      const [requests] = await store.query('SELECT sum("count")::INTEGER AS n FROM requests');
+      expect(requests.n).toBe(1 + 1 + 1 + 7);
     } finally {
       await store.close();
       dir.remove();

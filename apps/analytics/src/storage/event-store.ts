@@ -8,18 +8,14 @@ import {
   type DuckDBValue,
   type JS,
 } from '@duckdb/node-api';
-import { EVENT_COLUMNS } from '#common';
 import type { Logger } from 'pino';
 import { ConnectionPool } from './connection-pool.js';
+import { migrateSchema } from './schema-migration.js';
 import {
-  COLUMN_TYPES,
-  EVENTS_TABLE_DDL,
   INSERT_FRESH_EVENTS_SQL,
   INSERT_FRESH_REQUESTS_SQL,
   IS_REQUEST,
-  quoted,
   REBUILD_REQUESTS_SQL,
-  REQUESTS_TABLE_DDL,
   FRESH_FROM_TYPED_SQL,
   STAGE_FRESH_SQL,
   STAGE_TYPED_SQL,
@@ -128,9 +124,7 @@ export class EventStore {
     try {
       const writer = await connect(instance);
       connections.push(writer);
-      await writer.run(EVENTS_TABLE_DDL);
-      await addMissingColumns(writer, options.logger);
-      await writer.run(REQUESTS_TABLE_DDL);
+      await migrateSchema(writer, options.logger);
       await syncRequests(writer, options.logger);
       await writer.run(STAGING_TABLE_RESET);
       const staging = await writer.createAppender(STAGING_TABLE);
@@ -420,17 +414,4 @@ async function syncRequests(writer: DuckDBConnection, logger: Logger): Promise<v
     { requests: Number(counts.events), ms: Math.round(performance.now() - started) },
     'rebuilt the requests table from events',
   );
-}
-
-/** Additive migration: a column added to the event schema appears as a nullable column. */
-async function addMissingColumns(writer: DuckDBConnection, logger: Logger): Promise<void> {
-  const reader = await writer.runAndReadAll(
-    "SELECT column_name FROM duckdb_columns() WHERE table_name = 'events' AND schema_name = 'main' AND database_name = current_database()",
-  );
-  const existing = new Set(reader.getRowObjectsJS().map((row) => row.column_name as string));
-  for (const column of EVENT_COLUMNS) {
-    if (existing.has(column)) continue;
-    await writer.run(`ALTER TABLE events ADD COLUMN ${quoted(column)} ${COLUMN_TYPES[column]}`);
-    logger.info({ column }, 'added column to events table');
-  }
 }

@@ -49,7 +49,8 @@ describe('the requests table', () => {
     // Another tool (the repo-wide bench) fills `events` directly while the service is down.
     await store.query(
       `INSERT INTO events BY NAME SELECT uuid()::VARCHAR AS id, now() AS ts, 'ns' AS namespace,
-         'streamable' AS transport, 'client_to_server' AS direction, 'request' AS kind, 'ok' AS outcome
+         'streamable' AS transport, 'client_to_server' AS direction, 'request' AS kind, 'ok' AS outcome,
+         'key' AS auth_method
        FROM range(5)`,
     );
     await store.close();

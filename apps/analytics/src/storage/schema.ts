@@ -1,4 +1,12 @@
-import { DIRECTIONS, EVENT_COLUMNS, KINDS, type McpEvent, OUTCOMES, TRANSPORTS } from '#common';
+import {
+  AUTH_METHODS,
+  DIRECTIONS,
+  EVENT_COLUMNS,
+  KINDS,
+  type McpEvent,
+  OUTCOMES,
+  TRANSPORTS,
+} from '#common';
 
 export type EventColumn = (typeof EVENT_COLUMNS)[number];
 
@@ -32,6 +40,11 @@ export const COLUMN_TYPES = {
   bytes_out: 'BIGINT',
   client_name: 'VARCHAR',
   client_version: 'VARCHAR',
+  server: 'VARCHAR',
+  auth_method: 'VARCHAR',
+  client_tool: 'VARCHAR',
+  count: 'INTEGER',
+  client_network: 'VARCHAR',
 } as const satisfies Record<keyof McpEvent, string>;
 
 const NOT_NULL: ReadonlySet<EventColumn> = new Set([
@@ -41,20 +54,77 @@ const NOT_NULL: ReadonlySet<EventColumn> = new Set([
   'transport',
   'direction',
   'outcome',
+  'auth_method',
+  'count',
 ]);
 
-/** Column names are always quoted: `user` and `method` are SQL keywords. */
-export function quoted(column: EventColumn): string {
+/**
+ * What a (v2) column holds for an event from before the column existed: one published by an
+ * older edge during a rolling upgrade (the checked ingest path fills it in, see STAGE_FRESH_SQL),
+ * or a row stored by the previous version (the migration fills it in, see schema-migration.ts).
+ * Such an event stood for one request and named its key exactly when a key authenticated it;
+ * the other v2 columns (server, client_tool, client_network) are null.
+ */
+export const PRE_V2_VALUES = {
+  count: '1',
+  auth_method: `CASE WHEN key_id IS NULL THEN 'none' ELSE 'key' END`,
+} as const satisfies Partial<Record<EventColumn, string>>;
+
+/** Bounds of the validation (VALID_EVENT here, validateEvent in the ingest), shared by both. */
+export const MAX_TEXT_LENGTH = 256;
+/** The most requests one event may stand for (the edge's per-minute rows stay far below). */
+export const MAX_EVENT_COUNT = 1_000_000_000;
+
+/** Column names are always quoted: `user`, `method` and `count` are SQL keywords. */
+export function quoted(column: string): string {
   return `"${column}"`;
 }
 
-export const EVENTS_TABLE_DDL = `CREATE TABLE IF NOT EXISTS events (
-  ${EVENT_COLUMNS.map((c) => `${quoted(c)} ${COLUMN_TYPES[c]}${NOT_NULL.has(c) ? ' NOT NULL' : ''}`).join(',\n  ')}
+/** One column of a table, as created and as the migration brings an older file to it. */
+export interface ColumnSpec {
+  name: string;
+  type: string;
+  notNull: boolean;
+  /** SQL default, also what ADD COLUMN gives the rows already there. */
+  default?: string;
+  /**
+   * What a row already there means in this column (an expression over the row): fills its
+   * nulls when the migration adds the column or makes it NOT NULL.
+   */
+  backfill?: string;
+}
+
+export interface TableSpec {
+  name: string;
+  columns: readonly ColumnSpec[];
+}
+
+export function createTableSql(table: TableSpec): string {
+  return `CREATE TABLE IF NOT EXISTS ${table.name} (
+  ${table.columns.map((c) => `${quoted(c.name)} ${columnDefinition(c)}${c.notNull ? ' NOT NULL' : ''}`).join(',\n  ')}
 )`;
+}
+
+/** Type and default: what ADD COLUMN accepts (DuckDB adds no column with a constraint). */
+export function columnDefinition(column: ColumnSpec): string {
+  return `${column.type}${column.default === undefined ? '' : ` DEFAULT ${column.default}`}`;
+}
+
+export const EVENTS_TABLE: TableSpec = {
+  name: 'events',
+  columns: EVENT_COLUMNS.map((c) => ({
+    name: c,
+    type: COLUMN_TYPES[c],
+    notNull: NOT_NULL.has(c),
+    // A writer that leaves `count` out (a bench filling the file) means one request.
+    ...(c === 'count' && { default: PRE_V2_VALUES.count }),
+    ...(c in PRE_V2_VALUES && { backfill: PRE_V2_VALUES[c as keyof typeof PRE_V2_VALUES] }),
+  })),
+};
 
 /**
  * The json_transform target of one event document: DuckDB parses and converts the JSON in C,
- * which is several times cheaper than feeding 25 values per row through the appender from JS.
+ * which is several times cheaper than feeding 30 values per row through the appender from JS.
  */
 export const EVENT_JSON_STRUCTURE = JSON.stringify(
   Object.fromEntries(EVENT_COLUMNS.map((c) => [c, COLUMN_TYPES[c]])),
@@ -62,11 +132,14 @@ export const EVENT_JSON_STRUCTURE = JSON.stringify(
 
 /**
  * SPEC §7's request predicates over `events`: a request is a client-to-server JSON-RPC request,
- * or a rejected HTTP request that held no JSON-RPC message (kind null).
+ * or a rejected HTTP request that held no JSON-RPC message (kind null). An event stands for
+ * `count` requests (v2: rejected requests without a valid credential arrive as one row per
+ * minute and group): every figure sums REQUEST_WEIGHT, never counts rows.
  */
 export const IS_REQUEST = `((direction = 'client_to_server' AND kind = 'request') OR kind IS NULL)`;
 export const IS_ERROR = `outcome <> 'ok'`;
 export const IS_TOOL_CALL = `"method" = 'tools/call'`;
+export const REQUEST_WEIGHT = quoted('count');
 
 /**
  * `sample` is a uniform 16-bit value derived from the event id: `sample < k` keeps a
@@ -75,29 +148,40 @@ export const IS_TOOL_CALL = `"method" = 'tools/call'`;
 export const SAMPLE_SPACE = 65_536;
 
 /**
- * The request facts: one narrow row per request (half the events, 9 of 25 columns), written in
- * the same transaction as `events`. summary, tools, namespaces and timeseries read only this
- * table; scanning it is ~10x cheaper than filtering `events` on its string columns.
+ * The request facts: one narrow row per request event (half the events, 10 of 30
+ * columns), written in the same transaction as `events`. summary, tools, namespaces and
+ * timeseries read only this table; scanning it is ~10x cheaper than filtering `events` on its
+ * string columns. `count` is how many requests the row stands for (1, or a per-minute count of
+ * rejected requests, whose row has no duration: percentiles see only single requests).
  */
-export const REQUESTS_TABLE_DDL = `CREATE TABLE IF NOT EXISTS requests (
-  ts TIMESTAMPTZ NOT NULL,
-  namespace VARCHAR NOT NULL,
-  tenant VARCHAR,
-  key_id VARCHAR,
-  tool VARCHAR,
-  is_tool_call BOOLEAN NOT NULL,
-  is_error BOOLEAN NOT NULL,
-  duration_ms DOUBLE,
-  sample USMALLINT NOT NULL
-)`;
+export const REQUESTS_TABLE: TableSpec = {
+  name: 'requests',
+  columns: [
+    { name: 'ts', type: 'TIMESTAMPTZ', notNull: true },
+    { name: 'namespace', type: 'VARCHAR', notNull: true },
+    { name: 'tenant', type: 'VARCHAR', notNull: false },
+    { name: 'key_id', type: 'VARCHAR', notNull: false },
+    { name: 'tool', type: 'VARCHAR', notNull: false },
+    { name: 'is_tool_call', type: 'BOOLEAN', notNull: true },
+    { name: 'is_error', type: 'BOOLEAN', notNull: true },
+    { name: 'duration_ms', type: 'DOUBLE', notNull: false },
+    { name: 'sample', type: 'USMALLINT', notNull: true },
+    // Added in v2: every row stored before stood for one request.
+    { name: 'count', type: 'INTEGER', notNull: true, default: '1', backfill: '1' },
+  ],
+};
 
-/** The requests row of an events row (`FROM <events-shaped relation> WHERE IS_REQUEST`). */
+/**
+ * The requests row of an events row (`FROM <events-shaped relation> WHERE IS_REQUEST`). A row
+ * standing for several requests keeps no duration: it is no one request's duration.
+ */
 export const REQUEST_FACTS = `ts, namespace, tenant, key_id, tool,
-  coalesce(${IS_TOOL_CALL}, false) AS is_tool_call, ${IS_ERROR} AS is_error, duration_ms,
-  (hash(id) % ${SAMPLE_SPACE})::USMALLINT AS sample`;
+  coalesce(${IS_TOOL_CALL}, false) AS is_tool_call, ${IS_ERROR} AS is_error,
+  CASE WHEN ${REQUEST_WEIGHT} = 1 THEN duration_ms END AS duration_ms,
+  (hash(id) % ${SAMPLE_SPACE})::USMALLINT AS sample, ${REQUEST_WEIGHT}`;
 
 /** Rebuilds `requests` from `events` (after events were written by something else). */
-export const REBUILD_REQUESTS_SQL = `INSERT INTO requests
+export const REBUILD_REQUESTS_SQL = `INSERT INTO requests BY NAME
 SELECT ${REQUEST_FACTS} FROM events WHERE ${IS_REQUEST} ORDER BY ts`;
 
 /** Where a batch's documents land first: a per-connection temp table fed by an appender. */
@@ -108,8 +192,18 @@ export const STAGING_TABLE_RESET = `CREATE OR REPLACE TEMP TABLE ${STAGING_TABLE
 export const FRESH_TABLE = 'events_fresh';
 
 /**
+ * An event of the checked path as stored: the pre-v2 values in the v2 columns an older edge
+ * did not send (json_transform gives null for an absent key; validateEvent refuses an explicit
+ * null in these columns, so null here always means absent).
+ */
+const WITH_PRE_V2_VALUES = Object.entries(PRE_V2_VALUES)
+  .map(([column, value]) => `coalesce(${quoted(column)}, ${value}) AS ${quoted(column)}`)
+  .join(', ');
+
+/**
  * Parses the staged batch into FRESH_TABLE, each new event once. `$1` and `$2` are the
- * batch's smallest and largest `ts`.
+ * batch's smallest and largest `ts`. Events of an older edge (without the v2 columns) only
+ * come this way: the fast path's strict parse refuses a document with a key missing.
  *
  * Exactly once: a redelivered event is byte-identical to the stored one, so the anti-join only
  * has to look at rows with the same `ts`; the explicit ts range lets DuckDB skip every row group
@@ -121,7 +215,7 @@ export const FRESH_TABLE = 'events_fresh';
  * on struct fields are pushed below the unnest. The ingest validates instead.)
  */
 export const STAGE_FRESH_SQL = `CREATE OR REPLACE TEMP TABLE ${FRESH_TABLE} AS
-SELECT s.* FROM (
+SELECT s.* REPLACE (${WITH_PRE_V2_VALUES}) FROM (
   SELECT unnest(json_transform(doc, '${EVENT_JSON_STRUCTURE}')) FROM ${STAGING_TABLE}
 ) s
 WHERE NOT EXISTS (
@@ -149,12 +243,18 @@ function sqlList(values: readonly string[]): string {
 /** 2^53 - 1: the edge writes JSON numbers, larger integers did not survive its JSON.stringify. */
 const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
 
+/** Null, or text of at most MAX_TEXT_LENGTH characters (code points, as validateEvent counts). */
+const boundedText = (column: EventColumn) =>
+  `(${quoted(column)} IS NULL OR length(${quoted(column)}) <= ${MAX_TEXT_LENGTH})`;
+
 /**
  * What event-decoder's validateEvent demands, over typed columns (the strict transform already
- * checked the JSON types): the SPEC §7 enums, ids and the columns that are NOT NULL.
+ * checked the JSON types): the SPEC §7 enums, ids, bounds and the columns that are NOT NULL. A
+ * v2 column an older edge leaves out never gets here (the strict transform refuses a missing
+ * key): null in `auth_method` or `count` is an explicit null, which validateEvent refuses too.
  */
 export const VALID_EVENT = `(
-  id IS NOT NULL AND id <> '' AND length(id) <= 256 AND ts IS NOT NULL AND isfinite(ts)
+  id IS NOT NULL AND id <> '' AND length(id) <= ${MAX_TEXT_LENGTH} AND ts IS NOT NULL AND isfinite(ts)
   AND namespace IS NOT NULL
   AND transport IN (${sqlList(TRANSPORTS)}) AND direction IN (${sqlList(DIRECTIONS)})
   AND outcome IN (${sqlList(OUTCOMES)}) AND (kind IS NULL OR kind IN (${sqlList(KINDS)}))
@@ -162,6 +262,9 @@ export const VALID_EVENT = `(
   AND (http_status IS NULL OR http_status < 1000)
   AND (bytes_in IS NULL OR abs(bytes_in) <= ${MAX_SAFE_INTEGER})
   AND (bytes_out IS NULL OR abs(bytes_out) <= ${MAX_SAFE_INTEGER})
+  AND auth_method IN (${sqlList(AUTH_METHODS)})
+  AND ${REQUEST_WEIGHT} BETWEEN 1 AND ${MAX_EVENT_COUNT}
+  AND ${boundedText('server')} AND ${boundedText('client_tool')} AND ${boundedText('client_network')}
 )`;
 
 /**
@@ -182,5 +285,5 @@ WHERE NOT EXISTS (
 )`;
 
 export const INSERT_FRESH_EVENTS_SQL = `INSERT INTO events BY NAME SELECT * FROM ${FRESH_TABLE}`;
-export const INSERT_FRESH_REQUESTS_SQL = `INSERT INTO requests
+export const INSERT_FRESH_REQUESTS_SQL = `INSERT INTO requests BY NAME
 SELECT ${REQUEST_FACTS} FROM ${FRESH_TABLE} WHERE ${IS_REQUEST}`;

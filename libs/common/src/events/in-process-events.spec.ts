@@ -29,6 +29,11 @@ function event(n: number): McpEvent {
     bytes_out: 1,
     client_name: null,
     client_version: null,
+    server: null,
+    auth_method: 'key',
+    client_tool: null,
+    count: 1,
+    client_network: null,
   };
 }
 

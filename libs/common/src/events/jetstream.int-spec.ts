@@ -37,6 +37,11 @@ function event(id: string): McpEvent {
     bytes_out: 500,
     client_name: null,
     client_version: null,
+    server: null,
+    auth_method: 'key',
+    client_tool: null,
+    count: 1,
+    client_network: null,
   };
 }
 

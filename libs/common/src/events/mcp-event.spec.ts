@@ -33,6 +33,11 @@ const EVENT: McpEvent = {
   bytes_out: 200,
   client_name: 'claude',
   client_version: '1.0',
+  server: null,
+  auth_method: 'key',
+  client_tool: null,
+  count: 1,
+  client_network: null,
 };
 
 describe('isMcpEvent', () => {
@@ -48,6 +53,22 @@ describe('isMcpEvent', () => {
     ],
     ['an event with a tool_error outcome', { ...EVENT, outcome: 'tool_error' }],
     ['an event with an offset timestamp', { ...EVENT, ts: '2026-05-01T14:00:00+02:00' }],
+    [
+      'a per-minute count of rejected requests without a credential',
+      {
+        ...EVENT,
+        ts: '2026-05-01T12:00:00.000Z',
+        key_id: null,
+        auth_method: 'none',
+        kind: null,
+        method: null,
+        tool: null,
+        outcome: 'unauthorized',
+        http_status: 401,
+        count: 250,
+        client_network: '203.0.113.7',
+      },
+    ],
   ])('accepts %s', (_name, value) => {
     expect(isMcpEvent(value)).toBe(true);
   });
@@ -87,7 +108,7 @@ describe('event subjects', () => {
     const spec =
       'id, ts, edge_id, request_id, tenant, key_id, user, namespace, transport, protocol_version, session_id, ' +
       'direction, kind, jsonrpc_id, method, tool, outcome, http_status, error_code, duration_ms, upstream_ms, ' +
-      'bytes_in, bytes_out, client_name, client_version';
+      'bytes_in, bytes_out, client_name, client_version, server, auth_method, client_tool, count, client_network';
     expect([...EVENT_COLUMNS]).toEqual(spec.split(', '));
     expect(Object.keys(EVENT).sort()).toEqual([...EVENT_COLUMNS].sort());
   });

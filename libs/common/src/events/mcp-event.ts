@@ -25,6 +25,9 @@ export const OUTCOMES = [
   'client_closed',
 ] as const;
 
+export const AUTH_METHODS = ['key', 'oauth', 'none'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
 export type EventTransport = (typeof TRANSPORTS)[number];
 export type EventDirection = (typeof DIRECTIONS)[number];
 export type EventKind = (typeof KINDS)[number];
@@ -62,6 +65,19 @@ export interface McpEvent {
   bytes_out: number | null;
   client_name: string | null;
   client_version: string | null;
+  /** (v2) The virtual server the client addressed, or null for a namespace route. */
+  server: string | null;
+  /** (v2) How the client proved who it is: `key`, `oauth`, or `none` (no valid credential). */
+  auth_method: AuthMethod;
+  /** (v2) For a tools/call: the name the client used, when a prefix or override changed it. */
+  client_tool: string | null;
+  /**
+   * (v2) How many requests this event stands for: 1, except for the per-minute rows of rejected
+   * requests without a valid credential (one row per minute, namespace, outcome and network).
+   */
+  count: number;
+  /** (v2) The client network (IPv4 address or IPv6 /64) of a per-minute rejected-request row. */
+  client_network: string | null;
 }
 
 /** Column order used by writers and readers alike. */
@@ -91,6 +107,11 @@ export const EVENT_COLUMNS = [
   'bytes_out',
   'client_name',
   'client_version',
+  'server',
+  'auth_method',
+  'client_tool',
+  'count',
+  'client_network',
 ] as const satisfies ReadonlyArray<keyof McpEvent>;
 
 /** Narrow check used by consumers before writing: rejects what is not an event at all. */

@@ -1,0 +1,154 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { EVENT_COLUMNS } from '#common';
+import {
+  makeEvent,
+  makeRejectionCount,
+  memoryLogger,
+  tempDir,
+  type TempDir,
+} from '../../test/fixtures.js';
+import { AnalyticsQueries } from '../api/analytics-queries.js';
+import { decodeEventObject } from '../ingest/event-decoder.js';
+import { EventStore } from './event-store.js';
+
+// The schema of the version before v2, as its files hold it (copied, not derived: it must not
+// follow the current schema).
+const V1_EVENTS_DDL = `CREATE TABLE events (
+  "id" VARCHAR NOT NULL, "ts" TIMESTAMPTZ NOT NULL, "edge_id" VARCHAR, "request_id" VARCHAR,
+  "tenant" VARCHAR, "key_id" VARCHAR, "user" VARCHAR, "namespace" VARCHAR NOT NULL,
+  "transport" VARCHAR NOT NULL, "protocol_version" VARCHAR, "session_id" VARCHAR,
+  "direction" VARCHAR NOT NULL, "kind" VARCHAR, "jsonrpc_id" VARCHAR, "method" VARCHAR,
+  "tool" VARCHAR, "outcome" VARCHAR NOT NULL, "http_status" INTEGER, "error_code" VARCHAR,
+  "duration_ms" DOUBLE, "upstream_ms" DOUBLE, "bytes_in" BIGINT, "bytes_out" BIGINT,
+  "client_name" VARCHAR, "client_version" VARCHAR
+)`;
+const V1_REQUESTS_DDL = `CREATE TABLE requests (
+  ts TIMESTAMPTZ NOT NULL, namespace VARCHAR NOT NULL, tenant VARCHAR, key_id VARCHAR,
+  tool VARCHAR, is_tool_call BOOLEAN NOT NULL, is_error BOOLEAN NOT NULL, duration_ms DOUBLE,
+  sample USMALLINT NOT NULL
+)`;
+const V1_EVENTS = `INSERT INTO events (id, ts, namespace, transport, direction, kind, "method", tool,
+  outcome, http_status, key_id, tenant, duration_ms) VALUES
+  ('v1-call', '2025-01-01T00:00:00Z', 'search', 'streamable', 'client_to_server', 'request',
+    'tools/call', 'web', 'ok', 200, 'alice', 'acme', 10),
+  ('v1-reply', '2025-01-01T00:00:01Z', 'search', 'streamable', 'server_to_client', 'response',
+    'tools/call', 'web', 'ok', 200, 'alice', 'acme', NULL),
+  ('v1-rejected', '2025-01-01T00:00:02Z', 'search', 'streamable', 'client_to_server', NULL,
+    NULL, NULL, 'unauthorized', 401, NULL, NULL, 1)`;
+const V1_REQUESTS = `INSERT INTO requests
+  SELECT ts, namespace, tenant, key_id, tool, coalesce("method" = 'tools/call', false),
+    outcome <> 'ok', duration_ms, (hash(id) % 65536)::USMALLINT
+  FROM events WHERE (direction = 'client_to_server' AND kind = 'request') OR kind IS NULL`;
+
+async function writeFile(path: string, statements: string[]): Promise<void> {
+  const instance = await DuckDBInstance.create(path);
+  const connection = await instance.connect();
+  try {
+    for (const sql of statements) await connection.run(sql);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+function decoded(event = makeEvent()) {
+  const result = decodeEventObject(event);
+  if (!result.ok) throw new Error(result.reason);
+  return result.event;
+}
+
+describe('opening a file of the version before v2', () => {
+  let dir: TempDir;
+  let store: EventStore | undefined;
+
+  beforeEach(() => {
+    dir = tempDir();
+  });
+
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+    dir.remove();
+  });
+
+  it('adds the v2 columns, reads the old rows as one request each, and takes new events', async () => {
+    const path = dir.file('v1.duckdb');
+    await writeFile(path, [V1_EVENTS_DDL, V1_REQUESTS_DDL, V1_EVENTS, V1_REQUESTS]);
+    const { logger, lines } = memoryLogger();
+    store = await EventStore.open(path, { logger });
+
+    const columns = await store.query(
+      `SELECT table_name, column_name, is_nullable FROM duckdb_columns()
+       WHERE table_name IN ('events', 'requests') ORDER BY table_name, column_index`,
+    );
+    const of = (table: string) => columns.filter((c) => c.table_name === table);
+    expect(of('events').map((c) => c.column_name)).toEqual([...EVENT_COLUMNS]);
+    expect(
+      of('events')
+        .filter((c) => !c.is_nullable)
+        .map((c) => c.column_name),
+    ).toEqual(expect.arrayContaining(['auth_method', 'count']));
+    expect(of('requests').at(-1)).toMatchObject({ column_name: 'count', is_nullable: false });
+
+    expect(
+      await store.query(
+        'SELECT id, "count", auth_method, server, client_tool, client_network FROM events ORDER BY id',
+      ),
+    ).toEqual(
+      ['v1-call', 'v1-rejected', 'v1-reply'].map((id) => ({
+        id,
+        count: 1,
+        auth_method: id === 'v1-rejected' ? 'none' : 'key',
+        server: null,
+        client_tool: null,
+        client_network: null,
+      })),
+    );
+    const queries = new AnalyticsQueries(store);
+    expect(await queries.summary({})).toMatchObject({ requests: 2, errors: 1, p95_ms: 9.55 });
+    expect((await queries.keys({}))[0]).toMatchObject({ key_id: 'alice', requests: 1 });
+    // The requests table kept its rows (no rebuild): their count became 1.
+    expect(lines.join('')).not.toContain('rebuilt the requests table');
+
+    // New events go in by both paths, a per-minute row of rejections counting 250.
+    const rejected = makeRejectionCount(250, { ts: '2025-01-01T00:01:30.000Z' });
+    expect(await store.insertDocuments([JSON.stringify(rejected)])).toBe(1);
+    expect(await store.insertBatch([decoded(makeEvent({ ts: '2025-01-01T00:02:00.000Z' }))])).toBe(
+      1,
+    );
+    expect(await queries.summary({})).toMatchObject({ requests: 253, errors: 251 });
+    const [newest] = (await queries.events({}, 1)).events;
+    expect(newest).toMatchObject({ auth_method: 'key', count: 1 });
+
+    // Migrated once: opening it again changes nothing.
+    expect(lines.filter((line) => line.includes('migrated table'))).toHaveLength(2);
+    await store.close();
+    store = await EventStore.open(path, { logger });
+    expect(lines.filter((line) => line.includes('migrated table'))).toHaveLength(2);
+    expect((await new AnalyticsQueries(store).summary({})).requests).toBe(253);
+  });
+
+  it('finishes a file whose v2 columns were added but not filled', async () => {
+    // As the previous version's own additive migration leaves them (nullable, null), or a crash
+    // between filling the columns and constraining them.
+    const path = dir.file('half.duckdb');
+    await writeFile(path, [
+      V1_EVENTS_DDL,
+      V1_REQUESTS_DDL,
+      V1_EVENTS,
+      V1_REQUESTS,
+      ...['server', 'auth_method', 'client_tool', 'client_network'].map(
+        (c) => `ALTER TABLE events ADD COLUMN "${c}" VARCHAR`,
+      ),
+      'ALTER TABLE events ADD COLUMN "count" INTEGER',
+      'ALTER TABLE requests ADD COLUMN "count" INTEGER',
+    ]);
+    store = await EventStore.open(path, { logger: memoryLogger().logger });
+    expect(await store.query('SELECT id, "count", auth_method FROM events ORDER BY id')).toEqual([
+      { id: 'v1-call', count: 1, auth_method: 'key' },
+      { id: 'v1-rejected', count: 1, auth_method: 'none' },
+      { id: 'v1-reply', count: 1, auth_method: 'key' },
+    ]);
+    expect((await new AnalyticsQueries(store).summary({})).requests).toBe(2);
+  });
+});
