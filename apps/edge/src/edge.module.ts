@@ -9,6 +9,7 @@ import {
   InProcessEventPublisher,
   JetStreamEventPublisher,
 } from './events/event-publisher.js';
+import { RejectionTally } from './events/rejection-tally.js';
 import { OpsRoutes } from './health/ops-routes.js';
 import { Readiness } from './health/readiness.js';
 import { EdgeAddress, EdgeServer } from './http/edge-server.js';
@@ -183,14 +184,17 @@ function pipelineProviders(): Provider[] {
 
 async function publisherOf(options: EdgeOptions, metrics: EdgeMetrics): Promise<EventPublisher> {
   const { events, logger } = options;
-  if (events.kind === 'in-process') return new InProcessEventPublisher(events.channel, metrics);
+  if (events.kind === 'in-process')
+    return new RejectionTally(new InProcessEventPublisher(events.channel, metrics));
   await ensureEventsStream(events.connection).catch((error: unknown) =>
     logger.warn(
       { err: String(error) },
       'could not ensure the events stream yet; events are buffered',
     ),
   );
-  return new JetStreamEventPublisher(events.connection, metrics, logger, () =>
-    options.bus.isConnected(),
+  return new RejectionTally(
+    new JetStreamEventPublisher(events.connection, metrics, logger, () =>
+      options.bus.isConnected(),
+    ),
   );
 }

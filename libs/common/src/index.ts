@@ -18,3 +18,4 @@ export * from './logging/logger.js';
 export * from './events/in-process-events.js';
 export * from './events/jetstream.js';
 export * from './logging/nest-logger.js';
+export * from './security/client-ip.js';

@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
-import { type ConfigStore, ErrorCode, GatewayError } from '#common';
+import { type ConfigStore, ErrorCode, GatewayError, failureSubject } from '#common';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { createLimiter, RateLimiterRes } from '../ratelimit/limiter-store.js';
-import { failureSubject } from './client-ip.js';
 
 /** One judged key attempt, reserved before the key is checked. */
 export interface AuthAttempt {
@@ -14,6 +13,22 @@ export interface AuthAttempt {
 }
 
 const MAX_LOCAL_BLOCKS = 10_000;
+const ANONYMOUS_MESSAGE =
+  'Too many requests without a credential from this client: send an API key (Authorization: Bearer <key> or X-API-Key)';
+
+/** Notes a block in a bounded map (memory answers blocked clients without asking Redis). */
+function remember(blocks: Map<string, number>, subject: string, until: number): void {
+  if (blocks.size >= MAX_LOCAL_BLOCKS) {
+    const now = Date.now();
+    for (const [key, end] of blocks) if (end <= now) blocks.delete(key);
+    // Still full: forget the oldest block; the shared counter still knows it.
+    if (blocks.size >= MAX_LOCAL_BLOCKS) {
+      const oldest = blocks.keys().next().value;
+      if (oldest !== undefined) blocks.delete(oldest);
+    }
+  }
+  blocks.set(subject, Math.max(until, blocks.get(subject) ?? 0));
+}
 
 /**
  * Brute-force defence (SPEC §3 `auth.max_failures`): at most `count` failed keys per client
@@ -31,7 +46,9 @@ const MAX_LOCAL_BLOCKS = 10_000;
  */
 export class AuthFailureLimiter {
   private current?: { id: string; limiter: RateLimiterAbstract };
+  private anonymousLimiter?: { id: string; limiter: RateLimiterAbstract };
   private readonly blockedUntil = new Map<string, number>();
+  private readonly anonymousBlockedUntil = new Map<string, number>();
 
   constructor(
     private readonly config: ConfigStore,
@@ -80,28 +97,58 @@ export class AuthFailureLimiter {
     };
   }
 
-  private refuse(msLeft: number): GatewayError {
+  /**
+   * A request without any credential (SPEC §6 v2): limited per client address like failed keys,
+   * with the same `auth.max_failures` allowance but a counter of its own. So knocking costs the
+   * knocker, while a client whose discovery probes or misconfigured starts carry no key never
+   * spends the allowance of its real key's attempts (and is never blocked from using it).
+   * Throws 429 `too_many_auth_failures` when over; memory answers a blocked client first.
+   */
+  async anonymous(ip: string, now = Date.now()): Promise<void> {
+    const subject = failureSubject(ip);
+    const until = this.anonymousBlockedUntil.get(subject);
+    if (until !== undefined) {
+      if (until > now) throw this.refuse(until - now, ANONYMOUS_MESSAGE);
+      this.anonymousBlockedUntil.delete(subject);
+    }
+    const { count, per } = this.config.current.auth.max_failures;
+    const durationSec = Math.max(1, Math.ceil(per / 1000));
+    const id = `${count}:${durationSec}`;
+    if (this.anonymousLimiter?.id !== id) {
+      this.anonymousLimiter = {
+        id,
+        limiter: createLimiter(
+          {
+            points: count,
+            durationSec,
+            blockDurationSec: durationSec,
+            keyPrefix: `${this.prefix}:anon:${id}`,
+          },
+          { redis: this.redis, metrics: this.metrics, kind: 'auth_failures', fallback: true },
+        ),
+      };
+    }
+    try {
+      await this.anonymousLimiter.limiter.consume(subject, 1);
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) throw error;
+      remember(this.anonymousBlockedUntil, subject, now + error.msBeforeNext);
+      throw this.refuse(error.msBeforeNext, ANONYMOUS_MESSAGE);
+    }
+  }
+
+  private refuse(
+    msLeft: number,
+    message = 'Too many failed key attempts from this client',
+  ): GatewayError {
     this.metrics.authFailures.inc({ result: 'blocked' });
-    return new GatewayError(
-      ErrorCode.TooManyAuthFailures,
-      'Too many failed key attempts from this client',
-      {
-        'Retry-After': String(Math.max(1, Math.ceil(msLeft / 1000))),
-      },
-    );
+    return new GatewayError(ErrorCode.TooManyAuthFailures, message, {
+      'Retry-After': String(Math.max(1, Math.ceil(msLeft / 1000))),
+    });
   }
 
   private block(subject: string, until: number): void {
-    if (this.blockedUntil.size >= MAX_LOCAL_BLOCKS) {
-      const now = Date.now();
-      for (const [key, end] of this.blockedUntil) if (end <= now) this.blockedUntil.delete(key);
-      // Still full: forget the oldest block; the shared counter still knows it.
-      if (this.blockedUntil.size >= MAX_LOCAL_BLOCKS) {
-        const oldest = this.blockedUntil.keys().next().value;
-        if (oldest !== undefined) this.blockedUntil.delete(oldest);
-      }
-    }
-    this.blockedUntil.set(subject, Math.max(until, this.blockedUntil.get(subject) ?? 0));
+    remember(this.blockedUntil, subject, until);
   }
 
   private limiter(): { limiter: RateLimiterAbstract; count: number } {

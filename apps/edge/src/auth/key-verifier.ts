@@ -13,10 +13,11 @@ import {
   type Principal,
   presentedKey,
   sha256Hex,
+  clientIp,
+  failureSubject,
 } from '#common';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { AuthFailureLimiter } from './auth-failures.js';
-import { clientIp, failureSubject } from './client-ip.js';
 
 interface CacheEntry {
   principal: Principal | null;
@@ -90,8 +91,12 @@ export class KeyVerifier {
   }
 
   async verify(key: string | undefined, ip: string, now = Date.now()): Promise<Principal> {
-    // No key is no guess: it is refused without counting against the client.
-    if (!key) throw unauthorized();
+    // No key is no guess: it never counts against the client's failed-key allowance, but it is
+    // limited on a counter of its own, so knocking is not free (SPEC §6 v2).
+    if (!key) {
+      await this.failures.anonymous(ip, now);
+      throw unauthorized();
+    }
     const digest = sha256Hex(key);
     const known = this.good.get(digest);
     if (known && known.freshUntil > now) {
@@ -224,8 +229,11 @@ function unauthorized(): GatewayError {
   });
 }
 
+/** Keys, or the roles they hold (which decide their namespaces and tool scopes), changed. */
 function keysChanged(next: GatewayConfig, previous: GatewayConfig): boolean {
-  return JSON.stringify(next.keys) !== JSON.stringify(previous.keys);
+  return (
+    JSON.stringify([next.keys, next.roles]) !== JSON.stringify([previous.keys, previous.roles])
+  );
 }
 
 export function mayUseNamespace(principal: Principal, namespace: string): boolean {

@@ -54,6 +54,8 @@ export class ExchangeRecorder {
     private readonly metrics: EdgeMetrics,
     private readonly metricsNamespace: string,
     private readonly started = performance.now(),
+    /** The client's network (IPv4 address or IPv6 /64): computed only when asked for. */
+    private readonly clientNetwork: () => string | null = () => null,
   ) {}
 
   /** Who asks: set once the key is known. */
@@ -194,7 +196,11 @@ export class ExchangeRecorder {
     this.pending.clear();
   }
 
-  /** A rejected HTTP request: one event, carrying the first request's id when there was one. */
+  /**
+   * A rejected HTTP request: one event, carrying the first request's id when there was one. A
+   * request without a valid credential (nobody identified) is marked with its client network, so
+   * the RejectionTally in front of the publisher folds it into a per-minute count.
+   */
   rejected(
     outcome: EventOutcome,
     httpStatus: number,
@@ -215,6 +221,11 @@ export class ExchangeRecorder {
       error_code: errorCode,
       bytes_in: bytesIn,
       duration_ms: this.elapsed(performance.now()),
+      ...(this.identity.key_id === null && {
+        client_network: this.clientNetwork(),
+        // The path's name only when configured: names are the client's to invent.
+        namespace: this.metricsNamespace,
+      }),
     });
   }
 
@@ -263,7 +274,7 @@ export class ExchangeRecorder {
       ts: new Date().toISOString(),
       edge_id: who.edge_id,
       request_id: who.request_id,
-      namespace: who.namespace,
+      namespace: fields.namespace ?? who.namespace,
       transport: who.transport,
       tenant: who.tenant,
       key_id: who.key_id,
@@ -284,6 +295,11 @@ export class ExchangeRecorder {
       bytes_out: fields.bytes_out ?? null,
       direction: fields.direction,
       outcome: fields.outcome,
+      server: null,
+      auth_method: who.key_id === null ? 'none' : 'key',
+      client_tool: null,
+      count: 1,
+      client_network: fields.client_network ?? null,
     });
   }
 }

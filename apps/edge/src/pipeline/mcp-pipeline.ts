@@ -9,7 +9,7 @@ import type { BridgedUpstream } from '../upstream/bridged.js';
 import type { ForwardedUpstream } from '../upstream/forwarded.js';
 import type { HttpPassthrough } from '../upstream/http-passthrough.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { ErrorCode } from '#common';
+import { ErrorCode, clientIp, failureSubject } from '#common';
 import { type Admission, type Admitted, isPassthrough, type McpRequest } from './admission.js';
 
 export interface PipelineDeps {
@@ -88,6 +88,8 @@ export class McpPipeline {
       request.namespace in this.deps.config.current.namespaces
         ? request.namespace
         : UNKNOWN_NAMESPACE_LABEL,
+      undefined,
+      () => failureSubject(clientIp(request.raw, this.deps.config.current.server.trust_proxy)),
     );
   }
 

@@ -73,3 +73,26 @@ describe('failureSubject', () => {
     expect(failureSubject('2001:db8:aa:bb::1')).not.toBe(failureSubject('2001:db8:aa:bc::1'));
   });
 });
+
+describe('IPv4 clients written as IPv6', () => {
+  const behind = (xff: string) =>
+    ({
+      headers: { 'x-forwarded-for': xff },
+      socket: { remoteAddress: '10.0.0.1' },
+    }) as unknown as IncomingMessage;
+  it.each([
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::FFFF:192.0.2.1', '192.0.2.1'],
+    ['::ffff:c000:202', '192.0.2.2'],
+    ['0:0:0:0:0:ffff:192.0.2.3', '192.0.2.3'],
+  ])('%s is the IPv4 client %s, counted on its own', (written, ipv4) => {
+    expect(clientIp(behind(written), true)).toBe(ipv4);
+    expect(failureSubject(clientIp(behind(written), true))).toBe(ipv4);
+  });
+
+  it('leaves real IPv6 addresses, and :: itself, as IPv6', () => {
+    expect(clientIp(behind('2001:db8::1'), true)).toBe('2001:db8::1');
+    expect(clientIp(behind('::1'), true)).toBe('::1');
+    expect(clientIp(behind('::'), true)).toBe('::');
+  });
+});

@@ -28,9 +28,17 @@ export function failureSubject(ip: string): string {
   return `${expandIpv6(ip).slice(0, 4).join(':')}::/64`;
 }
 
+/**
+ * An IPv4 client written as IPv6 is that IPv4 address: dual-stack sockets report IPv4 peers as
+ * `::ffff:a.b.c.d`, and a proxy may write the same mapped address any legal way
+ * (`::FFFF:c000:201`, `0:0:0:0:0:ffff:192.0.2.1`). Left as IPv6,
+ * every such client would share the /64 `0:0:0:0::/64`, and one could block them all.
+ */
 function unmapped(address: string): string {
-  // Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d.
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  if (isIP(address) !== 6) return address;
+  const groups = expandIpv6(address).map((group) => parseInt(group, 16));
+  if (!groups.slice(0, 5).every((group) => group === 0) || groups[5] !== 0xffff) return address;
+  return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
 }
 
 function expandIpv6(ip: string): string[] {

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import type { McpEvent } from '#common';
+import type { EventPublisher } from './event-publisher.js';
+
+const MINUTE_MS = 60_000;
+/** Groups kept per minute; past this, further client networks share one row (`*`). */
+const MAX_GROUPS = 10_000;
+/** How often ended minutes are looked for. */
+const SWEEP_MS = 5_000;
+
+interface Group {
+  minute: number;
+  event: McpEvent;
+}
+
+/**
+ * Rejected requests without a valid credential as counts per minute (SPEC §7 v2): one event per
+ * minute, namespace, outcome (with its status and error code) and client network, whose `count`
+ * says how many requests it stands for, instead of one event each. So a client that knocks
+ * thousands of times a second grows the store by a row a minute, not a row a request, and the
+ * edge's buffer and NATS carry no more than that either.
+ *
+ * It sits in front of the edge's real publisher: every other event passes straight through. An
+ * event is folded when the recorder marked it (`auth_method: 'none'` with its `client_network`
+ * set: see ExchangeRecorder.rejected). A minute's rows go out once the minute has ended (checked
+ * every few seconds), and on flush or close, so nothing counted is lost on shutdown.
+ */
+export class RejectionTally implements EventPublisher {
+  private groups = new Map<string, Group>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly inner: EventPublisher,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.sweeper = setInterval(() => this.publishEnded(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  get depth(): number {
+    return this.inner.depth + this.groups.size;
+  }
+
+  publish(event: McpEvent): void {
+    if (event.auth_method !== 'none' || event.client_network === null) {
+      this.inner.publish(event);
+      return;
+    }
+    const minute = Math.floor(this.now() / MINUTE_MS) * MINUTE_MS;
+    let network = event.client_network;
+    let key = groupKey(minute, event, network);
+    let group = this.groups.get(key);
+    if (!group && this.groups.size >= MAX_GROUPS) {
+      network = '*';
+      key = groupKey(minute, event, network);
+      group = this.groups.get(key);
+    }
+    if (group) {
+      group.event.count += event.count;
+      if (event.bytes_in !== null)
+        group.event.bytes_in = (group.event.bytes_in ?? 0) + event.bytes_in;
+      return;
+    }
+    this.groups.set(key, {
+      minute,
+      event: {
+        ...event,
+        ts: new Date(minute).toISOString(),
+        client_network: network,
+        kind: null,
+        jsonrpc_id: null,
+        method: null,
+        tool: null,
+        client_tool: null,
+        session_id: null,
+        client_name: null,
+        client_version: null,
+        duration_ms: null,
+        upstream_ms: null,
+        bytes_out: null,
+      },
+    });
+  }
+
+  async flush(timeoutMs?: number): Promise<void> {
+    this.publishEnded(Number.POSITIVE_INFINITY);
+    await this.inner.flush(timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.publishEnded(Number.POSITIVE_INFINITY);
+    await this.inner.close();
+  }
+
+  /** Publishes the rows of every minute that ended before `before` (default: the current one). */
+  private publishEnded(before = Math.floor(this.now() / MINUTE_MS) * MINUTE_MS): void {
+    if (this.groups.size === 0) return;
+    const open = new Map<string, Group>();
+    for (const [key, group] of this.groups) {
+      if (group.minute < before) this.inner.publish({ ...group.event, id: randomUUID() });
+      else open.set(key, group);
+    }
+    this.groups = open;
+  }
+}
+
+function groupKey(minute: number, event: McpEvent, network: string): string {
+  return `${minute}\n${event.namespace}\n${event.outcome}\n${event.http_status}\n${event.error_code}\n${event.transport}\n${network}`;
+}
