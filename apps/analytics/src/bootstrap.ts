@@ -17,6 +17,7 @@ import { AnalyticsQueries } from './api/analytics-queries.js';
 import { HttpErrorFilter } from './api/http-error.filter.js';
 import { installRequestHooks, requestId } from './api/request-hooks.js';
 import { AdminAuthenticator } from './auth/admin-authenticator.js';
+import { AdminFailureLimiter } from './auth/admin-failures.js';
 import { HealthService } from './health/health.service.js';
 import { BatchWriter } from './ingest/batch-writer.js';
 import type { EventIngest } from './ingest/event-ingest.js';
@@ -83,7 +84,11 @@ export async function startAnalytics(options: AnalyticsOptions): Promise<Analyti
     await ingest.start();
     cleanup.push(() => ingest.stop());
 
-    const authenticator = new AdminAuthenticator(options.bus, logger.child({ component: 'auth' }));
+    const authenticator = new AdminAuthenticator(
+      options.bus,
+      logger.child({ component: 'auth' }),
+      new AdminFailureLimiter(options.config),
+    );
     cleanup.push(() => authenticator.close());
 
     const app = await NestFactory.create<NestFastifyApplication>(

@@ -6,6 +6,7 @@ import {
   type Principal,
   sha256Hex,
 } from '#common';
+import { request as httpRequest } from 'node:http';
 import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
 import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from './fixtures.js';
 
@@ -480,10 +481,63 @@ describe('analytics REST API', () => {
       expect(response.status).toBe(200);
     });
 
-    it('refuses a key without the admin role with 403', async () => {
-      const response = await get('/api/v1/summary', KEYS.user);
-      expect(response.status).toBe(403);
-      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('forbidden');
+    it('answers a valid key without the admin role exactly as an unknown key: no oracle', async () => {
+      const answers = await Promise.all(
+        [KEYS.user, 'unknown-key-0123456789abcdef'].map(async (key) => {
+          const response = await get('/api/v1/summary', key);
+          const body = (await response.json()) as { error: Record<string, unknown> };
+          return {
+            status: response.status,
+            authenticate: response.headers.get('www-authenticate'),
+            error: { ...body.error, requestId: undefined },
+          };
+        }),
+      );
+      expect(answers[0].status).toBe(401);
+      expect(answers[0]).toEqual(answers[1]);
+    });
+
+    it('limits refused keys and key-less requests per client address: 429, then even an admin key waits', async () => {
+      // From addresses of their own (the whole 127/8 is local), so no other test is blocked.
+      const from = (address: string, key: string | null) =>
+        new Promise<{ status: number; retryAfter?: string; code?: string }>((resolve, reject) => {
+          const url = new URL('/api/v1/summary', analytics.url);
+          const req = httpRequest(
+            url,
+            {
+              localAddress: address,
+              agent: false,
+              headers: key ? { authorization: `Bearer ${key}` } : {},
+            },
+            (res) => {
+              let text = '';
+              res.setEncoding('utf8');
+              res.on('data', (chunk: string) => (text += chunk));
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  retryAfter: res.headers['retry-after'],
+                  code: (JSON.parse(text) as { error?: { code?: string } }).error?.code,
+                }),
+              );
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      for (let i = 0; i < 10; i++) {
+        expect(
+          (await from('127.0.0.31', i % 2 ? KEYS.user : `guess-${i}-0123456789abcdef`)).status,
+        ).toBe(401);
+      }
+      const blocked = await from('127.0.0.31', 'guess-10-0123456789abcdef');
+      expect(blocked).toMatchObject({ status: 429, code: 'too_many_auth_failures' });
+      expect(Number(blocked.retryAfter)).toBeGreaterThan(0);
+      expect((await from('127.0.0.31', KEYS.admin)).status).toBe(429);
+      // Key-less requests have an allowance of their own, and other addresses are not affected.
+      for (let i = 0; i < 10; i++) expect((await from('127.0.0.32', null)).status).toBe(401);
+      expect((await from('127.0.0.32', null)).status).toBe(429);
+      expect((await from('127.0.0.33', KEYS.admin)).status).toBe(200);
     });
 
     it('asks the auth service once per key while its answer is cached', async () => {

@@ -314,15 +314,13 @@ suite(SUITE_NAME, () => {
     expect(await card('requests').textContent()).toBe('—');
     expect(await page.evaluate((k) => sessionStorage.getItem(k), KEY_STORAGE)).toBeNull();
 
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/summary');
     await connect(KEYS.user);
-    await eventually(
-      async () =>
-        (await page.locator('#alert').textContent())?.includes('403') ? true : undefined,
-      15_000,
-      'the 403 message',
-      50,
-    );
-    expect(await page.locator('#alert').textContent()).toContain('analytics needs an admin key');
+    // A key without the admin role is answered as an unknown key (no oracle): refused again.
+    expect((await answered).status()).toBe(401);
+    await waitForText('#updated', 'Stopped: key refused');
+    expect(await page.locator('#alert').textContent()).toContain('401 Unauthorized');
+    expect(await page.locator('#content').isHidden()).toBe(true);
     expect(await card('requests').textContent()).toBe('—');
   });
 

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import {
   AUTH_KEY_VERIFY,
   AUTH_KEYS_CHANGED,
@@ -10,6 +11,7 @@ import {
   presentedKey,
 } from '#common';
 import type { Logger } from 'pino';
+import type { AdminFailureLimiter } from './admin-failures.js';
 import { VerifyCache } from './verify-cache.js';
 
 const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Bearer' };
@@ -17,8 +19,9 @@ const AUTH_RETRY_AFTER_S = '5';
 
 /**
  * Checks the admin key of an analytics request against the auth service (SPEC §5): only the
- * key's SHA-256 crosses the bus, answers are cached briefly, and a missing, unknown or expired
- * key gets the same 401 so the answer is no oracle.
+ * key's SHA-256 crosses the bus, answers are cached briefly, and a missing, unknown, expired or
+ * non-admin key gets the same 401 so the answer is no oracle (which keys exist, which are
+ * admins). Refused keys count against the client's address (AdminFailureLimiter): 429 beyond.
  */
 export class AdminAuthenticator {
   private readonly unsubscribe: () => void;
@@ -26,6 +29,7 @@ export class AdminAuthenticator {
   constructor(
     private readonly bus: Bus,
     private readonly logger: Logger,
+    private readonly failures: AdminFailureLimiter,
     private readonly cache = new VerifyCache(),
     private readonly now: () => number = Date.now,
   ) {
@@ -33,9 +37,17 @@ export class AdminAuthenticator {
     this.unsubscribe = bus.subscribe(AUTH_KEYS_CHANGED, () => this.cache.clear());
   }
 
-  async authenticate(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
+  async authenticate(
+    headers: Record<string, string | string[] | undefined>,
+    req: IncomingMessage,
+  ): Promise<Principal> {
+    const ip = this.failures.subjectOf(req);
+    this.failures.assertNotBlocked(ip);
     const key = presentedKey(headers);
-    if (key === undefined) throw unauthorized();
+    if (key === undefined) {
+      await this.failures.failed(ip, true);
+      throw unauthorized();
+    }
     const digest = sha256Hex(key);
     let reply = this.cache.get(digest);
     if (reply === undefined) {
@@ -43,10 +55,13 @@ export class AdminAuthenticator {
       this.cache.set(digest, reply);
     }
     const principal = reply.ok ? reply.principal : undefined;
-    if (!principal || (principal.expiresAt !== null && principal.expiresAt <= this.now()))
+    if (
+      !principal ||
+      (principal.expiresAt !== null && principal.expiresAt <= this.now()) ||
+      principal.role !== 'admin'
+    ) {
+      await this.failures.failed(ip, false);
       throw unauthorized();
-    if (principal.role !== 'admin') {
-      throw new GatewayError(ErrorCode.Forbidden, 'analytics needs an admin key');
     }
     return principal;
   }

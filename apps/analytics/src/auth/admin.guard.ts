@@ -19,7 +19,7 @@ export class AdminGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    principals.set(request, await this.authenticator.authenticate(request.headers));
+    principals.set(request, await this.authenticator.authenticate(request.headers, request.raw));
     return true;
   }
 }
