@@ -1,4 +1,6 @@
-import type { ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ERROR_MAP, ErrorCode, type EventOutcome, GatewayError } from '#common';
 import type { RpcId } from '../jsonrpc/messages.js';
 
@@ -50,6 +52,22 @@ export function writeError(
     'content-length': String(Buffer.byteLength(body)),
   });
   res.end(body);
+}
+
+/**
+ * The answer to a request Node's HTTP parser refused before any route saw it (a repeated
+ * Content-Length, a bad Transfer-Encoding, a control character in a header, headers too large,
+ * headers too slow): written on the socket, which then closes. Still JSON, still with an
+ * X-Request-Id (a fresh one: the request's own could not be read), like every other answer.
+ */
+export function writeSocketError(socket: Duplex, error: GatewayError, status = error.status): void {
+  const requestId = randomUUID();
+  const body = errorBody(error.code, error.message, requestId);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** A JSON-RPC error answering request `id` for `code`: in a body, or as an event of a stream. */

@@ -1,4 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ErrorCode, GatewayError } from '#common';
+import { writeError, writeSocketError } from '../errors/error-writer.js';
+import { requestIdOf } from '../pipeline/request-id.js';
 import { networkInterfaces } from 'node:os';
 import {
   type BeforeApplicationShutdown,
@@ -62,6 +66,16 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
       router.handle,
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
+    this.server.on('clientError', answerClientError);
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      res.shouldKeepAlive = false;
+      res.setHeader('x-request-id', requestIdOf(req));
+      writeError(
+        res,
+        new GatewayError(ErrorCode.BadRequest, 'Unsupported Expect header (only 100-continue)'),
+        String(res.getHeader('x-request-id')),
+      );
+    });
     this.idleConnections.attach(this.server);
   }
 
@@ -97,6 +111,29 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
 
   get port(): number {
     return this.address.port;
+  }
+}
+
+/**
+ * Requests Node's parser refuses never reach the router: answered here, through the one error
+ * writer, as JSON with an X-Request-Id (Node's own answer is a bare status line).
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (!socket.writable || started?.headersSent || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    writeSocketError(socket, new GatewayError(ErrorCode.RequestTimeout, 'Request timeout'));
+  } else if (error.code === 'HPE_HEADER_OVERFLOW') {
+    writeSocketError(
+      socket,
+      new GatewayError(ErrorCode.BadRequest, 'Request headers too large'),
+      431,
+    );
+  } else {
+    writeSocketError(socket, new GatewayError(ErrorCode.BadRequest, 'Malformed HTTP request'));
   }
 }
 
