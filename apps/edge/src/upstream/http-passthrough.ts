@@ -347,7 +347,7 @@ function tappedErrorBody(body: Buffer, status: number, admitted: Admitted): Buff
   if (messages.length === 0 || !messages.every(isJsonRpc)) return body;
   const share = Math.round(body.length / messages.length);
   let changed = false;
-  for (const message of messages as Record<string, unknown>[]) {
+  for (const message of messages) {
     changed =
       MessageTap.outbound(message, share, status, admitted.filter, admitted.exchange) || changed;
   }
