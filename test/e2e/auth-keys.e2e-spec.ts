@@ -141,7 +141,9 @@ describe('keys across three edges (auth service, NATS, Redis)', () => {
     const stranger = await mcpPost(ns(1), { ...bearer(unknown()), ...from('10.1.0.3') });
     for (const answer of [expired, stranger]) {
       expect(answer.status).toBe(401);
-      expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+      expect(answer.headers.get('www-authenticate')).toMatch(
+        /^Bearer .*error_description=".*X-API-Key/,
+      );
       expect(answer.json?.error?.data?.code).toBe('unauthorized');
     }
     expect(expired.json?.error?.message).toBe(stranger.json?.error?.message);

@@ -113,7 +113,9 @@ keys:
       body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
     });
     expect(response.status).toBe(401);
-    expect(response.headers.get('www-authenticate')).toBe('Bearer');
+    expect(response.headers.get('www-authenticate')).toMatch(
+      /^Bearer .*error_description=".*X-API-Key/,
+    );
     expect(response.headers.get('x-request-id')).toBeTruthy();
     const body = (await response.json()) as { id: number; error: { data: { code: string } } };
     expect(body.id).toBe(7);

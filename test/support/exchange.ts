@@ -28,6 +28,7 @@ export function recordedExchange(): { recorder: ExchangeRecorder; events: McpEve
       session_id: null,
       client_name: null,
       client_version: null,
+      auth_method: 'none',
     },
     new InProcessEventPublisher(channel, metrics),
     metrics,

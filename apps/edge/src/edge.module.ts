@@ -2,6 +2,7 @@ import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { ensureEventsStream } from '#common';
 import { AuthFailureLimiter } from './auth/auth-failures.js';
 import { KeyVerifier } from './auth/key-verifier.js';
+import { TokenVerifier } from './auth/token-verifier.js';
 import { BridgeSessions } from './bridge/bridge-sessions.js';
 import { EDGE_OPTIONS, type EdgeOptions, EVENT_PUBLISHER } from './edge-options.js';
 import {
@@ -68,7 +69,8 @@ function policyProviders(): Provider[] {
   return [
     made(KeyVerifier, [o, EdgeMetrics], (opts: EdgeOptions, metrics: EdgeMetrics) => {
       const failures = new AuthFailureLimiter(opts.config, metrics, opts.redis, opts.redisPrefix);
-      return new KeyVerifier(opts.bus, opts.config, metrics, failures);
+      const tokens = new TokenVerifier(opts.config, opts.logger.child({ component: 'oauth' }));
+      return new KeyVerifier(opts.bus, opts.config, metrics, failures, tokens);
     }),
     made(
       RateLimiter,

@@ -80,9 +80,16 @@ function setup(yaml = CONFIG, verifyTimeoutMs = 2_000) {
   const auth = new FakeAuthService(bus);
   const config = new ConfigStore(parseConfig(yaml, {}));
   const metrics = new EdgeMetrics();
-  const verifier = new KeyVerifier(bus, config, metrics, new AuthFailureLimiter(config, metrics), {
-    verifyTimeoutMs,
-  });
+  const verifier = new KeyVerifier(
+    bus,
+    config,
+    metrics,
+    new AuthFailureLimiter(config, metrics),
+    undefined,
+    {
+      verifyTimeoutMs,
+    },
+  );
   return { bus, auth, config, metrics, verifier };
 }
 

@@ -18,6 +18,7 @@ import {
 } from '#common';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { AuthFailureLimiter } from './auth-failures.js';
+import { looksLikeJwt, type TokenVerifier } from './token-verifier.js';
 
 interface CacheEntry {
   principal: Principal | null;
@@ -69,6 +70,7 @@ export class KeyVerifier {
     private readonly config: ConfigStore,
     private readonly metrics: EdgeMetrics,
     private readonly failures: AuthFailureLimiter,
+    private readonly tokens?: TokenVerifier,
     options: KeyVerifierOptions = {},
   ) {
     this.verifyTimeoutMs = options.verifyTimeoutMs ?? 2_000;
@@ -82,12 +84,31 @@ export class KeyVerifier {
     });
   }
 
-  /** The principal of the request's key (header only) or a GatewayError (401 / 429 / 503). */
-  authenticate(req: IncomingMessage): Promise<Principal> {
-    return this.verify(
-      presentedKey(req.headers),
-      clientIp(req, this.config.current.server.trust_proxy),
-    );
+  /**
+   * The principal of the request's credential (headers only) for the route `name`, or a
+   * GatewayError (401 / 403 insufficient_scope / 429 / 503). With `auth.oauth`, a bearer value
+   * that is a JWT is an access token (TokenVerifier); anything else is an API key.
+   */
+  authenticate(req: IncomingMessage, name: string): Promise<Principal> {
+    const ip = clientIp(req, this.config.current.server.trust_proxy);
+    const bearer = bearerOf(req.headers.authorization);
+    if (bearer !== undefined && this.tokens?.enabled && looksLikeJwt(bearer)) {
+      return this.verifyToken(bearer, name, ip);
+    }
+    return this.verify(presentedKey(req.headers), ip);
+  }
+
+  /** A refused token counts as a failed attempt of the client, as a refused key does. */
+  private async verifyToken(token: string, name: string, ip: string): Promise<Principal> {
+    this.failures.assertNotBlocked(ip);
+    try {
+      return await this.tokens!.verify(token, name);
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === ErrorCode.Unauthorized) {
+        (await this.failures.attempt(ip)).fail();
+      }
+      throw error;
+    }
   }
 
   async verify(key: string | undefined, ip: string, now = Date.now()): Promise<Principal> {
@@ -234,6 +255,11 @@ function keysChanged(next: GatewayConfig, previous: GatewayConfig): boolean {
   return (
     JSON.stringify([next.keys, next.roles]) !== JSON.stringify([previous.keys, previous.roles])
   );
+}
+
+function bearerOf(authorization: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(authorization) ? authorization[0] : authorization;
+  return value === undefined ? undefined : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(value)?.[1];
 }
 
 export function mayUseNamespace(principal: Principal, namespace: string): boolean {

@@ -102,6 +102,7 @@ export function outcomeOf(code: ErrorCode): EventOutcome {
     case ErrorCode.ForbiddenNamespace:
     case ErrorCode.ForbiddenOrigin:
     case ErrorCode.Forbidden:
+    case ErrorCode.InsufficientScope:
       return 'forbidden';
     case ErrorCode.RateLimited:
     case ErrorCode.TooManySessions:

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EventOutcome, EventTransport, McpEvent, Principal } from '#common';
+import type { AuthMethod, EventOutcome, EventTransport, McpEvent, Principal } from '#common';
 import type { SessionClaims } from '../sessions/session-codec.js';
 import {
   idKey,
@@ -25,6 +25,8 @@ export interface ExchangeIdentity {
   session_id: string | null;
   client_name: string | null;
   client_version: string | null;
+  /** How the client proved who it is: `none` until a credential is accepted. */
+  auth_method: AuthMethod;
 }
 
 interface Pending {
@@ -63,6 +65,7 @@ export class ExchangeRecorder {
     this.identity.tenant = principal.tenant;
     this.identity.key_id = principal.keyId;
     this.identity.user = principal.user;
+    this.identity.auth_method = principal.authMethod ?? 'key';
   }
 
   /** The session the exchange belongs to, and the client it names (from its claims or initialize). */
@@ -296,7 +299,7 @@ export class ExchangeRecorder {
       direction: fields.direction,
       outcome: fields.outcome,
       server: null,
-      auth_method: who.key_id === null ? 'none' : 'key',
+      auth_method: who.auth_method,
       client_tool: null,
       count: 1,
       client_network: fields.client_network ?? null,

@@ -7,6 +7,7 @@ import type { McpPipeline } from '../pipeline/mcp-pipeline.js';
 import { requestIdOf } from '../pipeline/request-id.js';
 import { hasBody, readBody } from './body-reader.js';
 import { applyCors } from './cors.js';
+import { serveOAuthRoutes } from './oauth-routes.js';
 import type { InFlight } from './in-flight.js';
 
 /** Longest namespace segment the router takes; longer is 414 (names are at most 63). */
@@ -23,6 +24,8 @@ const MAX_SEGMENT = 100;
  *   /mcp/{ns}/messages   POST                          legacy HTTP+SSE messages
  *   /healthz /readyz /metrics  GET                     operations, no key
  *   OPTIONS on the MCP routes and /.well-known/        CORS preflight, with `server.cors` (cors.ts)
+ *   /.well-known/oauth-protected-resource/mcp/{ns}   RFC 9728 metadata, with `auth.oauth`
+ *   OAuth discovery probes without `auth.oauth`       RFC 6749-shaped 404 (oauth-routes.ts)
  */
 export class EdgeRouter {
   constructor(
@@ -51,6 +54,7 @@ export class EdgeRouter {
       // origin's headers are on `res` whatever answers the request (stream, relay or error).
       if (applyCors(req, res, path, this.config.current.server)) return;
       if (path.startsWith('/mcp/')) this.mcp(req, res, requestId, path);
+      else if (serveOAuthRoutes(path, req, res, this.config.current)) req.resume();
       else if (!this.ops.serve(path, req, res)) notFound(req, path);
     } catch (error) {
       req.resume();

@@ -7,6 +7,7 @@ import {
   type NamespaceConfig,
   type Principal,
 } from '#common';
+import { challenged } from '../auth/challenge.js';
 import { type KeyVerifier, mayUseNamespace } from '../auth/key-verifier.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import { enforceRequestPolicy } from '../filtering/request-policy.js';
@@ -83,7 +84,11 @@ export class Admission {
       throw new GatewayError(ErrorCode.ForbiddenOrigin, 'Origin not allowed');
     }
     if (request.raw.method === 'POST') checkMediaType(request.raw);
-    const principal = await this.deps.verifier.authenticate(request.raw);
+    const principal = await this.deps.verifier
+      .authenticate(request.raw, request.namespace)
+      .catch((error: unknown) => {
+        throw challenged(error, this.deps.config.current, request.namespace);
+      });
     exchange.identify(principal);
     const namespace = this.namespaceOf(request, principal, exchange);
     const parsed =

@@ -82,6 +82,7 @@ export class McpPipeline {
         session_id: null,
         client_name: null,
         client_version: null,
+        auth_method: 'none',
       },
       this.deps.publisher,
       this.deps.metrics,

@@ -140,6 +140,56 @@ const key = z
     { when: () => true },
   );
 
+/** Signature algorithms an issuer's tokens may use: asymmetric only ("none" and HS* never). */
+export const OAUTH_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+
+const oauthIssuer = z.strictObject({
+  /** The `iss` its tokens carry, exactly. */
+  issuer: z.url({ protocol: /^https?$/, error: 'invalid URL' }),
+  /** Where its signing keys are; default: `jwks_uri` from its discovery document. */
+  jwks_uri: z.url({ protocol: /^https?$/, error: 'invalid URL' }).optional(),
+  /** Accepted `aud` values; default: the resource URL of the route (RFC 8707). */
+  audiences: z.array(z.string().min(1)).min(1).optional(),
+  algorithms: z
+    .array(
+      z.enum(OAUTH_ALGORITHMS, {
+        error: `must be one of ${OAUTH_ALGORITHMS.join(', ')} ("none" and HS* are never accepted)`,
+      }),
+    )
+    .min(1)
+    .default(['RS256', 'ES256']),
+  required_scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'invalid scope'))
+    .default([]),
+  /** Which claims fill the principal. */
+  claims: z
+    .strictObject({
+      user: z.string().min(1).default('sub'),
+      tenant: z.string().min(1).optional(),
+      roles: z.string().min(1).optional(),
+    })
+    .default({ user: 'sub' }),
+  /** Claim value -> role name; without it, claim values name roles directly. */
+  role_map: z.record(z.string(), z.string()).optional(),
+});
+
+const oauth = z.strictObject({
+  issuers: z.array(oauthIssuer).min(1),
+  clock_skew: duration.default(30_000),
+  jwks_cache: duration.default(600_000),
+});
+
 export const gatewayConfigSchema = z
   .strictObject({
     server: z
@@ -184,6 +234,8 @@ export const gatewayConfigSchema = z
         max_failures: z
           .strictObject({ count: z.number().int().positive(), per: duration })
           .default({ count: 10, per: 60_000 }),
+        /** OAuth 2.1 resource server: JWT access tokens from these issuers work beside keys. */
+        oauth: oauth.optional(),
       })
       .default({
         cache_ttl: 30_000,
@@ -223,6 +275,31 @@ export const gatewayConfigSchema = z
       for (const [name, value] of Object.entries(roles)) {
         if (isRecord(value)) knownNamespaces(value.namespaces, ['roles', name, 'namespaces']);
       }
+      const auth: Record<string, unknown> = isRecord(config.auth) ? config.auth : {};
+      if (isRecord(auth.oauth)) {
+        const server: Record<string, unknown> = isRecord(config.server) ? config.server : {};
+        if (server.public_url === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['server', 'public_url'],
+            message:
+              'required when auth.oauth is set (resource URLs and metadata are built from it)',
+          });
+        }
+        const issuers: unknown[] = Array.isArray(auth.oauth.issuers) ? auth.oauth.issuers : [];
+        issuers.forEach((issuer, i) => {
+          if (!isRecord(issuer) || !isRecord(issuer.role_map)) return;
+          for (const [value, role] of Object.entries(issuer.role_map)) {
+            if (typeof role === 'string' && !Object.hasOwn(roles, role)) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['auth', 'oauth', 'issuers', i, 'role_map', value],
+                message: `unknown role "${role}"`,
+              });
+            }
+          }
+        });
+      }
       if (!Array.isArray(config.keys)) return;
       const ids = new Set<string>();
       config.keys.forEach((k: unknown, i) => {
@@ -261,6 +338,8 @@ export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type NamespaceConfig = GatewayConfig['namespaces'][string];
 export type KeyConfig = GatewayConfig['keys'][number];
 export type RoleConfig = GatewayConfig['roles'][string];
+export type OAuthConfig = NonNullable<GatewayConfig['auth']['oauth']>;
+export type OAuthIssuerConfig = OAuthConfig['issuers'][number];
 export type RateLimitConfig = z.output<typeof rateLimit>;
 export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
 export type StdioUpstreamConfig = z.output<typeof stdioUpstream>;

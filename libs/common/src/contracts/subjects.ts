@@ -31,6 +31,8 @@ export interface Principal {
   tenant: string | null;
   /** `admin` when the key says so or any of its roles has `admin: true`. */
   role: Role;
+  /** (v2) How it was proven: an API key (absent: a key, as v1 auth services send) or an OAuth token. */
+  authMethod?: 'key' | 'oauth';
   /** Namespace names (the key's own and its roles'), or ["*"] for every namespace. */
   namespaces: string[];
   /**

@@ -23,6 +23,7 @@ export enum ErrorCode {
   BadRequest = 'bad_request',
   UriTooLong = 'uri_too_long',
   Forbidden = 'forbidden',
+  InsufficientScope = 'insufficient_scope',
   Unavailable = 'unavailable',
   Internal = 'internal_error',
 }
@@ -59,6 +60,7 @@ export const ERROR_MAP: Record<ErrorCode, ErrorMapping> = {
   [ErrorCode.BadRequest]: { status: 400, rpcCode: -32600 },
   [ErrorCode.UriTooLong]: { status: 414, rpcCode: -32600 },
   [ErrorCode.Forbidden]: { status: 403, rpcCode: -32003 },
+  [ErrorCode.InsufficientScope]: { status: 403, rpcCode: -32003 },
   [ErrorCode.Unavailable]: { status: 503, rpcCode: -32053 },
   [ErrorCode.Internal]: { status: 500, rpcCode: -32603 },
 };
