@@ -146,7 +146,7 @@ async function rpc(
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
   });
   const text = await res.text();
-  const json = text.startsWith('{') ? JSON.parse(text) : JSON.parse(/^data: (.*)$/m.exec(text)![1]);
+  const json: unknown = JSON.parse(text.startsWith('{') ? text : /^data: (.*)$/m.exec(text)![1]);
   return {
     status: res.status,
     challenge: res.headers.get('www-authenticate'),
