@@ -29,7 +29,10 @@ export interface InProcessGateway {
  */
 export async function startInProcessGateway(
   yaml: string,
-  options: { edges?: number } = {},
+  options: {
+    edges?: number;
+    /** The first edge's port (default: any free one). */ port?: number;
+  } = {},
 ): Promise<InProcessGateway> {
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   const config = new ConfigStore(parseConfig(yaml, process.env, 'test config'));
@@ -46,7 +49,7 @@ export async function startInProcessGateway(
   for (let i = 0; i < (options.edges ?? 1); i++) {
     edges.push(
       await startEdge({
-        port: 0,
+        port: i === 0 ? (options.port ?? 0) : 0,
         host: '127.0.0.1',
         edgeId: `edge-${i}-${randomUUID().slice(0, 8)}`,
         sessionSecret,
