@@ -317,11 +317,23 @@ describe('KeyVerifier', () => {
       expect((await verifier.verify(GOOD, '192.0.2.99')).keyId).toBe('good');
     });
 
-    it('counts repeated guesses answered from the negative cache', async () => {
+    it('counts a key refused moments ago as knocking, not as a new guess: the good key stays usable', async () => {
       const { verifier } = setup();
-      for (let i = 0; i < 3; i++) await codeOf(verifier.verify('same-guess-0123456789', IP));
-      expect(await codeOf(verifier.verify('same-guess-0123456789', IP))).toBe(
-        ErrorCode.TooManyAuthFailures,
+      // One guess, then its repeats (a client retrying or restarting with a wrong key): the
+      // repeats have the key-less allowance (3 here).
+      for (let i = 0; i < 4; i++) {
+        expect(await codeOf(verifier.verify('same-guess-0123456789', IP))).toBe(
+          ErrorCode.Unauthorized,
+        );
+      }
+      // Repeats are limited as requests without a valid credential are...
+      const refused = await errorOf(verifier.verify('same-guess-0123456789', IP));
+      expect(refused.code).toBe(ErrorCode.TooManyAuthFailures);
+      expect(refused.message).toMatch(/without a credential/);
+      // ...and never spend the failed-key allowance: the good key is served.
+      expect((await verifier.verify(GOOD, IP)).keyId).toBe('good');
+      expect(await codeOf(verifier.verify('new-guess-0123456789ab', IP))).toBe(
+        ErrorCode.Unauthorized,
       );
     });
 

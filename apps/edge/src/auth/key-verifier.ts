@@ -140,13 +140,17 @@ export class KeyVerifier {
   }
 
   private async judge(digest: string, ip: string, now: number): Promise<Principal> {
-    const attempt = await this.failures.attempt(ip, now);
     const refused = this.bad.get(digest);
     if (refused && refused.freshUntil > now) {
+      // A key refused moments ago is no new guess (a client retrying, restarting with a wrong
+      // key): it costs the client's allowance of requests without a valid credential, not its
+      // failed-key allowance, so retries never lock out the client's good key.
+      this.failures.assertNotBlocked(ip, now);
       this.metrics.authCache.inc({ result: 'hit' });
-      attempt.fail();
+      await this.failures.anonymous(ip, now);
       throw unauthorized();
     }
+    const attempt = await this.failures.attempt(ip, now);
     this.metrics.authCache.inc({ result: 'miss' });
 
     let principal: Principal | null;
