@@ -2,6 +2,7 @@ import autocannon from 'autocannon';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { InspectorSession } from '../support/inspector.js';
+import { startJwtIssuer } from '../support/jwt-issuer.js';
 import {
   cpuSeconds,
   figure,
@@ -54,14 +55,17 @@ interface Run {
  */
 export async function throughput(options: ThroughputOptions): Promise<ScenarioResult> {
   const backend = await startBackend();
-  const bare = await orStop(startBareProxy(backend.urls[0]), backend);
+  const issuer = await orStop(startJwtIssuer(), backend);
+  const bare = await orStop(startBareProxy(backend.urls[0]), issuer, backend);
   const gateway = await orStop(
     startGateway({
       namespaces: { bench: backend.urls[0] },
       edge: true,
       edgeNodeArgs: options.profileTo ? ['--inspect=127.0.0.1:0'] : [],
+      oauthIssuer: issuer.url,
     }),
     bare,
+    issuer,
     backend,
   );
   const inspector =
@@ -131,6 +135,12 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
     // The floor of any single-process Node proxy on this box, under the same load: see
     // bench/support/bare-proxy.ts. Measured after the gateway so both follow the direct run.
     const viaBare = await load('bare proxy', bare.url, {});
+    // SPEC §10 (v2): the same load with an OAuth access token instead of the key.
+    const viaOAuth = await load('gateway (OAuth JWT)', `${edgeUrl}/mcp/bench`, {
+      authorization: `Bearer ${await issuer.token('bench')}`,
+    });
+    const oauthRatio =
+      viaGateway.requestsPerSec > 0 ? viaOAuth.requestsPerSec / viaGateway.requestsPerSec : 0;
     const ratio = direct.requestsPerSec > 0 ? viaGateway.requestsPerSec / direct.requestsPerSec : 0;
     const bareRatio =
       direct.requestsPerSec > 0 ? viaBare.requestsPerSec / direct.requestsPerSec : 0;
@@ -139,6 +149,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
       3,
     );
     const failed = viaGateway.non2xx + viaGateway.errors + direct.non2xx + direct.errors;
+    const oauthFailed = viaOAuth.non2xx + viaOAuth.errors;
     // What one proxied request costs the edge: the figure a hot-path fix has to move.
     const edgeCpuMsPerRequest = round(
       (viaGateway.cpu.edge * 1000) / Math.max(1, viaGateway.total),
@@ -159,6 +170,15 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
           '>=',
           0.4,
           `${direct.requestsPerSec.toLocaleString('en-US')} vs ${viaGateway.requestsPerSec.toLocaleString('en-US')} req/s, edge ${edgeCpuMsPerRequest} ms CPU/req${failed ? `, ${failed} failed` : ''}`,
+        ),
+        figure(
+          'oauth_ratio',
+          'Throughput with an OAuth JWT / with a key (same load, same run)',
+          round(oauthRatio, 3),
+          '',
+          '>=',
+          0.9,
+          `${viaOAuth.requestsPerSec.toLocaleString('en-US')} vs ${viaGateway.requestsPerSec.toLocaleString('en-US')} req/s${oauthFailed ? `, ${oauthFailed} failed` : ''}`,
         ),
         info(
           'bare_proxy_ratio',
@@ -181,6 +201,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
         direct,
         gateway: viaGateway,
         bareProxy: viaBare,
+        oauth: viaOAuth,
         edgeCpuMsPerRequest,
         bareCpuMsPerRequest,
       },
@@ -189,6 +210,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
     inspector?.close();
     await gateway.stop();
     await bare.stop();
+    await issuer.stop();
     await backend.stop();
   }
 }

@@ -1,3 +1,4 @@
+import { BENCH_PUBLIC_URL } from './jwt-issuer.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,9 +63,10 @@ export async function startBareProxy(
  * and a tenant with one, so a request takes all three Redis scopes. Limits are far out of reach.
  * JSON is YAML, so the file is written with JSON.stringify.
  */
-export function benchConfig(namespaces: Record<string, string>): string {
+export function benchConfig(namespaces: Record<string, string>, oauthIssuer?: string): string {
   return JSON.stringify(
     {
+      ...(oauthIssuer && { server: { public_url: BENCH_PUBLIC_URL } }),
       namespaces: Object.fromEntries(
         Object.entries(namespaces).map(([name, url]) => [
           name,
@@ -94,6 +96,9 @@ export function benchConfig(namespaces: Record<string, string>): string {
         },
       ],
       rate_limits: { default: { requests: HUGE, per: '1m' }, on_store_error: 'allow' },
+      ...(oauthIssuer && {
+        auth: { oauth: { issuers: [{ issuer: oauthIssuer, required_scopes: ['mcp'] }] } },
+      }),
       // The query bench spans 30 days of events: keep all of them.
       analytics: { retention_days: 31 },
     },
@@ -124,6 +129,8 @@ export interface GatewayOptions {
   analytics?: boolean;
   /** Node flags of the edge process (e.g. --cpu-prof). */
   edgeNodeArgs?: string[];
+  /** An OAuth issuer whose JWT access tokens the edge accepts beside keys. */
+  oauthIssuer?: string;
 }
 
 /** Distributed mode (SPEC §2) as processes: private NATS with JetStream, auth, one edge, analytics. */
@@ -131,7 +138,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const dir = tempDir('gw');
   const nats = await startNats();
   const configPath = join(dir, 'gateway.yaml');
-  writeFileSync(configPath, benchConfig(options.namespaces ?? {}));
+  writeFileSync(configPath, benchConfig(options.namespaces ?? {}, options.oauthIssuer));
   const env: Record<string, string> = {
     GATEWAY_CONFIG: configPath,
     NATS_URL: nats.url,
