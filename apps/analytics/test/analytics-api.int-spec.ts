@@ -497,7 +497,7 @@ describe('analytics REST API', () => {
       expect(answers[0]).toEqual(answers[1]);
     });
 
-    it('limits refused keys and key-less requests per client address: 429, then even an admin key waits', async () => {
+    it('limits refused keys per client address (429, then even an admin key waits), and key-less requests and repeats on their own', async () => {
       // From addresses of their own (the whole 127/8 is local), so no other test is blocked.
       const from = (address: string, key: string | null) =>
         new Promise<{ status: number; retryAfter?: string; code?: string }>((resolve, reject) => {
@@ -525,18 +525,27 @@ describe('analytics REST API', () => {
           req.on('error', reject);
           req.end();
         });
+      // Ten different refused keys: the eleventh attempt waits, and so does every request of
+      // that address, an admin key's too.
       for (let i = 0; i < 10; i++) {
-        expect(
-          (await from('127.0.0.31', i % 2 ? KEYS.user : `guess-${i}-0123456789abcdef`)).status,
-        ).toBe(401);
+        expect((await from('127.0.0.31', `guess-${i}-0123456789abcdef`)).status).toBe(401);
       }
       const blocked = await from('127.0.0.31', 'guess-10-0123456789abcdef');
       expect(blocked).toMatchObject({ status: 429, code: 'too_many_auth_failures' });
       expect(Number(blocked.retryAfter)).toBeGreaterThan(0);
       expect((await from('127.0.0.31', KEYS.admin)).status).toBe(429);
-      // Key-less requests have an allowance of their own, and other addresses are not affected.
+      // Key-less requests, and repeats of a key refused moments ago (a dashboard retrying),
+      // have an allowance of their own, which never blocks a new key.
       for (let i = 0; i < 10; i++) expect((await from('127.0.0.32', null)).status).toBe(401);
       expect((await from('127.0.0.32', null)).status).toBe(429);
+      expect((await from('127.0.0.32', KEYS.admin)).status).toBe(200);
+      const viewer = 'viewer-key-0123456789abcdef';
+      PRINCIPALS[sha256Hex(viewer)] = principal('viewer', { role: 'user' });
+      // Judged once (a failed attempt), then ten repeats (knocking), then 429 for repeats.
+      for (let i = 0; i < 11; i++) expect((await from('127.0.0.34', viewer)).status).toBe(401);
+      expect((await from('127.0.0.34', viewer)).status).toBe(429);
+      expect((await from('127.0.0.34', KEYS.admin)).status).toBe(200);
+      // Other addresses are not affected.
       expect((await from('127.0.0.33', KEYS.admin)).status).toBe(200);
     });
 

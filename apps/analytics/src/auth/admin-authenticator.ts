@@ -25,6 +25,7 @@ const AUTH_RETRY_AFTER_S = '5';
  */
 export class AdminAuthenticator {
   private readonly unsubscribe: () => void;
+  private readonly pending = new Map<string, Promise<VerifyKeyReply>>();
 
   constructor(
     private readonly bus: Bus,
@@ -49,10 +50,20 @@ export class AdminAuthenticator {
       throw unauthorized();
     }
     const digest = sha256Hex(key);
+    // How this request learnt the answer: judged now (a new attempt), shared with a concurrent
+    // request of the same key (the same attempt: the dashboard asks several endpoints at once),
+    // or cached (a repeat of a key already judged).
+    let source: 'judged' | 'shared' | 'cached' = 'cached';
     let reply = this.cache.get(digest);
     if (reply === undefined) {
-      reply = await this.verify(digest);
-      this.cache.set(digest, reply);
+      let pending = this.pending.get(digest);
+      source = pending ? 'shared' : 'judged';
+      if (!pending) {
+        pending = this.verify(digest).finally(() => this.pending.delete(digest));
+        this.pending.set(digest, pending);
+      }
+      reply = await pending;
+      if (source === 'judged') this.cache.set(digest, reply);
     }
     const principal = reply.ok ? reply.principal : undefined;
     if (
@@ -60,7 +71,9 @@ export class AdminAuthenticator {
       (principal.expiresAt !== null && principal.expiresAt <= this.now()) ||
       principal.role !== 'admin'
     ) {
-      await this.failures.failed(ip, false);
+      // A new refused key is a guess; a repeat of one refused moments ago is knocking (its own
+      // allowance, which never blocks a new key); the concurrent twin of an attempt is that attempt.
+      if (source !== 'shared') await this.failures.failed(ip, source === 'cached');
       throw unauthorized();
     }
     return principal;

@@ -4,15 +4,17 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
  * The failed-key limit in front of the analytics and admin API (SPEC §3 `auth.max_failures`, as
- * on the edge): per client address, at most `count` refused keys within `per`, and as many
- * requests without any key on a counter of their own; beyond that every request of that address
- * gets 429 `too_many_auth_failures` until the block ends, so a key cannot be guessed here either.
+ * on the edge): per client address, at most `count` refused keys within `per` (beyond that every
+ * request of that address gets 429 `too_many_auth_failures` until the block ends, so a key cannot
+ * be guessed here either), and as many requests without a new credential on a counter of their
+ * own (beyond that those get 429; a new key is still judged).
  *
  * In memory: the analytics service is a single replica (the DuckDB file's one writer).
  */
 export class AdminFailureLimiter {
   private limiters?: { id: string; failed: RateLimiterMemory; anonymous: RateLimiterMemory };
   private readonly blockedUntil = new Map<string, number>();
+  private readonly anonymousBlockedUntil = new Map<string, number>();
 
   constructor(private readonly config: ConfigStore) {}
 
@@ -29,15 +31,22 @@ export class AdminFailureLimiter {
     this.blockedUntil.delete(ip);
   }
 
-  /** Counts a refused key (`anonymous`: no key at all); throws 429 once the address is over. */
+  /**
+   * Counts a refused key, or (`anonymous`) a request without a new credential: no key, or a
+   * repeat of a key refused moments ago. Throws 429 once the address is over. Only refused keys
+   * block the address for every request; knocking blocks only more knocking.
+   */
   async failed(ip: string, anonymous: boolean): Promise<void> {
     const { failed, anonymous: knocks } = this.current();
+    const blocks = anonymous ? this.anonymousBlockedUntil : this.blockedUntil;
+    const until = blocks.get(ip);
+    if (until !== undefined && until > Date.now()) throw refuse(until - Date.now());
     try {
       await (anonymous ? knocks : failed).consume(ip, 1);
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
-      if (this.blockedUntil.size >= 10_000) this.blockedUntil.clear();
-      this.blockedUntil.set(ip, Date.now() + error.msBeforeNext);
+      if (blocks.size >= 10_000) blocks.clear();
+      blocks.set(ip, Date.now() + error.msBeforeNext);
       throw refuse(error.msBeforeNext);
     }
   }

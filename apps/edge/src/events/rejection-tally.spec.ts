@@ -69,7 +69,7 @@ describe('RejectionTally', () => {
     void tally.close();
   });
 
-  it('folds a minute into one row per group, published once the minute has ended', async () => {
+  it('folds a minute into one row per group until the counts go out; a new minute is a new row', async () => {
     const inner = new Collecting();
     const tally = new RejectionTally(inner, clock);
     for (let i = 0; i < 100; i++) tally.publish(rejected());
@@ -80,18 +80,22 @@ describe('RejectionTally', () => {
     now += 60_000;
     tally.publish(rejected());
     await tally.flush();
+    // Counted after the last publication: a row of its own.
+    tally.publish(rejected());
+    await tally.flush();
     const rows = inner.events.map((e) => [e.ts, e.client_network, e.outcome, e.count, e.bytes_in]);
     expect(rows).toEqual([
       ['2026-11-25T10:00:00.000Z', '192.0.2.1', 'unauthorized', 100, 1000],
       ['2026-11-25T10:00:00.000Z', '192.0.2.2', 'unauthorized', 1, 10],
       ['2026-11-25T10:00:00.000Z', '192.0.2.1', 'rate_limited', 1, 10],
       ['2026-11-25T10:01:00.000Z', '192.0.2.1', 'unauthorized', 1, 10],
+      ['2026-11-25T10:01:00.000Z', '192.0.2.1', 'unauthorized', 1, 10],
     ]);
     // Per-request details do not survive folding; ids are unique.
     expect(inner.events.every((e) => e.kind === null && e.method === null && e.tool === null)).toBe(
       true,
     );
-    expect(new Set(inner.events.map((e) => e.id)).size).toBe(4);
+    expect(new Set(inner.events.map((e) => e.id)).size).toBe(5);
   });
 
   it('bounds the groups of a minute: networks past the bound share one row', async () => {

@@ -5,11 +5,10 @@ import type { EventPublisher } from './event-publisher.js';
 const MINUTE_MS = 60_000;
 /** Groups kept per minute; past this, further client networks share one row (`*`). */
 const MAX_GROUPS = 10_000;
-/** How often ended minutes are looked for. */
-const SWEEP_MS = 5_000;
+/** How often the counts so far go out (so analytics shows them within seconds, not a minute). */
+const PUBLISH_MS = 5_000;
 
 interface Group {
-  minute: number;
   event: McpEvent;
 }
 
@@ -22,8 +21,10 @@ interface Group {
  *
  * It sits in front of the edge's real publisher: every other event passes straight through. An
  * event is folded when the recorder marked it (`auth_method: 'none'` with its `client_network`
- * set: see ExchangeRecorder.rejected). A minute's rows go out once the minute has ended (checked
- * every few seconds), and on flush or close, so nothing counted is lost on shutdown.
+ * set: see ExchangeRecorder.rejected). The counts so far go out every 5 s (a row per group with
+ * what it counted since the last one: at most 12 rows a minute per group, however fast the
+ * knocking, and analytics sees them within seconds), and on flush or close, so nothing counted
+ * is lost on shutdown.
  */
 export class RejectionTally implements EventPublisher {
   private groups = new Map<string, Group>();
@@ -33,7 +34,7 @@ export class RejectionTally implements EventPublisher {
     private readonly inner: EventPublisher,
     private readonly now: () => number = Date.now,
   ) {
-    this.sweeper = setInterval(() => this.publishEnded(), SWEEP_MS);
+    this.sweeper = setInterval(() => this.publishCounts(), PUBLISH_MS);
     this.sweeper.unref();
   }
 
@@ -62,7 +63,6 @@ export class RejectionTally implements EventPublisher {
       return;
     }
     this.groups.set(key, {
-      minute,
       event: {
         ...event,
         ts: new Date(minute).toISOString(),
@@ -83,25 +83,22 @@ export class RejectionTally implements EventPublisher {
   }
 
   async flush(timeoutMs?: number): Promise<void> {
-    this.publishEnded(Number.POSITIVE_INFINITY);
+    this.publishCounts();
     await this.inner.flush(timeoutMs);
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
-    this.publishEnded(Number.POSITIVE_INFINITY);
+    this.publishCounts();
     await this.inner.close();
   }
 
-  /** Publishes the rows of every minute that ended before `before` (default: the current one). */
-  private publishEnded(before = Math.floor(this.now() / MINUTE_MS) * MINUTE_MS): void {
+  /** Publishes a row per group with what it counted since the last one, and starts over. */
+  private publishCounts(): void {
     if (this.groups.size === 0) return;
-    const open = new Map<string, Group>();
-    for (const [key, group] of this.groups) {
-      if (group.minute < before) this.inner.publish({ ...group.event, id: randomUUID() });
-      else open.set(key, group);
-    }
-    this.groups = open;
+    const groups = this.groups;
+    this.groups = new Map();
+    for (const group of groups.values()) this.inner.publish({ ...group.event, id: randomUUID() });
   }
 }
 
