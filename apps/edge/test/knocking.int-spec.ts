@@ -84,7 +84,7 @@ keys:
       error: { message: string; data: { code: string } };
     };
     expect(error.data.code).toBe('too_many_auth_failures');
-    expect(error.message).toMatch(/without a credential.*API key/);
+    expect(error.message).toMatch(/without a valid credential.*API key/);
   });
 
   it("never blocks the same client's good key, nor spends its failed-key allowance", async () => {

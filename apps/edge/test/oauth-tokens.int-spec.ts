@@ -304,6 +304,42 @@ describe('refused tokens', () => {
   });
 });
 
+describe('refused tokens and the failure limit', () => {
+  it('are knocking, not guessing: an expired token sent again and again never locks out a key', async () => {
+    const limited = await startInProcessGateway(`
+server: { public_url: "${PUBLIC_URL}" }
+namespaces:
+  tools: { upstream: { url: "${toolbox.url}" } }
+keys:
+  - { id: main, key: "${key}", namespaces: ["*"] }
+auth:
+  max_failures: { count: 3, per: 1m }
+  oauth: { issuers: [{ issuer: "${issuer.url}" }] }
+`);
+    try {
+      const expired = await issuer.sign({ exp: Math.floor(Date.now() / 1000) - 120 });
+      const post = (credential: string) =>
+        fetch(`${limited.edges[0].url}/mcp/tools`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${credential}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+        });
+      const statuses = [];
+      for (let i = 0; i < 5; i++) statuses.push((await post(expired)).status);
+      // Limited as requests without a valid credential are...
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      // ...while a key from the same address is still judged, and served.
+      expect((await post(key)).status).toBe(200);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
+
 describe('keys of the issuer', () => {
   // The verifier itself, on a clock the test moves, against the same issuer over HTTP.
   let now = Date.now();

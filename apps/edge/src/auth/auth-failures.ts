@@ -14,7 +14,7 @@ export interface AuthAttempt {
 
 const MAX_LOCAL_BLOCKS = 10_000;
 const ANONYMOUS_MESSAGE =
-  'Too many requests without a credential from this client: send an API key (Authorization: Bearer <key> or X-API-Key)';
+  'Too many requests without a valid credential from this client: send an API key (Authorization: Bearer <key> or X-API-Key) or a valid access token';
 
 /** Notes a block in a bounded map (memory answers blocked clients without asking Redis). */
 function remember(blocks: Map<string, number>, subject: string, until: number): void {

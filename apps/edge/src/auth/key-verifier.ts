@@ -98,14 +98,19 @@ export class KeyVerifier {
     return this.verify(presentedKey(req.headers), ip);
   }
 
-  /** A refused token counts as a failed attempt of the client, as a refused key does. */
+  /**
+   * A refused token is knocking, not guessing: a signature cannot be guessed, and an expired
+   * token is what a client sends once before it refreshes. So it spends the client's allowance
+   * of requests without a valid credential (which bounds the signature checks a flood costs),
+   * never its failed-key allowance: clients behind one address never lock each other's keys out.
+   */
   private async verifyToken(token: string, name: string, ip: string): Promise<Principal> {
     this.failures.assertNotBlocked(ip);
     try {
       return await this.tokens!.verify(token, name);
     } catch (error) {
       if (error instanceof GatewayError && error.code === ErrorCode.Unauthorized) {
-        (await this.failures.attempt(ip)).fail();
+        await this.failures.anonymous(ip);
       }
       throw error;
     }

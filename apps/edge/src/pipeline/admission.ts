@@ -126,7 +126,7 @@ export class Admission {
     if (!mayUseNamespace(principal, request.namespace)) {
       throw new GatewayError(
         ErrorCode.ForbiddenNamespace,
-        `Key may not use namespace ${request.namespace}`,
+        `This credential may not use namespace ${request.namespace}`,
       );
     }
     if (isStdioUpstream(namespace.upstream)) exchange.identity.transport = 'stdio';
