@@ -1,4 +1,4 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -192,6 +192,54 @@ describe('ConfigStore', () => {
       () => 'second' in store!.current.namespaces,
       5_000,
       'the next valid file to apply',
+      20,
+    );
+  });
+
+  it('picks up a Kubernetes ConfigMap update (the ..data symlink swapped to a new directory)', async () => {
+    // The layout the kubelet keeps in a ConfigMap volume: the file is a symlink through `..data`,
+    // and an update writes a new timestamped directory, then renames a new `..data` over the old.
+    // No event ever names gateway.yaml.
+    const mount = join(dir, 'configmap');
+    mkdirSync(join(mount, '..2026_01_01_00_00_00.1'), { recursive: true });
+    writeFileSync(join(mount, '..2026_01_01_00_00_00.1', 'gateway.yaml'), configWith('first'));
+    symlinkSync('..2026_01_01_00_00_00.1', join(mount, '..data'));
+    symlinkSync('..data/gateway.yaml', join(mount, 'gateway.yaml'));
+    const calls: string[] = [];
+    store = ConfigStore.fromFile(join(mount, 'gateway.yaml'), ENV).watch();
+    store.onChange((next) => calls.push(Object.keys(next.namespaces).join()));
+
+    mkdirSync(join(mount, '..2026_01_02_00_00_00.2'));
+    writeFileSync(join(mount, '..2026_01_02_00_00_00.2', 'gateway.yaml'), configWith('second'));
+    symlinkSync('..2026_01_02_00_00_00.2', join(mount, '..data_tmp'));
+    renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
+    rmSync(join(mount, '..2026_01_01_00_00_00.1'), { recursive: true });
+
+    await eventually(
+      () => 'second' in store!.current.namespaces,
+      5_000,
+      'the swapped ConfigMap to apply',
+      20,
+    );
+    expect(calls).toEqual(['second']);
+  });
+
+  it('picks up a change behind a symlink into another directory (by polling the file)', async () => {
+    // The watched directory holds only the symlink, which never changes: only a stat of the
+    // path, following the link, sees the target rewritten.
+    const elsewhere = join(dir, 'elsewhere');
+    const linkDir = join(dir, 'etc');
+    mkdirSync(elsewhere);
+    mkdirSync(linkDir);
+    writeFileSync(join(elsewhere, 'real.yaml'), configWith('first'));
+    symlinkSync(join(elsewhere, 'real.yaml'), join(linkDir, 'gateway.yaml'));
+    store = ConfigStore.fromFile(join(linkDir, 'gateway.yaml'), ENV).watch({ pollIntervalMs: 50 });
+
+    writeFileSync(join(elsewhere, 'real.yaml'), configWith('second', 2000));
+    await eventually(
+      () => 'second' in store!.current.namespaces,
+      5_000,
+      'the symlink target change to apply',
       20,
     );
   });
