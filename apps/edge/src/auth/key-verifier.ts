@@ -92,8 +92,13 @@ export class KeyVerifier {
   authenticate(req: IncomingMessage, name: string): Promise<Principal> {
     const ip = clientIp(req, this.config.current.server.trust_proxy);
     const bearer = bearerOf(req.headers.authorization);
-    if (bearer !== undefined && this.tokens?.enabled && looksLikeJwt(bearer)) {
-      return this.verifyToken(bearer, name, ip);
+    if (bearer !== undefined && this.tokens?.enabled) {
+      const known = this.tokens.cached(bearer, name);
+      if (known) {
+        this.failures.assertNotBlocked(ip);
+        return Promise.resolve(known);
+      }
+      if (looksLikeJwt(bearer)) return this.verifyToken(bearer, name, ip);
     }
     return this.verify(presentedKey(req.headers), ip);
   }

@@ -57,6 +57,8 @@ interface IssuerKeys {
 interface CachedToken {
   principal: Principal;
   until: number;
+  /** The route it was verified for (its audience). */
+  name: string;
 }
 
 /**
@@ -96,15 +98,23 @@ export class TokenVerifier {
     return this.config.current.auth.oauth !== undefined;
   }
 
+  /**
+   * The hot path: the principal of a token verified before for the route `name` and not expired
+   * since, without parsing it again (one map lookup); undefined otherwise.
+   */
+  cached(token: string, name: string, now = this.clock()): Principal | undefined {
+    const cached = this.cache.get(token);
+    return cached && cached.name === name && cached.until > now ? cached.principal : undefined;
+  }
+
   /** The principal of a JWT presented for the route `name`; throws TokenRefused. */
   async verify(token: string, name: string, now = this.clock()): Promise<Principal> {
     const { auth, server } = this.config.current;
     const oauth = auth.oauth;
     if (!oauth || !server.public_url) throw invalidToken('OAuth is not configured');
+    const hit = this.cached(token, name, now);
+    if (hit) return hit;
     const resource = resourceUrl(server.public_url, name);
-    const cacheKey = `${resource} ${token}`;
-    const cached = this.cache.get(cacheKey);
-    if (cached && cached.until > now) return cached.principal;
 
     let claimed: JWTPayload;
     try {
@@ -140,7 +150,12 @@ export class TokenVerifier {
       );
     }
     const principal = this.principalOf(payload, issuer);
-    this.remember(cacheKey, principal, Math.min((payload.exp ?? 0) * 1000, now + oauth.jwks_cache));
+    this.remember(
+      token,
+      name,
+      principal,
+      Math.min((payload.exp ?? 0) * 1000, now + oauth.jwks_cache),
+    );
     return principal;
   }
 
@@ -167,12 +182,14 @@ export class TokenVerifier {
     };
   }
 
-  private remember(key: string, principal: Principal, until: number): void {
+  /** One entry per token (a token is for one audience: a second route replaces the first). */
+  private remember(key: string, name: string, principal: Principal, until: number): void {
     if (this.cache.size >= MAX_CACHED_TOKENS) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
     }
-    this.cache.set(key, { principal, until });
+    this.cache.delete(key);
+    this.cache.set(key, { principal, until, name });
   }
 
   /** The issuer's keys, fetched when stale or when `kid` is unknown (at most every 30 s). */
