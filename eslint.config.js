@@ -69,6 +69,36 @@ export default defineConfig(
     },
   },
   {
+    // The dashboard's browser module. Its globals are the DOM's, from its own tsconfig.json
+    // (the type checker knows them; no-undef is off for TypeScript): what lint adds is what the
+    // types cannot say. A browser resolves relative paths only, and the service serves this
+    // directory alone, so any other import may bring types and nothing else; Node's globals do
+    // not exist there.
+    files: ['apps/analytics/src/dashboard/client/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./[a-z][a-z0-9-]*\\.js$)',
+              allowTypeImports: true,
+              message:
+                'the dashboard module may import ./<file>.js of its own directory; anything else only with `import type`',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'require', 'global', '__dirname', '__filename'].map((name) => ({
+          name,
+          message: 'a Node global: the dashboard module runs in the browser',
+        })),
+      ],
+    },
+  },
+  {
     // Plain JS is outside tsconfig.json, so the project service has no types for it.
     files: ['**/*.{js,mjs,cjs}'],
     extends: [tseslint.configs.disableTypeChecked],

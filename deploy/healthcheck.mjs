@@ -7,6 +7,7 @@
 //   node deploy/healthcheck.mjs edge [healthz|readyz]       GET 127.0.0.1:EDGE_PORT/<path>
 //   node deploy/healthcheck.mjs analytics [healthz|readyz]  GET 127.0.0.1:ANALYTICS_PORT/<path>
 //   node deploy/healthcheck.mjs auth                        one auth.key.verify round trip over NATS
+//                                                           (on the subject of GATEWAY_CONFIG's events.nats_prefix)
 //   node deploy/healthcheck.mjs tcp PORT                    something accepts connections on PORT
 //
 // Exit 0 = healthy, 1 = unhealthy (Docker treats every other code as reserved).
@@ -40,11 +41,14 @@ async function check(what, detail) {
     }
     case 'auth': {
       // The auth service has no HTTP port: ask it a real question. An unknown key must be
-      // answered `{ ok: false }`; "no responders" or a timeout means auth is not serving.
-      const { AUTH_KEY_VERIFY, NatsBus, readRuntimeSettings } = await import('#common');
-      const { natsUrl } = readRuntimeSettings();
+      // answered `{ ok: false }`; "no responders" or a timeout means auth is not serving. It asks
+      // on the subject of the deployment's prefix, read from the config file as the service does.
+      const { AUTH_KEY_VERIFY, NatsBus, loadConfigFile, natsNames, readRuntimeSettings } =
+        await import('#common');
+      const { natsUrl, configPath, env } = readRuntimeSettings();
       if (!natsUrl) throw new Error('NATS_URL is not set');
-      const bus = await NatsBus.connect(natsUrl, 'healthcheck');
+      const names = natsNames(loadConfigFile(configPath, env).events.nats_prefix);
+      const bus = await NatsBus.connect(natsUrl, 'healthcheck', names);
       try {
         const reply = await bus.send(
           AUTH_KEY_VERIFY,

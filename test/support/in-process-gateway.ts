@@ -8,7 +8,7 @@ import {
 } from '#common';
 import pino from 'pino';
 import { startAuth } from '../../apps/auth/src/bootstrap.js';
-import { type EdgeHandle, startEdge } from '../../apps/edge/src/bootstrap.js';
+import { type EdgeHandle, type EdgeOptions, startEdge } from '../../apps/edge/src/bootstrap.js';
 
 export interface InProcessGateway {
   /** Edges sharing the session secret and the bus: a session held by one is forwarded by the other. */
@@ -17,7 +17,7 @@ export interface InProcessGateway {
   sessionSecret: string;
   /** Every event the edges published, in order. */
   events: McpEvent[];
-  /** Resolves once every event published so far is in `events`. */
+  /** Resolves once every event published so far is in `events` (and every ended span exported). */
   flush(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -32,6 +32,8 @@ export async function startInProcessGateway(
   options: {
     edges?: number;
     /** The first edge's port (default: any free one). */ port?: number;
+    /** OpenTelemetry traces, on every edge (off without). */
+    traces?: EdgeOptions['traces'];
   } = {},
 ): Promise<InProcessGateway> {
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
@@ -57,6 +59,7 @@ export async function startInProcessGateway(
         logger,
         bus,
         events: { kind: 'in-process', channel },
+        traces: options.traces,
       }),
     );
   }
@@ -67,6 +70,7 @@ export async function startInProcessGateway(
     flush: async () => {
       for (const edge of edges) await edge.publisher.flush();
       await channel.flush();
+      for (const edge of edges) await edge.flushTraces();
     },
     stop: async () => {
       await Promise.all(edges.map((edge) => edge.close(1_000)));

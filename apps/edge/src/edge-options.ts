@@ -1,7 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Bus, ConfigStore, InProcessEventChannel } from '#common';
+import type { Bus, ConfigStore, InProcessEventChannel, NatsNames } from '#common';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { TraceOptions } from './tracing/tracing.js';
 
 export interface EdgeOptions {
   port: number;
@@ -12,7 +13,8 @@ export interface EdgeOptions {
   logger: Logger;
   bus: Bus;
   events:
-    | { kind: 'jetstream'; connection: NatsConnection }
+    /** `names`: the deployment's stream and subjects (the same as its NatsBus's). */
+    | { kind: 'jetstream'; connection: NatsConnection; names: NatsNames }
     | { kind: 'in-process'; channel: InProcessEventChannel };
   /** Shared counters for rate limits across replicas; in-memory limits without it. */
   redis?: Redis;
@@ -21,8 +23,12 @@ export interface EdgeOptions {
   advertiseUrl?: string;
   /** On close, how long to keep accepting while /readyz answers 503 (EDGE_SHUTDOWN_DELAY_MS). */
   shutdownDelayMs?: number;
+  /** OpenTelemetry traces (the OTEL_* variables, see tracing/tracing.ts); off without. */
+  traces?: TraceOptions;
 }
 
 /** Injection tokens of the edge module. */
 export const EDGE_OPTIONS = Symbol('EDGE_OPTIONS');
 export const EVENT_PUBLISHER = Symbol('EVENT_PUBLISHER');
+/** The edge's `Tracing`, or null when traces are off. */
+export const TRACING = Symbol('TRACING');

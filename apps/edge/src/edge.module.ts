@@ -4,7 +4,7 @@ import { AuthFailureLimiter } from './auth/auth-failures.js';
 import { KeyVerifier } from './auth/key-verifier.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { BridgeSessions } from './bridge/bridge-sessions.js';
-import { EDGE_OPTIONS, type EdgeOptions, EVENT_PUBLISHER } from './edge-options.js';
+import { EDGE_OPTIONS, type EdgeOptions, EVENT_PUBLISHER, TRACING } from './edge-options.js';
 import {
   type EventPublisher,
   InProcessEventPublisher,
@@ -20,6 +20,7 @@ import { EdgeMetrics } from './metrics/edge-metrics.js';
 import { Admission } from './pipeline/admission.js';
 import { McpPipeline } from './pipeline/mcp-pipeline.js';
 import { RateLimiter } from './ratelimit/rate-limiter.js';
+import { startTracing, type Tracing } from './tracing/tracing.js';
 import { ClosedSessions } from './sessions/closed-sessions.js';
 import { ForwardingMarks } from './sessions/forwarding-mark.js';
 import { SessionCodec } from './sessions/session-codec.js';
@@ -57,7 +58,7 @@ export class EdgeModule {
         ...pipelineProviders(),
         EdgeServer,
       ],
-      exports: [EdgeServer, EdgeMetrics, EVENT_PUBLISHER],
+      exports: [EdgeServer, EdgeMetrics, EVENT_PUBLISHER, TRACING],
     };
   }
 }
@@ -142,6 +143,10 @@ function upstreamProviders(): Provider[] {
 function pipelineProviders(): Provider[] {
   return [
     made(EVENT_PUBLISHER, [o, EdgeMetrics], publisherOf),
+    // The OpenTelemetry SDK is loaded only when traces are on.
+    made(TRACING, [o], (opts: EdgeOptions) =>
+      opts.traces ? startTracing(opts.traces, opts.edgeId, opts.logger) : null,
+    ),
     made(
       McpPipeline,
       [
@@ -152,6 +157,7 @@ function pipelineProviders(): Provider[] {
         HttpPassthrough,
         BridgedUpstream,
         ForwardedUpstream,
+        TRACING,
       ],
       (
         opts: EdgeOptions,
@@ -161,10 +167,12 @@ function pipelineProviders(): Provider[] {
         http: HttpPassthrough,
         bridged: BridgedUpstream,
         forwarded: ForwardedUpstream,
+        tracing: Tracing | null,
       ) =>
         new McpPipeline({
           ...{ edgeId: opts.edgeId, config: opts.config, logger: opts.logger },
           ...{ admission, http, bridged, forwarded, publisher, metrics },
+          tracing: tracing ?? undefined,
         }),
     ),
     made(Readiness, [o], (opts: EdgeOptions) => {
@@ -188,14 +196,14 @@ async function publisherOf(options: EdgeOptions, metrics: EdgeMetrics): Promise<
   const { events, logger } = options;
   if (events.kind === 'in-process')
     return new RejectionTally(new InProcessEventPublisher(events.channel, metrics));
-  await ensureEventsStream(events.connection).catch((error: unknown) =>
+  await ensureEventsStream(events.connection, events.names).catch((error: unknown) =>
     logger.warn(
       { err: String(error) },
       'could not ensure the events stream yet; events are buffered',
     ),
   );
   return new RejectionTally(
-    new JetStreamEventPublisher(events.connection, metrics, logger, () =>
+    new JetStreamEventPublisher(events.connection, events.names, metrics, logger, () =>
       options.bus.isConnected(),
     ),
   );

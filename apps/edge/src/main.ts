@@ -1,7 +1,15 @@
 import 'reflect-metadata';
-import { ConfigError, ConfigStore, createLogger, NatsBus, readRuntimeSettings } from '#common';
+import {
+  ConfigError,
+  ConfigStore,
+  createLogger,
+  NatsBus,
+  natsNamesAtStart,
+  readRuntimeSettings,
+} from '#common';
 import { startEdge } from './bootstrap.js';
 import { createRedisClient } from './ratelimit/redis-client.js';
+import { traceOptionsFromEnv } from './tracing/tracing.js';
 
 async function main(): Promise<void> {
   const settings = readRuntimeSettings();
@@ -18,7 +26,8 @@ async function main(): Promise<void> {
     );
   }
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
-  const bus = await NatsBus.connect(settings.natsUrl, `edge-${settings.edgeId}`);
+  const names = natsNamesAtStart(config, logger);
+  const bus = await NatsBus.connect(settings.natsUrl, `edge-${settings.edgeId}`, names);
   // Fail fast: a request never waits on an absent Redis (SPEC §9).
   const redis = settings.redisUrl ? createRedisClient(settings.redisUrl) : undefined;
   // Transitions at warn/info, the retry noise in between at debug.
@@ -43,11 +52,12 @@ async function main(): Promise<void> {
     config,
     logger,
     bus,
-    events: { kind: 'jetstream', connection: bus.connection },
+    events: { kind: 'jetstream', connection: bus.connection, names },
     redis,
     redisPrefix: settings.redisPrefix,
     advertiseUrl: settings.advertiseUrl,
     shutdownDelayMs: settings.shutdownDelayMs,
+    traces: traceOptionsFromEnv(settings.env),
   });
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');

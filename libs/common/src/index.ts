@@ -9,6 +9,8 @@ export * from './contracts/bus.js';
 export * from './contracts/in-process-bus.js';
 export * from './contracts/in-process.transport.js';
 export * from './contracts/nats-bus.js';
+export * from './contracts/nats-bus.transport.js';
+export * from './contracts/nats-names.js';
 export * from './contracts/subjects.js';
 export * from './errors/error-codes.js';
 export * from './events/mcp-event.js';

@@ -9,6 +9,7 @@ import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import type { ToolFilter } from '../filtering/tool-filter.js';
 import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
 import { MessageTap } from '../tap/message-tap.js';
+import { writeTraceMeta } from '../tracing/tracing.js';
 import { createBackendTransport } from './backend-transport.js';
 import type { ClientStream } from './client-stream.js';
 
@@ -163,7 +164,15 @@ export class BridgeSession {
         if (verdict.answer) (answers?.stream ?? this.sessionStream)?.send(verdict.answer);
         continue;
       }
-      if (message.kind === 'request') this.track(message, exchange, answers);
+      if (message.kind === 'request') {
+        this.track(message, exchange, answers);
+        // The message is serialised again by the SDK transport anyway: the trace context goes
+        // in its `_meta` (MCP conventions), the one carrier every transport has.
+        if (exchange.tracing) {
+          const context = exchange.backendTrace(message, this.options.upstream);
+          if (context) writeTraceMeta(message.value, context);
+        }
+      }
       this.backend.send(message.value as JSONRPCMessage).catch((error: unknown) => {
         this.logger.warn(
           { request_id: exchange.identity.request_id, err: String(error) },

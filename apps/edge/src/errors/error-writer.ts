@@ -127,6 +127,7 @@ export function outcomeOf(code: ErrorCode): EventOutcome {
     case ErrorCode.HeaderMismatch:
     case ErrorCode.BadRequest:
     case ErrorCode.UriTooLong:
+    case ErrorCode.Conflict:
       return 'bad_request';
   }
 }

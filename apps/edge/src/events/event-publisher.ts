@@ -4,7 +4,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
-import { eventSubject, type InProcessEventChannel, type McpEvent } from '#common';
+import type { InProcessEventChannel, McpEvent, NatsNames } from '#common';
 import type { Logger } from 'pino';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 
@@ -65,6 +65,7 @@ export class JetStreamEventPublisher implements EventPublisher {
 
   constructor(
     private readonly connection: NatsConnection,
+    private readonly names: NatsNames,
     private readonly metrics: EdgeMetrics,
     private readonly logger: Logger,
     private readonly isConnected: () => boolean = () => !connection.isClosed(),
@@ -89,7 +90,7 @@ export class JetStreamEventPublisher implements EventPublisher {
     }
     this.queue.push({
       id: event.id,
-      subject: eventSubject(event.namespace),
+      subject: this.names.eventSubject(event.namespace),
       data: Buffer.from(JSON.stringify(event)),
       sentAt: 0,
     });

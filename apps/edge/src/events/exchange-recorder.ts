@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { AuthMethod, EventOutcome, EventTransport, McpEvent, Principal } from '#common';
+import type {
+  AuthMethod,
+  EventOutcome,
+  EventTransport,
+  McpEvent,
+  NamespaceConfig,
+  Principal,
+} from '#common';
 import type { SessionClaims } from '../sessions/session-codec.js';
 import {
   idKey,
@@ -10,6 +17,7 @@ import {
   responseOutcome,
 } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import type { ExchangeTrace, RequestTrace, TraceContext } from '../tracing/tracing.js';
 import type { EventPublisher } from './event-publisher.js';
 
 /** Who and where: the fields every event of one HTTP exchange shares. */
@@ -33,12 +41,15 @@ interface Pending {
   message: RpcMessage;
   started: number;
   bytesIn: number;
+  /** Its spans, when tracing is on. */
+  trace: RequestTrace | undefined;
 }
 
 /**
  * Turns the JSON-RPC messages of one exchange into analytics events (SPEC §7): one per message
  * in each direction. A request's event is written when its response is seen, so it carries the
  * outcome and the duration; requests left without a response get the exchange's end outcome.
+ * With tracing on (SPEC §8), the same moments start and end each client message's spans.
  */
 export class ExchangeRecorder {
   private readonly pending = new Map<string, Pending>();
@@ -58,7 +69,26 @@ export class ExchangeRecorder {
     private readonly started = performance.now(),
     /** The client's network (IPv4 address or IPv6 /64): computed only when asked for. */
     private readonly clientNetwork: () => string | null = () => null,
+    /** The exchange's spans; undefined when tracing is off. */
+    private readonly trace?: ExchangeTrace,
   ) {}
+
+  /** Whether the exchange is traced (its requests carry a trace context to the backend). */
+  get tracing(): boolean {
+    return this.trace !== undefined;
+  }
+
+  /**
+   * A delivered request's call to the backend starts: the trace context it carries there (its
+   * client span's). Undefined when tracing is off or the request is not waiting for an answer.
+   */
+  backendTrace(
+    message: RpcMessage,
+    upstream: NamespaceConfig['upstream'],
+  ): TraceContext | undefined {
+    if (this.trace === undefined || message.id === undefined) return undefined;
+    return this.pending.get(idKey(message.id))?.trace?.toBackend(upstream);
+  }
 
   /** Who asks: set once the key is known. */
   identify(principal: Principal): void {
@@ -97,9 +127,15 @@ export class ExchangeRecorder {
 
   clientMessage(message: RpcMessage, bytes: number): void {
     if (message.kind === 'request' && message.id !== undefined) {
-      this.pending.set(idKey(message.id), { message, started: performance.now(), bytesIn: bytes });
+      this.pending.set(idKey(message.id), {
+        message,
+        started: performance.now(),
+        bytesIn: bytes,
+        trace: this.trace?.request(message),
+      });
       return;
     }
+    if (this.trace && message.kind === 'notification') this.trace.notification(message);
     this.emit({
       direction: 'client_to_server',
       kind: message.kind,
@@ -126,6 +162,7 @@ export class ExchangeRecorder {
       tool: message.tool ?? null,
     };
     if (message.kind === 'request') this.metrics.countRequest(this.metricsNamespace, outcome);
+    this.trace?.refused(message, outcome, rpcCodeOf(answer));
     this.emit({
       ...common,
       direction: 'client_to_server',
@@ -151,6 +188,7 @@ export class ExchangeRecorder {
     if (!pending) return;
     this.pending.delete(idKey(id));
     this.completeRequest(pending, outcome, httpStatus, null, errorCode);
+    pending.trace?.end(outcome, errorCode);
   }
 
   serverMessage(value: Record<string, unknown>, bytes: number, httpStatus: number): void {
@@ -167,17 +205,13 @@ export class ExchangeRecorder {
     }
     const id = value.id as RpcId;
     const outcome = responseOutcome(value);
-    const error = value.error as { code?: unknown } | undefined;
+    const error = value.error as { code?: unknown; message?: unknown } | undefined;
     const pending = this.pending.get(idKey(id));
     if (pending) {
       this.pending.delete(idKey(id));
-      this.completeRequest(
-        pending,
-        outcome,
-        httpStatus,
-        bytes,
-        error && typeof error.code === 'number' ? String(error.code) : null,
-      );
+      const code = error && typeof error.code === 'number' ? String(error.code) : null;
+      this.completeRequest(pending, outcome, httpStatus, bytes, code);
+      pending.trace?.end(outcome, code, errorMessage(error));
     }
     this.emit({
       direction: 'server_to_client',
@@ -195,6 +229,7 @@ export class ExchangeRecorder {
   finish(outcome: EventOutcome, httpStatus: number | null, errorCode: string | null = null): void {
     for (const pending of this.pending.values()) {
       this.completeRequest(pending, outcome, httpStatus, null, errorCode);
+      pending.trace?.end(outcome, errorCode);
     }
     this.pending.clear();
   }
@@ -213,6 +248,12 @@ export class ExchangeRecorder {
   ): void {
     const first = messages.find((m) => m.kind === 'request') ?? messages[0];
     this.metrics.countRequest(this.metricsNamespace, outcome);
+    // Spans only for a body that was parsed: before that (origin, auth, namespace) there is no
+    // MCP method to name a span by, and an unauthenticated caller writes nothing into traces.
+    if (this.trace) {
+      for (const message of messages)
+        if (message.kind !== 'response') this.trace.refused(message, errorCode);
+    }
     this.emit({
       direction: 'client_to_server',
       kind: first?.kind ?? null,
@@ -309,6 +350,15 @@ export class ExchangeRecorder {
 
 /** What differs between the events of one exchange. */
 type EventFields = Partial<McpEvent> & Pick<McpEvent, 'direction' | 'outcome'>;
+
+function rpcCodeOf(answer: Record<string, unknown> | null): number | undefined {
+  const code = (answer?.error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+function errorMessage(error: { message?: unknown } | undefined): string | undefined {
+  return typeof error?.message === 'string' ? error.message : undefined;
+}
 
 function str(value: unknown): string | null {
   return typeof value === 'string' ? value.slice(0, 128) : null;

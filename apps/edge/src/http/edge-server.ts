@@ -11,9 +11,10 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { BridgeSessions } from '../bridge/bridge-sessions.js';
-import { EDGE_OPTIONS, type EdgeOptions, EVENT_PUBLISHER } from '../edge-options.js';
+import { EDGE_OPTIONS, type EdgeOptions, EVENT_PUBLISHER, TRACING } from '../edge-options.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import { Readiness } from '../health/readiness.js';
+import type { Tracing } from '../tracing/tracing.js';
 import { ForwardedUpstream } from '../upstream/forwarded.js';
 import { HttpPassthrough } from '../upstream/http-passthrough.js';
 import { IdleConnections } from './idle-connections.js';
@@ -51,6 +52,7 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(BridgeSessions) private readonly bridges: BridgeSessions,
     @Inject(ForwardedUpstream) private readonly forwarded: ForwardedUpstream,
     @Inject(EVENT_PUBLISHER) private readonly publisher: EventPublisher,
+    @Inject(TRACING) private readonly tracing: Tracing | null,
   ) {
     // Headers must arrive within server.request_timeout (Node answers 408 and closes); bodies are
     // timed by the edge's body reader, which answers 408 itself. Node's whole-request timeout is
@@ -104,6 +106,7 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
       bridges: this.bridges,
       forwarded: this.forwarded,
       publisher: this.publisher,
+      tracing: this.tracing,
       delayMs: this.options.shutdownDelayMs ?? 0,
       graceMs: this.graceMs,
     });

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Readiness } from '../health/readiness.js';
+import type { Tracing } from '../tracing/tracing.js';
 import type { ForwardedUpstream } from '../upstream/forwarded.js';
 import type { HttpPassthrough } from '../upstream/http-passthrough.js';
 import type { InFlight } from './in-flight.js';
@@ -18,6 +19,8 @@ export interface DrainParts {
   bridges: BridgeSessions;
   forwarded: ForwardedUpstream;
   publisher: EventPublisher;
+  /** Traces, when on: exported before the edge is gone. */
+  tracing: Tracing | null;
   /** How long to keep accepting while /readyz answers 503 (EDGE_SHUTDOWN_DELAY_MS). */
   delayMs: number;
   /** How long to wait for in-flight unary requests. */
@@ -26,7 +29,7 @@ export interface DrainParts {
 
 /**
  * Graceful shutdown (SPEC §8): stop accepting, finish in-flight unary requests (bounded), close
- * SSE streams cleanly, flush events.
+ * SSE streams cleanly, flush events (and spans).
  */
 export async function drain(parts: DrainParts): Promise<void> {
   const { server, inflight } = parts;
@@ -49,4 +52,5 @@ export async function drain(parts: DrainParts): Promise<void> {
   await parts.http.close();
   await parts.forwarded.close();
   await parts.publisher.close();
+  await parts.tracing?.shutdown();
 }

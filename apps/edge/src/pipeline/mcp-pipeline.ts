@@ -2,12 +2,13 @@ import type { ConfigStore } from '#common';
 import type { Logger } from 'pino';
 import { asGatewayError, outcomeOf, writeError } from '../errors/error-writer.js';
 import type { EventPublisher } from '../events/event-publisher.js';
-import { ExchangeRecorder } from '../events/exchange-recorder.js';
+import { ExchangeRecorder, type ExchangeIdentity } from '../events/exchange-recorder.js';
 import { firstRequestId, type RpcId, salvageId } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { BridgedUpstream } from '../upstream/bridged.js';
 import type { ForwardedUpstream } from '../upstream/forwarded.js';
 import type { HttpPassthrough } from '../upstream/http-passthrough.js';
+import type { Tracing } from '../tracing/tracing.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ErrorCode, clientIp, failureSubject } from '#common';
 import { type Admission, type Admitted, isPassthrough, type McpRequest } from './admission.js';
@@ -22,6 +23,8 @@ export interface PipelineDeps {
   publisher: EventPublisher;
   metrics: EdgeMetrics;
   logger: Logger;
+  /** OpenTelemetry traces; undefined when off. */
+  tracing?: Tracing;
 }
 
 /** The `/metrics` label of requests to a namespace the config does not hold. */
@@ -69,28 +72,35 @@ export class McpPipeline {
   /** One exchange per HTTP request: its events carry its own id, identity and timing. */
   newExchange(request: Pick<McpRequest, 'requestId' | 'namespace' | 'raw'>): ExchangeRecorder {
     const version = request.raw.headers['mcp-protocol-version'];
+    const identity: ExchangeIdentity = {
+      edge_id: this.deps.edgeId,
+      request_id: request.requestId,
+      namespace: request.namespace,
+      transport: 'streamable',
+      tenant: null,
+      key_id: null,
+      user: null,
+      protocol_version: typeof version === 'string' ? version : null,
+      session_id: null,
+      client_name: null,
+      client_version: null,
+      auth_method: 'none',
+    };
+    const started = performance.now();
+    const { server } = this.deps.config.current;
     return new ExchangeRecorder(
-      {
-        edge_id: this.deps.edgeId,
-        request_id: request.requestId,
-        namespace: request.namespace,
-        transport: 'streamable',
-        tenant: null,
-        key_id: null,
-        user: null,
-        protocol_version: typeof version === 'string' ? version : null,
-        session_id: null,
-        client_name: null,
-        client_version: null,
-        auth_method: 'none',
-      },
+      identity,
       this.deps.publisher,
       this.deps.metrics,
       request.namespace in this.deps.config.current.namespaces
         ? request.namespace
         : UNKNOWN_NAMESPACE_LABEL,
-      undefined,
-      () => failureSubject(clientIp(request.raw, this.deps.config.current.server.trust_proxy)),
+      started,
+      () => failureSubject(clientIp(request.raw, server.trust_proxy)),
+      // Off: no trace object, and nothing on the request path but this one check.
+      this.deps.tracing?.exchange(request.raw, identity, started, () =>
+        clientIp(request.raw, server.trust_proxy),
+      ),
     );
   }
 

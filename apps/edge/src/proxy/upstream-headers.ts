@@ -3,6 +3,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 // Client headers a backend needs (SPEC §4 item 1). Everything else — credentials, Host,
 // Origin, cookies, hop-by-hop headers, the client's Content-Type parameters — stays at the
 // gateway: a body always goes as `application/json` (UTF-8), what the gateway parsed it as.
+// The W3C trace context passes on (SPEC §8): as the client sent it when tracing is off, replaced
+// by the gateway's own span when it is on (upstream/http-passthrough.ts).
 const FORWARDED = new Set([
   'accept',
   'mcp-protocol-version',
@@ -11,6 +13,8 @@ const FORWARDED = new Set([
   'mcp-name',
   'user-agent',
   'x-request-id',
+  'traceparent',
+  'tracestate',
 ]);
 
 export function upstreamRequestHeaders(

@@ -10,6 +10,7 @@ import type { ClosedSessions } from '../sessions/closed-sessions.js';
 import type { SessionCodec } from '../sessions/session-codec.js';
 import { isJsonRpc } from '../jsonrpc/messages.js';
 import { MessageTap } from '../tap/message-tap.js';
+import { hasTraceMeta, type TraceContext, writeTraceMeta } from '../tracing/tracing.js';
 import { relaySse } from './sse-relay.js';
 import type { Upstream } from './upstream.js';
 
@@ -19,6 +20,8 @@ const MAX_JSON_BYTES = 32 * 1024 * 1024;
 interface Outbound {
   body: Buffer | undefined;
   localAnswers: Record<string, unknown>[];
+  /** The trace context for the backend's `traceparent` header, when tracing is on. */
+  trace?: TraceContext;
 }
 
 /**
@@ -88,10 +91,16 @@ export class HttpPassthrough implements Upstream {
       answerLocally(request.res, localAnswers, parsed.batch);
       return undefined;
     }
-    const checked = forward.length < parsed.messages.length || !filter.allowsEverything;
-    if (!checked) return { body: request.body, localAnswers };
+    let checked = forward.length < parsed.messages.length || !filter.allowsEverything;
+    let trace: TraceContext | undefined;
+    if (exchange.tracing) {
+      const traced = traceToBackend(admitted, checked);
+      trace = traced.header;
+      checked ||= traced.rewritten;
+    }
+    if (!checked) return { body: request.body, localAnswers, trace };
     const body = Buffer.from(JSON.stringify(parsed.batch ? forward : forward[0]));
-    return { body, localAnswers };
+    return { body, localAnswers, trace };
   }
 
   private async exchangeWith(
@@ -103,18 +112,20 @@ export class HttpPassthrough implements Upstream {
     const upstream = namespace.upstream as { url: string; headers: Record<string, string> };
     const target = this.targetOf(upstream.url);
     admitted.exchange.upstreamStarted = performance.now();
+    const headers = upstreamRequestHeaders(
+      request.raw.headers,
+      upstream.headers,
+      claims?.b,
+      request.requestId,
+      outbound.body !== undefined,
+    );
+    if (outbound.trace) withTraceHeaders(headers, outbound.trace);
     this.agent.dispatch(
       {
         origin: target.origin,
         path: target.path,
         method: request.raw.method as 'GET' | 'POST' | 'DELETE',
-        headers: upstreamRequestHeaders(
-          request.raw.headers,
-          upstream.headers,
-          claims?.b,
-          request.requestId,
-          outbound.body !== undefined,
-        ),
+        headers,
         body: outbound.body,
         headersTimeout: namespace.timeout_ms,
         bodyTimeout: 0, // idle time between SSE events is governed by our own, progress-aware timer
@@ -332,6 +343,38 @@ function answerLocally(
       'content-length': String(Buffer.byteLength(body)),
     })
     .end(body);
+}
+
+/**
+ * Each delivered request's backend call starts (its client span), and the trace context goes
+ * with it: the first request's in the `traceparent` header (a body is one request but in a
+ * batch), and each request's in its `params._meta` when the body is re-serialised anyway, or
+ * when the client put its own context there (else the backend would take the client's span, not
+ * the gateway's, for its parent). Bytes are never re-serialised for the header alone.
+ */
+function traceToBackend(
+  admitted: Admitted,
+  reserialised: boolean,
+): { header: TraceContext | undefined; rewritten: boolean } {
+  const { exchange, namespace } = admitted;
+  let header: TraceContext | undefined;
+  let rewritten = false;
+  for (const message of admitted.parsed!.messages) {
+    if (message.kind !== 'request') continue;
+    const context = exchange.backendTrace(message, namespace.upstream);
+    if (!context) continue;
+    header ??= context;
+    if (reserialised || hasTraceMeta(message.value))
+      rewritten = writeTraceMeta(message.value, context) || rewritten;
+  }
+  return { header, rewritten };
+}
+
+/** The gateway's span replaces whatever trace context the client sent. */
+function withTraceHeaders(headers: Record<string, string>, trace: TraceContext): void {
+  if (trace.traceparent) headers.traceparent = trace.traceparent;
+  if (trace.tracestate) headers.tracestate = trace.tracestate;
+  else delete headers.tracestate;
 }
 
 /** A non-2xx JSON body: its JSON-RPC messages through the tap; anything else as it is. */

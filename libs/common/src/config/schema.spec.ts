@@ -182,6 +182,7 @@ describe('defaults', () => {
       },
       rate_limits: { default: { requests: 600, per: 60_000 }, on_store_error: 'allow' },
       analytics: { retention_days: 30 },
+      events: {},
     });
   });
 
@@ -456,6 +457,26 @@ describe('validation rules', () => {
       'server: { trust_proxy: "yes" }\n',
       { path: 'server.trust_proxy', message: 'Invalid input: expected boolean, received string' },
     ],
+    ...[
+      ['a NATS prefix with a dot (a subject separator)', 'a.b'],
+      ['a NATS prefix with a wildcard', 'a*'],
+      ['a NATS prefix starting with _ (NATS keeps those names)', '_INBOX'],
+      ['a NATS prefix of 33 characters', 'p'.repeat(33)],
+      ['an empty NATS prefix', ''],
+    ].map(([name, prefix]): [string, string, ConfigIssue] => [
+      name,
+      `events: { nats_prefix: "${prefix}" }\n`,
+      {
+        path: 'events.nats_prefix',
+        message:
+          'invalid NATS prefix (1-32 letters, digits, _ or -, starting with a letter or digit)',
+      },
+    ]),
+    [
+      'an unknown field under events',
+      'events: { nats_prefx: mcpgw }\n',
+      { path: 'events', message: 'unknown field(s): nats_prefx' },
+    ],
     [
       'a file that is a list',
       '- a\n- b\n',
@@ -487,6 +508,11 @@ describe('validation rules', () => {
     ['a key on every namespace', `keys:\n  - { id: a, key_sha256: ${SHA}, namespaces: ["*"] }\n`],
     ['an https upstream', 'namespaces:\n  s:\n    upstream: { url: "https://mcp.example/mcp" }\n'],
     ['on_store_error deny', 'rate_limits: { on_store_error: deny }\n'],
+    ['a NATS prefix', 'events: { nats_prefix: mcpgw }\n'],
+    [
+      'a NATS prefix of 32 characters with _ and -',
+      `events: { nats_prefix: a_${'b'.repeat(28)}-c }\n`,
+    ],
   ])('accepts %s', (_name, text) => {
     expect(() => parseConfig(text, {})).not.toThrow();
   });

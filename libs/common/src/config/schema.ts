@@ -1,9 +1,13 @@
 import { z } from 'zod';
+import { NATS_PREFIX } from '../contracts/nats-names.js';
 import { parseDuration } from './duration.js';
 import { ORIGIN_PATTERN_HELP, parseOriginPattern } from './origin-pattern.js';
 
 export const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A key id (config file and admin API alike): stable, shown in logs and analytics. */
+export const KEY_ID = /^[A-Za-z0-9._@-]{1,128}$/;
+export const KEY_ID_HELP = 'must be 1-128 characters of A-Z a-z 0-9 . _ @ -';
 
 /**
  * Records looked up by a name the client chooses (`/mcp/{namespace}`) hold only their own
@@ -110,9 +114,7 @@ const role = z.strictObject({
 
 const key = z
   .strictObject({
-    id: z
-      .string()
-      .regex(/^[A-Za-z0-9._@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ @ -'),
+    id: z.string().regex(KEY_ID, KEY_ID_HELP),
     user: z.string().optional(),
     tenant: z.string().optional(),
     key: z.string().min(16, 'keys are at least 16 characters').optional(),
@@ -252,6 +254,21 @@ export const gatewayConfigSchema = z
     analytics: z
       .strictObject({ retention_days: z.number().int().positive().default(30) })
       .default({ retention_days: 30 }),
+    events: z
+      .strictObject({
+        /**
+         * Prefix of every NATS name (subjects, events stream and consumer, key bucket), so that
+         * several deployments can share one NATS; unset: the v1 names. Read at start only.
+         */
+        nats_prefix: z
+          .string()
+          .regex(
+            NATS_PREFIX,
+            'invalid NATS prefix (1-32 letters, digits, _ or -, starting with a letter or digit)',
+          )
+          .optional(),
+      })
+      .default({}),
   })
   .superRefine(
     (config, ctx) => {

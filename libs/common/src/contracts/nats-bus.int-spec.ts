@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Controller, type INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { EventPattern, MessagePattern, Payload, Transport } from '@nestjs/microservices';
+import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { eventually } from '../../../../test/support/eventually.js';
 import {
   type PrivateNatsServer,
@@ -10,6 +10,8 @@ import {
 import { sha256Hex } from '../security/keys.js';
 import { BusRemoteError, BusTimeoutError, BusUnavailableError } from './bus.js';
 import { NatsBus } from './nats-bus.js';
+import { NatsBusTransport } from './nats-bus.transport.js';
+import { natsNames } from './nats-names.js';
 import {
   AUTH_KEY_VERIFY,
   AUTH_KEYS_CHANGED,
@@ -81,12 +83,14 @@ describe('NatsBus against a Nest NATS microservice', () => {
   beforeEach(async () => {
     received.events = [];
     app = await NestFactory.createMicroservice(AuthTestModule, {
-      transport: Transport.NATS,
-      options: { servers: [server.url], queue: 'auth-int-test' },
+      strategy: new NatsBusTransport(
+        { servers: [server.url], queue: 'auth-int-test' },
+        natsNames(),
+      ),
       logger: false,
     });
     await app.listen();
-    bus = await NatsBus.connect(server.url, 'test');
+    bus = await NatsBus.connect(server.url, 'test', natsNames());
   });
 
   afterEach(async () => {
@@ -144,7 +148,7 @@ describe('NatsBus against a Nest NATS microservice', () => {
   });
 
   it('delivers emit(AUTH_KEYS_CHANGED) to a subscriber on another connection and to the @EventPattern handler', async () => {
-    const listener = await NatsBus.connect(server.url, 'test-listener');
+    const listener = await NatsBus.connect(server.url, 'test-listener', natsNames());
     others.push(listener);
     const heard: KeysChangedEvent[] = [];
     listener.subscribe(AUTH_KEYS_CHANGED, (event) => heard.push(event));
@@ -164,7 +168,7 @@ describe('NatsBus against a Nest NATS microservice', () => {
   });
 
   it('stops delivering to a subscriber once it unsubscribed', async () => {
-    const listener = await NatsBus.connect(server.url, 'test-listener');
+    const listener = await NatsBus.connect(server.url, 'test-listener', natsNames());
     others.push(listener);
     const heard: number[] = [];
     const unsubscribe = listener.subscribe(AUTH_KEYS_CHANGED, (event) => heard.push(event.version));
@@ -192,7 +196,7 @@ describe('NatsBus against a Nest NATS microservice', () => {
   });
 
   it('keeps a subscription alive past a malformed broadcast', async () => {
-    const listener = await NatsBus.connect(server.url, 'test-listener');
+    const listener = await NatsBus.connect(server.url, 'test-listener', natsNames());
     others.push(listener);
     const heard: number[] = [];
     listener.subscribe(AUTH_KEYS_CHANGED, (event) => heard.push(event.version));
@@ -201,6 +205,82 @@ describe('NatsBus against a Nest NATS microservice', () => {
     await bus.emit(AUTH_KEYS_CHANGED, { version: 3, at: 'now' });
     await eventually(() => heard.length === 1, 5_000, 'the well-formed event', 10);
     expect(heard).toEqual([3]);
+  });
+});
+
+describe('NatsBus and NatsBusTransport with a prefix (events.nats_prefix)', () => {
+  const blue = natsNames('blue');
+  let server: PrivateNatsServer;
+  let app: INestMicroservice;
+  const buses: NatsBus[] = [];
+  const connectBus = async (prefix?: string) => {
+    const bus = await NatsBus.connect(server.url, `test-${prefix ?? 'v1'}`, natsNames(prefix));
+    buses.push(bus);
+    return bus;
+  };
+
+  beforeAll(async () => {
+    server = await startPrivateNatsServer();
+    app = await NestFactory.createMicroservice(AuthTestModule, {
+      strategy: new NatsBusTransport({ servers: [server.url], queue: 'auth-int-test' }, blue),
+      logger: false,
+    });
+    await app.listen();
+  });
+
+  afterAll(async () => {
+    for (const bus of buses) await bus.close();
+    await app?.close();
+    await server?.stop();
+  });
+
+  it('serves the handlers on the prefixed subjects, not on the v1 ones', async () => {
+    expect(await server.subscribers('blue.auth.key.verify.v1')).toBe(1);
+    expect(await server.subscribers('blue.auth.keys.changed.v1')).toBe(1);
+    expect(await server.subscribers('auth.key.verify.v1')).toBe(0);
+    expect(await server.subscribers('auth.keys.changed.v1')).toBe(0);
+  });
+
+  it('answers a bus of the same prefix; a bus without one or with another hears no responders', async () => {
+    const reply = await (
+      await connectBus('blue')
+    ).send(AUTH_KEY_VERIFY, { keySha256: ALICE_DIGEST });
+    expect(reply).toEqual({ ok: true, principal: ALICE });
+    for (const [prefix, subject] of [
+      [undefined, 'auth.key.verify.v1'],
+      ['green', 'green.auth.key.verify.v1'],
+    ]) {
+      const error = await (
+        await connectBus(prefix)
+      )
+        .send(AUTH_KEY_VERIFY, { keySha256: ALICE_DIGEST }, { timeoutMs: 5_000 })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BusUnavailableError);
+      expect((error as Error).message).toBe(`no service answers ${subject}`);
+    }
+  });
+
+  it('delivers a broadcast to the subscribers and handlers of its own prefix only', async () => {
+    received.events = [];
+    const heard: Record<string, number[]> = { blue: [], green: [], v1: [] };
+    for (const prefix of ['blue', 'green', undefined]) {
+      const listener = await connectBus(prefix);
+      listener.subscribe(AUTH_KEYS_CHANGED, (event) => heard[prefix ?? 'v1'].push(event.version));
+      await listener.connection.flush();
+    }
+    await (await connectBus('green')).emit(AUTH_KEYS_CHANGED, { version: 1, at: 'now' });
+    await (await connectBus()).emit(AUTH_KEYS_CHANGED, { version: 2, at: 'now' });
+    await (await connectBus('blue')).emit(AUTH_KEYS_CHANGED, { version: 3, at: 'now' });
+    await eventually(
+      () => heard.blue.length > 0 && heard.green.length > 0 && heard.v1.length > 0,
+      5_000,
+      'every listener to hear its broadcast',
+      10,
+    );
+    // The blue one was emitted last: had another reached the blue handler, it would be there.
+    await eventually(() => received.events.length > 0, 5_000, 'the blue handler', 10);
+    expect(heard).toEqual({ blue: [3], green: [1], v1: [2] });
+    expect(received.events.map((event) => event.version)).toEqual([3]);
   });
 });
 
@@ -218,7 +298,7 @@ describe('NatsBus when its NATS server dies', () => {
   });
 
   it('turns isConnected() false when the server is killed', async () => {
-    bus = await NatsBus.connect(server.url, 'test');
+    bus = await NatsBus.connect(server.url, 'test', natsNames());
     expect(bus.isConnected()).toBe(true);
     await server.kill();
     await eventually(() => !bus.isConnected(), 5_000, 'isConnected() to turn false', 10);

@@ -6,6 +6,10 @@
 export const AUTH_KEY_VERIFY = 'auth.key.verify.v1';
 export const AUTH_KEYS_CHANGED = 'auth.keys.changed.v1';
 export const EDGE_SESSION_CLOSED = 'edge.session.closed.v1';
+/** (v2) Keys at run time (SPEC §5): the analytics service's admin API asks the auth service. */
+export const AUTH_ADMIN_KEYS_CREATE = 'auth.admin.keys.create.v1';
+export const AUTH_ADMIN_KEYS_LIST = 'auth.admin.keys.list.v1';
+export const AUTH_ADMIN_KEYS_REVOKE = 'auth.admin.keys.revoke.v1';
 
 export type Role = 'admin' | 'user';
 
@@ -72,9 +76,92 @@ export interface SessionClosedEvent {
   sessionMac: string;
 }
 
+/**
+ * The admin an admin request acts for, as the analytics service authenticated it (its guard
+ * checked the key): the auth service scopes what a tenant admin may see and change by it.
+ */
+export interface AdminActor {
+  keyId: string;
+  user: string | null;
+  /** A tenant admin's tenant; null for an admin of every tenant. */
+  tenant: string | null;
+}
+
+/** What an admin asks for in `POST /api/v1/admin/keys` (SPEC §5 v2); the auth service validates it. */
+export interface NewKeyInput {
+  id?: string;
+  user: string;
+  tenant?: string;
+  roles?: string[];
+  namespaces?: string[];
+  tools?: { allow?: string[]; deny?: string[] };
+  /** `per` is a duration as in the config file (`1m`). */
+  rate_limit?: { requests: number; per: string };
+  /** ISO 8601 date-time, in the future. */
+  expires_at?: string;
+}
+
+/** One key as the admin API lists it: never its secret, nor the secret's digest. */
+export interface KeyListing {
+  id: string;
+  /** `file`: from the config file (read-only here); `api`: created through the admin API. */
+  source: 'file' | 'api';
+  user: string | null;
+  tenant: string | null;
+  roles: string[];
+  namespaces: string[];
+  tools: ToolRules | null;
+  rate_limit: { requests: number; per: string } | null;
+  expires_at: string | null;
+  /** Whether the key may use the analytics and admin API (its `role`, or an admin role). */
+  admin: boolean;
+  /** Keys created through the API: when and by which key id; null for file keys. */
+  created_at: string | null;
+  created_by: string | null;
+}
+
+/** Why the auth service refused an admin request; the analytics service maps it to HTTP. */
+export type AdminRefusalCode =
+  'bad_request' | 'forbidden' | 'not_found' | 'conflict' | 'unavailable';
+
+export interface AdminRefusal {
+  ok: false;
+  code: AdminRefusalCode;
+  message: string;
+}
+
+export interface CreateKeyRequest {
+  actor: AdminActor;
+  /** The request body as the client sent it (unvalidated: the auth service validates it). */
+  input: unknown;
+  /**
+   * SHA-256 of the new key's secret. The analytics service makes the secret and shows it to the
+   * admin once; like a verify request, this request carries only its digest.
+   */
+  keySha256: string;
+}
+
+export type CreateKeyReply = { ok: true; key: KeyListing } | AdminRefusal;
+
+export interface ListKeysRequest {
+  actor: AdminActor;
+}
+
+export type ListKeysReply = { ok: true; keys: KeyListing[] } | AdminRefusal;
+
+export interface RevokeKeyRequest {
+  actor: AdminActor;
+  id: string;
+}
+
+export type RevokeKeyReply = { ok: true } | AdminRefusal;
+
 /** Request-reply subjects and their payloads. */
 export interface RequestContracts {
   [AUTH_KEY_VERIFY]: { request: VerifyKeyRequest; reply: VerifyKeyReply };
+  [AUTH_ADMIN_KEYS_CREATE]: { request: CreateKeyRequest; reply: CreateKeyReply };
+  [AUTH_ADMIN_KEYS_LIST]: { request: ListKeysRequest; reply: ListKeysReply };
+  [AUTH_ADMIN_KEYS_REVOKE]: { request: RevokeKeyRequest; reply: RevokeKeyReply };
 }
 
 /** Broadcast subjects and their payloads. */

@@ -23,6 +23,8 @@ export enum ErrorCode {
   BadRequest = 'bad_request',
   UriTooLong = 'uri_too_long',
   Forbidden = 'forbidden',
+  /** (v2) The admin API: the key id is taken, or a file key cannot be changed there. */
+  Conflict = 'conflict',
   InsufficientScope = 'insufficient_scope',
   Unavailable = 'unavailable',
   Internal = 'internal_error',
@@ -60,6 +62,7 @@ export const ERROR_MAP: Record<ErrorCode, ErrorMapping> = {
   [ErrorCode.BadRequest]: { status: 400, rpcCode: -32600 },
   [ErrorCode.UriTooLong]: { status: 414, rpcCode: -32600 },
   [ErrorCode.Forbidden]: { status: 403, rpcCode: -32003 },
+  [ErrorCode.Conflict]: { status: 409, rpcCode: -32600 },
   [ErrorCode.InsufficientScope]: { status: 403, rpcCode: -32003 },
   [ErrorCode.Unavailable]: { status: 503, rpcCode: -32053 },
   [ErrorCode.Internal]: { status: 500, rpcCode: -32603 },

@@ -4,11 +4,16 @@ import {
   type PrivateNatsServer,
   startPrivateNatsServer,
 } from '../../../../test/support/private-nats-server.js';
+import { natsNames } from '../contracts/nats-names.js';
 import { ensureEventsStream, EVENTS_DUPLICATE_WINDOW_MS } from './jetstream.js';
-import { EVENTS_STREAM, eventSubject, type McpEvent } from './mcp-event.js';
+import type { McpEvent } from './mcp-event.js';
 
 // A private JetStream server: this file deletes and recreates MCP_EVENTS, which must not
 // disturb other files using the shared server.
+
+const V1 = natsNames();
+const EVENTS_STREAM = V1.eventsStream;
+const eventSubject = V1.eventSubject;
 
 function event(id: string): McpEvent {
   return {
@@ -75,7 +80,7 @@ describe('ensureEventsStream', () => {
   });
 
   it('creates the MCP_EVENTS stream on mcp.events.v1.> with limits retention, file storage and a dedupe window', async () => {
-    await ensureEventsStream(nc);
+    await ensureEventsStream(nc, V1);
     const info = await (await jetstreamManager(nc)).streams.info(EVENTS_STREAM);
     expect(info.config).toMatchObject({
       name: 'MCP_EVENTS',
@@ -88,25 +93,48 @@ describe('ensureEventsStream', () => {
   });
 
   it('is idempotent: a second call keeps the stream and the events in it', async () => {
-    await ensureEventsStream(nc);
+    await ensureEventsStream(nc, V1);
     await jetstream(nc).publish(eventSubject('search'), JSON.stringify(event('e-1')), {
       msgID: 'e-1',
     });
-    await ensureEventsStream(nc);
+    await ensureEventsStream(nc, V1);
     expect(await messages()).toBe(1);
   });
 
   it('is idempotent under concurrent calls from several services', async () => {
     const services = await Promise.all([open(), open(), open(), open()]);
     await expect(
-      Promise.all(services.flatMap((c) => [ensureEventsStream(c), ensureEventsStream(c)])),
+      Promise.all(services.flatMap((c) => [ensureEventsStream(c, V1), ensureEventsStream(c, V1)])),
     ).resolves.toHaveLength(8);
     const streams = await (await jetstreamManager(nc)).streams.names().next();
     expect(streams).toEqual([EVENTS_STREAM]);
   });
 
+  it('creates a prefixed deployment’s stream beside the v1 one, each storing only its own events', async () => {
+    const blue = natsNames('blue');
+    const jsm = await jetstreamManager(nc);
+    try {
+      // JetStream refuses a stream whose subjects overlap another's: both exist, so they do not.
+      await ensureEventsStream(nc, V1);
+      await ensureEventsStream(nc, blue);
+      const js = jetstream(nc);
+      const v1 = await js.publish(eventSubject('search'), JSON.stringify(event('e-v1')), {
+        msgID: 'e-v1',
+      });
+      const prefixed = await js.publish(blue.eventSubject('search'), JSON.stringify(event('e-b')), {
+        msgID: 'e-b',
+      });
+      expect([v1.stream, prefixed.stream]).toEqual(['MCP_EVENTS', 'blue_MCP_EVENTS']);
+      const info = await jsm.streams.info('blue_MCP_EVENTS');
+      expect(info.config.subjects).toEqual(['blue.mcp.events.v1.>']);
+      expect([await messages(), info.state.messages]).toEqual([1, 1]);
+    } finally {
+      await jsm.streams.delete(blue.eventsStream).catch(() => undefined);
+    }
+  });
+
   it('stores an event published twice with the same Nats-Msg-Id once', async () => {
-    await ensureEventsStream(nc);
+    await ensureEventsStream(nc, V1);
     const js = jetstream(nc);
     const payload = JSON.stringify(event('e-dup'));
     const first = await js.publish(eventSubject('search'), payload, { msgID: 'e-dup' });
@@ -117,7 +145,7 @@ describe('ensureEventsStream', () => {
   });
 
   it('stores events with different ids separately, whatever their namespace subject', async () => {
-    await ensureEventsStream(nc);
+    await ensureEventsStream(nc, V1);
     const js = jetstream(nc);
     const a = await js.publish(eventSubject('search'), JSON.stringify(event('e-a')), {
       msgID: 'e-a',

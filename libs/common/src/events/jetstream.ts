@@ -1,28 +1,21 @@
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { EVENTS_STREAM, EVENTS_SUBJECT_WILDCARD } from './mcp-event.js';
+import type { NatsNames } from '../contracts/nats-names.js';
 
 /** Window in which JetStream drops a re-published event with the same Nats-Msg-Id. */
 export const EVENTS_DUPLICATE_WINDOW_MS = 10 * 60_000;
 
-export interface EventsStreamOptions {
-  /** Stream name; defaults to MCP_EVENTS. Tests use a unique one per run. */
-  stream?: string;
-  /** Subjects the stream captures; defaults to `mcp.events.v1.>`. */
-  subjects?: string[];
-}
-
 /**
- * Creates the MCP_EVENTS stream if it is missing (idempotent; edges and analytics both call
- * it at start, whichever comes first). Limits retention: events stay until their age limit,
- * so an analytics outage of up to a week loses nothing.
+ * Creates the events stream of the deployment named by `names` if it is missing (idempotent;
+ * edges and analytics both call it at start, whichever comes first). Limits retention: events
+ * stay until their age limit, so an analytics outage of up to a week loses nothing.
  */
 export async function ensureEventsStream(
   connection: NatsConnection,
-  options: EventsStreamOptions = {},
+  names: NatsNames,
 ): Promise<void> {
-  const name = options.stream ?? EVENTS_STREAM;
-  const subjects = options.subjects ?? [EVENTS_SUBJECT_WILDCARD];
+  const name = names.eventsStream;
+  const subjects = [names.eventsSubjects];
   const jsm = await jetstreamManager(connection);
   try {
     await jsm.streams.info(name);

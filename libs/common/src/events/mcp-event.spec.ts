@@ -1,11 +1,4 @@
-import {
-  EVENT_COLUMNS,
-  EVENTS_STREAM,
-  EVENTS_SUBJECT_WILDCARD,
-  eventSubject,
-  isMcpEvent,
-  type McpEvent,
-} from './mcp-event.js';
+import { EVENT_COLUMNS, isMcpEvent, type McpEvent } from './mcp-event.js';
 
 const EVENT: McpEvent = {
   id: '01J0000000000000000000000',
@@ -91,19 +84,7 @@ describe('isMcpEvent', () => {
   });
 });
 
-describe('event subjects', () => {
-  it.each([
-    ['a namespace', 'search', 'mcp.events.v1.search'],
-    ['an unknown namespace (empty) under _unknown', '', 'mcp.events.v1._unknown'],
-  ])('puts %s on its subject', (_name, namespace, subject) => {
-    expect(eventSubject(namespace)).toBe(subject);
-  });
-
-  it('names the stream and subjects of SPEC §7', () => {
-    expect(EVENTS_STREAM).toBe('MCP_EVENTS');
-    expect(EVENTS_SUBJECT_WILDCARD).toBe('mcp.events.v1.>');
-  });
-
+describe('event columns', () => {
   it('lists every field of SPEC §7 as a column, in order', () => {
     const spec =
       'id, ts, edge_id, request_id, tenant, key_id, user, namespace, transport, protocol_version, session_id, ' +

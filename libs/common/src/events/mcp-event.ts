@@ -1,12 +1,4 @@
-/** JetStream stream and subjects of analytics events (SPEC §7). */
-export const EVENTS_STREAM = 'MCP_EVENTS';
-export const EVENTS_SUBJECT_PREFIX = 'mcp.events.v1';
-export const EVENTS_SUBJECT_WILDCARD = `${EVENTS_SUBJECT_PREFIX}.>`;
-
-export function eventSubject(namespace: string): string {
-  // Namespace names are [a-z0-9_-]; an unknown one (404) is recorded under "_unknown".
-  return `${EVENTS_SUBJECT_PREFIX}.${namespace || '_unknown'}`;
-}
+// The stream and subjects of events (SPEC §7) are named by natsNames (contracts/nats-names.ts).
 
 export const TRANSPORTS = ['streamable', 'sse', 'stdio'] as const;
 export const DIRECTIONS = ['client_to_server', 'server_to_client'] as const;
