@@ -8,6 +8,7 @@ import {
   ConfigStore,
   type KeysChangedEvent,
   NatsBus,
+  natsNames,
   sha256Hex,
 } from '#common';
 import { pino } from 'pino';
@@ -38,8 +39,8 @@ describe('auth service over NATS', () => {
     dir = mkdtempSync(join(tmpdir(), 'mcpgw-auth-'));
     writeFileSync(join(dir, 'gateway.yaml'), WITH_ALICE);
     config = ConfigStore.fromFile(join(dir, 'gateway.yaml'), {});
-    authBus = await NatsBus.connect(nats.url, 'auth-under-test');
-    edgeBus = await NatsBus.connect(nats.url, 'edge-under-test');
+    authBus = await NatsBus.connect(nats.url, 'auth-under-test', natsNames());
+    edgeBus = await NatsBus.connect(nats.url, 'edge-under-test', natsNames());
     auth = await startAuth({
       config,
       logger: pino({ level: 'silent' }),

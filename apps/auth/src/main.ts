@@ -1,5 +1,12 @@
 import 'reflect-metadata';
-import { ConfigError, ConfigStore, createLogger, NatsBus, readRuntimeSettings } from '#common';
+import {
+  ConfigError,
+  ConfigStore,
+  createLogger,
+  NatsBus,
+  natsNamesAtStart,
+  readRuntimeSettings,
+} from '#common';
 import { startAuth } from './bootstrap.js';
 
 async function main(): Promise<void> {
@@ -12,7 +19,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
-  const bus = await NatsBus.connect(settings.natsUrl, 'auth');
+  const names = natsNamesAtStart(config, logger);
+  const bus = await NatsBus.connect(settings.natsUrl, 'auth', names);
   const auth = await startAuth({
     config,
     logger,

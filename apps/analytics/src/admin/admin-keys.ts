@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type AdminActor,
+  type AdminRefusal,
+  AUTH_ADMIN_KEYS_CREATE,
+  AUTH_ADMIN_KEYS_LIST,
+  AUTH_ADMIN_KEYS_REVOKE,
+  type Bus,
+  ErrorCode,
+  GatewayError,
+  type KeyListing,
+  type Principal,
+  type ReplyOf,
+  type RequestOf,
+  type RequestSubject,
+  sha256Hex,
+} from '#common';
+import type { Logger } from 'pino';
+import type { AuditLog } from './audit-log.js';
+
+/** What `POST /api/v1/admin/keys` answers: the only time the secret is shown (SPEC §5 v2). */
+export interface CreatedKey {
+  id: string;
+  key: string;
+}
+
+/** Where a request came from, for the audit event. */
+export interface AdminRequestContext {
+  requestId: string;
+  userAgent: string | null;
+}
+
+/** An admin request waits this long for the auth service (a write waits for the key store). */
+const ADMIN_TIMEOUT_MS = 5_000;
+const RETRY_AFTER_S = '5';
+
+const REFUSALS: Record<AdminRefusal['code'], ErrorCode> = {
+  bad_request: ErrorCode.BadRequest,
+  forbidden: ErrorCode.Forbidden,
+  not_found: ErrorCode.NotFound,
+  conflict: ErrorCode.Conflict,
+  unavailable: ErrorCode.Unavailable,
+};
+
+/**
+ * The admin API's side of keys at run time (SPEC §5 v2). The auth service owns the keys and
+ * decides; this asks it for the admin the guard authenticated, makes the secret of a new key
+ * (the auth service gets its SHA-256 only, as for every verify) and records each write, done or
+ * refused, in the audit log.
+ */
+export class AdminKeys {
+  constructor(
+    private readonly bus: Bus,
+    private readonly audit: AuditLog,
+    private readonly logger: Logger,
+  ) {}
+
+  async create(
+    body: unknown,
+    principal: Principal,
+    context: AdminRequestContext,
+  ): Promise<CreatedKey> {
+    const secret = newSecret();
+    const asked = isRecord(body) && typeof body.id === 'string' ? body.id : null;
+    return this.audited('admin/keys/create', principal, context, asked, 201, async () => {
+      const reply = await this.send(AUTH_ADMIN_KEYS_CREATE, {
+        actor: actorOf(principal),
+        input: body,
+        keySha256: sha256Hex(secret),
+      });
+      if (!reply.ok) throw refused(reply);
+      return { result: { id: reply.key.id, key: secret }, target: reply.key.id };
+    });
+  }
+
+  async list(principal: Principal): Promise<KeyListing[]> {
+    const reply = await this.send(AUTH_ADMIN_KEYS_LIST, { actor: actorOf(principal) });
+    if (!reply.ok) throw refused(reply);
+    return reply.keys;
+  }
+
+  async revoke(id: string, principal: Principal, context: AdminRequestContext): Promise<void> {
+    await this.audited('admin/keys/revoke', principal, context, id, 204, async () => {
+      const reply = await this.send(AUTH_ADMIN_KEYS_REVOKE, { actor: actorOf(principal), id });
+      if (!reply.ok) throw refused(reply);
+      return { result: undefined, target: id };
+    });
+  }
+
+  private async audited<T>(
+    method: string,
+    principal: Principal,
+    context: AdminRequestContext,
+    target: string | null,
+    status: number,
+    action: () => Promise<{ result: T; target: string }>,
+  ): Promise<T> {
+    const started = performance.now();
+    const record = (status: number, errorCode: ErrorCode | null, target: string | null) =>
+      this.audit.record({
+        method,
+        principal,
+        target,
+        requestId: context.requestId,
+        status,
+        errorCode,
+        durationMs: performance.now() - started,
+        clientName: context.userAgent,
+      });
+    try {
+      const done = await action();
+      record(status, null, done.target);
+      return done.result;
+    } catch (error) {
+      if (error instanceof GatewayError) record(error.status, error.code, target);
+      else record(500, ErrorCode.Internal, target);
+      throw error;
+    }
+  }
+
+  private async send<S extends RequestSubject>(
+    subject: S,
+    payload: RequestOf<S>,
+  ): Promise<ReplyOf<S>> {
+    try {
+      return await this.bus.send(subject, payload, { timeoutMs: ADMIN_TIMEOUT_MS });
+    } catch (error) {
+      this.logger.warn({ err: error }, 'auth service unavailable for an admin request');
+      throw new GatewayError(
+        ErrorCode.AuthUnavailable,
+        'the auth service is unavailable, retry shortly',
+        { 'Retry-After': RETRY_AFTER_S },
+      );
+    }
+  }
+}
+
+/** A new key's secret: 32 random bytes, with a prefix that says what it is (secret scanners). */
+export function newSecret(): string {
+  return `mcpgw_${randomBytes(32).toString('base64url')}`;
+}
+
+function actorOf(principal: Principal): AdminActor {
+  return { keyId: principal.keyId, user: principal.user, tenant: principal.tenant };
+}
+
+function refused(reply: AdminRefusal): GatewayError {
+  const code = REFUSALS[reply.code] ?? ErrorCode.Internal;
+  const headers: Record<string, string> =
+    code === ErrorCode.Unavailable ? { 'Retry-After': RETRY_AFTER_S } : {};
+  return new GatewayError(code, reply.message, headers);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
