@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, createInbox, headers, type NatsConnection } from '@nats-io/transport-node';
-import { ensureEventsStream, eventSubject, type McpEvent } from '#common';
+import { ensureEventsStream, type McpEvent, natsNames } from '#common';
 import { writeFileSync } from 'node:fs';
 import { InspectorSession } from '../support/inspector.js';
 import {
@@ -25,6 +25,8 @@ export interface IngestOptions {
 
 const NAMESPACES = ['search', 'filesystem', 'github', 'jira', 'slack', 'postgres'];
 const TOOLS = ['search', 'fetch', 'list_items', 'get_item', 'create_item', 'update_item'];
+/** The bench's gateway config names no NATS prefix: its services use the v1 names. */
+const NAMES = natsNames();
 /** Publishes whose JetStream ack is still outstanding, at most. */
 const PUBLISH_WINDOW = 20_000;
 
@@ -84,7 +86,7 @@ function makeEvents(count: number, tag: string): { events: Prepared[]; requests:
       client_network: null,
     };
     events.push({
-      subject: eventSubject(namespace),
+      subject: NAMES.eventSubject(namespace),
       id: event.id,
       data: encoder.encode(JSON.stringify(event)),
     });
@@ -155,7 +157,7 @@ export async function ingest(options: IngestOptions): Promise<ScenarioResult> {
   const nc = await connect({ servers: gateway.nats.url, name: 'bench-publisher' });
   try {
     const js = jetstream(nc, { timeout: 30_000 });
-    await ensureEventsStream(nc);
+    await ensureEventsStream(nc, NAMES);
     const inserted = async () => {
       const response = await fetch(`${gateway.analyticsUrl}/readyz`);
       const body = (await response.json()) as { ingest?: { inserted?: number } };

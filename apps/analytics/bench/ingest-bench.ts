@@ -14,7 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { ConfigStore, InProcessBus, type McpEvent, OUTCOMES, parseConfig } from '#common';
+import {
+  ConfigStore,
+  InProcessBus,
+  type McpEvent,
+  natsNames,
+  OUTCOMES,
+  parseConfig,
+} from '#common';
 import { pino } from 'pino';
 import { startAnalytics } from '../src/bootstrap.js';
 import {
@@ -103,10 +110,10 @@ async function benchStore(dir: string): Promise<void> {
 async function benchJetStream(dir: string): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   const jsm = await jetstreamManager(nc);
-  const suffix = randomBytes(6).toString('hex');
-  const stream = `BENCH_EVENTS_${suffix}`;
-  const subject = `bench.${suffix}.events`;
-  await jsm.streams.add({ name: stream, subjects: [`bench.${suffix}.>`] });
+  const names = natsNames(`bench-${randomBytes(6).toString('hex')}`);
+  const stream = names.eventsStream;
+  const subject = names.eventSubject('bench');
+  await jsm.streams.add({ name: stream, subjects: [names.eventsSubjects] });
   try {
     const js = jetstream(nc);
     const start = Date.now();
@@ -129,16 +136,10 @@ async function benchJetStream(dir: string): Promise<void> {
       config: new ConfigStore(parseConfig('analytics: { retention_days: 100000 }\n', {})),
       bus: new InProcessBus(),
       logger,
-      events: {
-        kind: 'jetstream',
-        connection: nc,
-        stream,
-        subjects: [`bench.${suffix}.>`],
-        durable: 'analytics',
-      },
+      events: { kind: 'jetstream', connection: nc, names },
     });
     for (;;) {
-      const info = await jsm.consumers.info(stream, 'analytics');
+      const info = await jsm.consumers.info(stream, names.analyticsDurable);
       if (info.num_pending === 0 && info.num_ack_pending === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -1,4 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AdminKeys } from './admin/admin-keys.js';
+import { AdminKeysController } from './admin/admin-keys.controller.js';
 import { AnalyticsController } from './api/analytics.controller.js';
 import { AnalyticsQueries } from './api/analytics-queries.js';
 import { AdminAuthenticator } from './auth/admin-authenticator.js';
@@ -12,6 +14,7 @@ export interface AnalyticsModuleDeps {
   queries: AnalyticsQueries;
   authenticator: AdminAuthenticator;
   health: HealthService;
+  adminKeys: AdminKeys;
 }
 
 /**
@@ -23,11 +26,18 @@ export class AnalyticsModule {
   static forRoot(deps: AnalyticsModuleDeps): DynamicModule {
     return {
       module: AnalyticsModule,
-      controllers: [AnalyticsController, HealthController, DocsController, DashboardController],
+      controllers: [
+        AnalyticsController,
+        AdminKeysController,
+        HealthController,
+        DocsController,
+        DashboardController,
+      ],
       providers: [
         { provide: AnalyticsQueries, useValue: deps.queries },
         { provide: AdminAuthenticator, useValue: deps.authenticator },
         { provide: HealthService, useValue: deps.health },
+        { provide: AdminKeys, useValue: deps.adminKeys },
         AdminGuard,
       ],
     };

@@ -6,12 +6,18 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import {
   type Bus,
   type ConfigStore,
-  EVENTS_STREAM,
-  EVENTS_SUBJECT_WILDCARD,
   type InProcessEventChannel,
+  type NatsNames,
   PinoNestLogger,
 } from '#common';
 import type { Logger } from 'pino';
+import { AdminKeys } from './admin/admin-keys.js';
+import {
+  type AuditSink,
+  AuditLog,
+  inProcessAuditSink,
+  jetStreamAuditSink,
+} from './admin/audit-log.js';
 import { AnalyticsModule } from './analytics.module.js';
 import { AnalyticsQueries } from './api/analytics-queries.js';
 import { HttpErrorFilter } from './api/http-error.filter.js';
@@ -34,13 +40,8 @@ export interface AnalyticsOptions {
   bus: Bus;
   logger: Logger;
   events:
-    | {
-        kind: 'jetstream';
-        connection: NatsConnection;
-        stream?: string;
-        subjects?: string[];
-        durable?: string;
-      }
+    /** `names`: the deployment's stream, subjects and consumer (the same as its NatsBus's). */
+    | { kind: 'jetstream'; connection: NatsConnection; names: NatsNames }
     | { kind: 'in-process'; channel: InProcessEventChannel };
 }
 
@@ -49,8 +50,6 @@ export interface AnalyticsHandle {
   port: number;
   close(): Promise<void>;
 }
-
-export const DEFAULT_DURABLE = 'analytics';
 
 /**
  * Starts the analytics service: opens the DuckDB file (refusing one another process holds),
@@ -91,11 +90,15 @@ export async function startAnalytics(options: AnalyticsOptions): Promise<Analyti
     );
     cleanup.push(() => authenticator.close());
 
+    const audit = new AuditLog(auditSink(options), logger.child({ component: 'audit' }));
+    cleanup.push(() => audit.close());
+
     const app = await NestFactory.create<NestFastifyApplication>(
       AnalyticsModule.forRoot({
         queries: new AnalyticsQueries(store),
         authenticator,
         health: new HealthService(store, ingest, writer.stats),
+        adminKeys: new AdminKeys(options.bus, audit, logger.child({ component: 'admin' })),
       }),
       new FastifyAdapter({ genReqId: requestId, logger: false, bodyLimit: 64 * 1024 }),
       { logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
@@ -128,17 +131,20 @@ export async function startAnalytics(options: AnalyticsOptions): Promise<Analyti
   }
 }
 
+/** Audit events go the way edges' events go, into the same ingest (SPEC §5 v2, §7). */
+function auditSink(options: AnalyticsOptions): AuditSink {
+  const events = options.events;
+  return events.kind === 'in-process'
+    ? inProcessAuditSink(events.channel)
+    : jetStreamAuditSink(events.connection, events.names);
+}
+
 function createIngest(options: AnalyticsOptions, writer: BatchWriter): EventIngest {
   const logger = options.logger.child({ component: 'ingest' });
   const events = options.events;
   if (events.kind === 'in-process') return new InProcessIngest(events.channel, writer, logger);
   return new JetStreamIngest(
-    {
-      connection: events.connection,
-      stream: events.stream ?? EVENTS_STREAM,
-      subjects: events.subjects ?? [EVENTS_SUBJECT_WILDCARD],
-      durable: events.durable ?? DEFAULT_DURABLE,
-    },
+    { connection: events.connection, names: events.names },
     writer,
     logger,
   );

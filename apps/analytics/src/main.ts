@@ -1,5 +1,12 @@
 import 'reflect-metadata';
-import { ConfigError, ConfigStore, createLogger, NatsBus, readRuntimeSettings } from '#common';
+import {
+  ConfigError,
+  ConfigStore,
+  createLogger,
+  NatsBus,
+  natsNamesAtStart,
+  readRuntimeSettings,
+} from '#common';
 import { startAnalytics } from './bootstrap.js';
 import { DatabaseLockedError } from './storage/event-store.js';
 
@@ -15,7 +22,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
-  const bus = await NatsBus.connect(settings.natsUrl, 'analytics');
+  const names = natsNamesAtStart(config, logger);
+  const bus = await NatsBus.connect(settings.natsUrl, 'analytics', names);
   let analytics;
   try {
     analytics = await startAnalytics({
@@ -25,7 +33,7 @@ async function main(): Promise<void> {
       config,
       bus,
       logger,
-      events: { kind: 'jetstream', connection: bus.connection },
+      events: { kind: 'jetstream', connection: bus.connection, names },
     });
   } catch (error) {
     await bus.close().catch(() => undefined);

@@ -7,6 +7,8 @@ import {
   sha256Hex,
 } from '#common';
 import { request as httpRequest } from 'node:http';
+import type { KeyStats, LatencyHistogram, Summary } from '../src/api/answers.js';
+import { LATENCY_BUCKET_BOUNDS } from '../src/api/latency-histogram.js';
 import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
 import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from './fixtures.js';
 
@@ -14,7 +16,8 @@ const T0 = Date.UTC(2025, 0, 1);
 const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
 
 // A hand-computed event set (SPEC §7 semantics). Requests are #1-#7: client-to-server requests
-// plus one rejected HTTP request (kind null). #8-#10 are recorded but are not requests.
+// plus one rejected HTTP request (kind null, no key: rejected, not an error). Errors are #2 and
+// #5. #8-#10 are recorded but are not requests.
 const EVENTS: McpEvent[] = [
   makeEvent({
     id: 'e01',
@@ -223,8 +226,9 @@ describe('analytics REST API', () => {
         '',
         {
           requests: 7,
-          errors: 3,
-          error_rate: 3 / 7,
+          rejected: 1,
+          errors: 2,
+          error_rate: 2 / 6,
           tool_calls: 4,
           unique_keys: 3,
           p50_ms: 30,
@@ -237,8 +241,9 @@ describe('analytics REST API', () => {
         '?namespace=search',
         {
           requests: 4,
-          errors: 2,
-          error_rate: 0.5,
+          rejected: 1,
+          errors: 1,
+          error_rate: 1 / 3,
           tool_calls: 2,
           unique_keys: 2,
           p50_ms: 15,
@@ -251,6 +256,7 @@ describe('analytics REST API', () => {
         '?tenant=acme',
         {
           requests: 4,
+          rejected: 0,
           errors: 1,
           error_rate: 0.25,
           tool_calls: 3,
@@ -265,6 +271,7 @@ describe('analytics REST API', () => {
         '?key_id=carol',
         {
           requests: 2,
+          rejected: 0,
           errors: 1,
           error_rate: 0.5,
           tool_calls: 1,
@@ -279,6 +286,7 @@ describe('analytics REST API', () => {
         '?tool=read',
         {
           requests: 2,
+          rejected: 0,
           errors: 1,
           error_rate: 0.5,
           tool_calls: 2,
@@ -288,14 +296,16 @@ describe('analytics REST API', () => {
           p99_ms: 49.9,
         },
       ],
-      // from is inclusive (e03 at 00:02 counts), to exclusive (e05 at 01:01 does not).
+      // from is inclusive (e03 at 00:02 counts), to exclusive (e05 at 01:01 does not). The
+      // rejected e07 is no error: nothing that was let through failed.
       [
         'from/to',
         `?from=${at(2)}&to=${at(61)}`,
         {
           requests: 3,
-          errors: 1,
-          error_rate: 1 / 3,
+          rejected: 1,
+          errors: 0,
+          error_rate: 0,
           tool_calls: 1,
           unique_keys: 1,
           p50_ms: 30,
@@ -308,6 +318,7 @@ describe('analytics REST API', () => {
         '?namespace=files&tenant=globex',
         {
           requests: 2,
+          rejected: 0,
           errors: 1,
           error_rate: 0.5,
           tool_calls: 1,
@@ -322,6 +333,7 @@ describe('analytics REST API', () => {
         '?from=2030-01-01',
         {
           requests: 0,
+          rejected: 0,
           errors: 0,
           error_rate: 0,
           tool_calls: 0,
@@ -345,6 +357,7 @@ describe('analytics REST API', () => {
         namespace: 'files',
         tool: 'read',
         calls: 2,
+        rejected: 0,
         errors: 1,
         error_rate: 0.5,
         p50_ms: 45,
@@ -354,6 +367,7 @@ describe('analytics REST API', () => {
         namespace: 'search',
         tool: 'web',
         calls: 2,
+        rejected: 0,
         errors: 1,
         error_rate: 0.5,
         p50_ms: 15,
@@ -365,6 +379,7 @@ describe('analytics REST API', () => {
         namespace: 'search',
         tool: 'web',
         calls: 2,
+        rejected: 0,
         errors: 1,
         error_rate: 0.5,
         p50_ms: 15,
@@ -375,9 +390,9 @@ describe('analytics REST API', () => {
 
   it('GET /api/v1/timeseries gives every bucket of the range, empty ones as zeros', async () => {
     expect(await json(`/api/v1/timeseries?bucket=1h&from=${at(0)}&to=${at(180)}`)).toEqual([
-      { ts: at(0), requests: 5, errors: 2, p95_ms: 38 },
-      { ts: at(60), requests: 2, errors: 1, p95_ms: 59.5 },
-      { ts: at(120), requests: 0, errors: 0, p95_ms: 0 },
+      { ts: at(0), requests: 5, rejected: 1, errors: 1, p95_ms: 38 },
+      { ts: at(60), requests: 2, rejected: 0, errors: 1, p95_ms: 59.5 },
+      { ts: at(120), requests: 0, rejected: 0, errors: 0, p95_ms: 0 },
     ]);
     const minutes = await json<Array<{ ts: string; requests: number }>>(
       `/api/v1/timeseries?bucket=1m&from=${at(0)}&to=${at(5)}&namespace=search`,
@@ -385,33 +400,99 @@ describe('analytics REST API', () => {
     expect(minutes.map((point) => point.requests)).toEqual([1, 1, 1, 0, 1]);
   });
 
-  it('GET /api/v1/keys answers per key with its last activity', async () => {
-    expect(await json('/api/v1/keys')).toEqual([
+  it('GET /api/v1/keys answers per key with its last activity, then the requests without a key', async () => {
+    const keys = await json<KeyStats[]>('/api/v1/keys');
+    expect(keys).toEqual([
       {
         key_id: 'alice',
         user: 'alice@acme.example',
         tenant: 'acme',
         requests: 2,
+        rejected: 0,
         errors: 1,
+        error_rate: 0.5,
         last_seen: at(7),
       },
-      { key_id: 'bob', user: 'bob@acme', tenant: 'acme', requests: 2, errors: 0, last_seen: at(3) },
+      {
+        key_id: 'bob',
+        user: 'bob@acme',
+        tenant: 'acme',
+        requests: 2,
+        rejected: 0,
+        errors: 0,
+        error_rate: 0,
+        last_seen: at(3),
+      },
       {
         key_id: 'carol',
         user: 'carol@globex',
         tenant: 'globex',
         requests: 2,
+        rejected: 0,
         errors: 1,
+        error_rate: 0.5,
         last_seen: at(62),
       },
+      // e07: refused before any key was known.
+      {
+        key_id: null,
+        user: null,
+        tenant: null,
+        requests: 1,
+        rejected: 1,
+        errors: 0,
+        error_rate: 0,
+        last_seen: at(4),
+      },
+    ]);
+    // The rows add up to the summary under the same filters.
+    for (const query of ['', '?namespace=search', `?from=${at(2)}&to=${at(61)}`]) {
+      const rows = await json<KeyStats[]>(`/api/v1/keys${query}`);
+      const summary = await json<Summary>(`/api/v1/summary${query}`);
+      expect(rows.reduce((sum, k) => sum + k.requests, 0)).toBe(summary.requests);
+      expect(rows.reduce((sum, k) => sum + k.rejected, 0)).toBe(summary.rejected);
+      expect(rows.reduce((sum, k) => sum + k.errors, 0)).toBe(summary.errors);
+    }
+    // A key filter leaves the keyless row out.
+    expect((await json<KeyStats[]>('/api/v1/keys?key_id=bob')).map((k) => k.key_id)).toEqual([
+      'bob',
     ]);
   });
 
   it('GET /api/v1/namespaces answers per namespace', async () => {
     expect(await json('/api/v1/namespaces')).toEqual([
-      { namespace: 'search', requests: 4, errors: 2, p95_ms: 28.5 },
-      { namespace: 'files', requests: 3, errors: 1, p95_ms: 59 },
+      {
+        namespace: 'search',
+        requests: 4,
+        rejected: 1,
+        errors: 1,
+        error_rate: 1 / 3,
+        p95_ms: 28.5,
+      },
+      { namespace: 'files', requests: 3, rejected: 0, errors: 1, error_rate: 1 / 3, p95_ms: 59 },
     ]);
+  });
+
+  it('GET /api/v1/histogram counts the durations of the filtered requests in fixed log-scale buckets', async () => {
+    const nonEmpty = (histogram: LatencyHistogram) =>
+      histogram.buckets.filter((b) => b.requests > 0);
+    const all = await json<LatencyHistogram>('/api/v1/histogram');
+    expect(all.buckets.map((b) => [b.lower_ms, b.upper_ms])).toEqual(
+      [0, ...LATENCY_BUCKET_BOUNDS].map((lower, i) => [lower, LATENCY_BUCKET_BOUNDS[i] ?? null]),
+    );
+    // Durations 1 (e07, rejected), 10, 20 (error), 30, 40, 50 (error), 60.
+    expect(nonEmpty(all)).toEqual([
+      { lower_ms: 1, upper_ms: 2, requests: 1, rejected: 1, errors: 0 },
+      { lower_ms: 10, upper_ms: 20, requests: 1, rejected: 0, errors: 0 },
+      { lower_ms: 20, upper_ms: 50, requests: 3, rejected: 0, errors: 1 },
+      { lower_ms: 50, upper_ms: 100, requests: 2, rejected: 0, errors: 1 },
+    ]);
+    // One tool, as the dashboard asks when a tool is selected.
+    expect(nonEmpty(await json('/api/v1/histogram?namespace=files&tool=read'))).toEqual([
+      { lower_ms: 20, upper_ms: 50, requests: 1, rejected: 0, errors: 0 },
+      { lower_ms: 50, upper_ms: 100, requests: 1, rejected: 0, errors: 1 },
+    ]);
+    expect(nonEmpty(await json('/api/v1/histogram?from=2030-01-01'))).toEqual([]);
   });
 
   it('GET /api/v1/events pages through raw events, newest first, without gaps or repeats', async () => {
@@ -446,6 +527,7 @@ describe('analytics REST API', () => {
       ['/api/v1/timeseries?bucket=1m&from=2020-01-01&to=2025-01-01', 'bucket'],
       ['/api/v1/events?before=soon', 'before'],
       ['/api/v1/keys?limit=5', 'limit'],
+      ['/api/v1/histogram?bucket=1m', 'bucket'],
     ])('%s is a 400 naming "%s"', async (path, parameter) => {
       const response = await get(path);
       expect(response.status).toBe(400);
@@ -637,11 +719,23 @@ describe('analytics REST API', () => {
       expect(document.openapi).toBe('3.1.0');
       const paths = Object.keys(document.paths);
       expect(paths.sort()).toEqual(
-        ['events', 'keys', 'namespaces', 'summary', 'timeseries', 'tools'].map(
-          (name) => `/api/v1/${name}`,
-        ),
+        [
+          'admin/keys',
+          'admin/keys/{id}',
+          'events',
+          'histogram',
+          'keys',
+          'namespaces',
+          'summary',
+          'timeseries',
+          'tools',
+        ].map((name) => `/api/v1/${name}`),
       );
-      for (const path of paths) expect((await get(path)).status).toBe(200);
+      // The admin routes ask the auth service, which this test does not run: they are tested
+      // with it (test/runtime-keys*.int-spec.ts).
+      for (const path of paths.filter((path) => !path.startsWith('/api/v1/admin/'))) {
+        expect((await get(path)).status).toBe(200);
+      }
     });
 
     it('serves the API reference page', async () => {
@@ -651,12 +745,12 @@ describe('analytics REST API', () => {
       expect(await response.text()).toContain('/api/v1/timeseries');
     });
 
-    it('serves the dashboard page and its script under a same-origin CSP', async () => {
+    it('serves the dashboard page and its browser module under a same-origin CSP', async () => {
       const page = await get('/', null);
       expect(page.status).toBe(200);
       expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
-      expect(await page.text()).toContain('<script src="/dashboard.js">');
-      const script = await get('/dashboard.js', null);
+      expect(await page.text()).toContain('<script type="module" src="/dashboard/main.js">');
+      const script = await get('/dashboard/main.js', null);
       expect(script.headers.get('content-type')).toContain('javascript');
       // Values from the API (tool names, users) are client-controlled: only textContent, never markup.
       expect(await script.text()).not.toMatch(

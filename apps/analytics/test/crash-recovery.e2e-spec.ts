@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { ensureEventsStream, EVENTS_STREAM, eventSubject, type McpEvent } from '#common';
+import { ensureEventsStream, type McpEvent, natsNames } from '#common';
 import {
   eventually,
   freePort,
@@ -15,9 +15,12 @@ import { makeEvent, memoryLogger, tempDir, type TempDir } from './fixtures.js';
 
 // SPEC §7: "loses nothing and duplicates nothing across its own crash or restart". The real
 // service, as a process, is killed (SIGKILL) while it drains a JetStream backlog, three times,
-// then runs to the end: the file holds every event exactly once.
+// then runs to the end: the file holds every event exactly once. The config names a NATS prefix,
+// so the process reads it from the file (a process on the v1 names would find no events).
 const N = 100_000;
-const DURABLE = 'analytics';
+const NAMES = natsNames('crash');
+const EVENTS_STREAM = NAMES.eventsStream;
+const DURABLE = NAMES.analyticsDurable;
 
 describe('analytics killed while ingesting (real process, real JetStream, real DuckDB)', () => {
   let nats: NatsHandle;
@@ -32,7 +35,10 @@ describe('analytics killed while ingesting (real process, real JetStream, real D
     nats = await startNats();
     nc = await connect({ servers: nats.url });
     dir = tempDir();
-    writeFileSync(dir.file('gateway.yaml'), 'analytics: { retention_days: 100000 }\n');
+    writeFileSync(
+      dir.file('gateway.yaml'),
+      'analytics: { retention_days: 100000 }\nevents: { nats_prefix: crash }\n',
+    );
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     env = {
@@ -42,7 +48,7 @@ describe('analytics killed while ingesting (real process, real JetStream, real D
       ANALYTICS_PORT: String(port),
       HOST: '127.0.0.1',
     };
-    await ensureEventsStream(nc);
+    await ensureEventsStream(nc, NAMES);
     const js = jetstream(nc);
     const start = Date.now() - 60_000;
     for (let i = 0; i < N; i++) {
@@ -60,11 +66,11 @@ describe('analytics killed while ingesting (real process, real JetStream, real D
     }
     for (let i = 0; i < N; i += 2_000) {
       await Promise.all(
-        events
-          .slice(i, i + 2_000)
-          .map((event) =>
-            js.publish(eventSubject(event.namespace), JSON.stringify(event), { msgID: event.id }),
-          ),
+        events.slice(i, i + 2_000).map((event) =>
+          js.publish(NAMES.eventSubject(event.namespace), JSON.stringify(event), {
+            msgID: event.id,
+          }),
+        ),
       );
     }
   }, 120_000);

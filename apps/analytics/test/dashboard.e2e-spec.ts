@@ -10,7 +10,14 @@ import {
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { eventually } from '../../../test/support/eventually.js';
 import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
-import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from './fixtures.js';
+import {
+  makeEvent,
+  makeRejectionCount,
+  memoryLogger,
+  tempDir,
+  testConfig,
+  type TempDir,
+} from './fixtures.js';
 
 // SPEC §7 `GET /`: the dashboard driven in a real headless Chromium (Debian's package) against
 // the analytics service with a seeded DuckDB. Only the absence of Chromium skips it.
@@ -34,6 +41,8 @@ const KEYS = {
 const KEY_STORAGE = 'mcp-gateway.analytics.admin-key';
 // An attacker picks tool names: this one must show as text and never run.
 const HOSTILE_TOOL = '<img src=x onerror="window.__pwned=1">';
+// Longer than any column: truncated in its cell, whole in the cell's title.
+const LONG_TOOL = `summarize_${'the_entire_repository_history_'.repeat(6)}report`;
 
 function principal(keyId: string, role: Principal['role']): Principal {
   return {
@@ -54,9 +63,11 @@ const PRINCIPALS: Record<string, Principal> = {
 const NOW = Date.now();
 const minutesAgo = (minutes: number) => new Date(NOW - minutes * 60_000).toISOString();
 
-// Known figures. Last hour: 9 requests (search 6: alice 5 + bob 1; files 3: carol), 2 errors,
-// 8 tool calls, keys alice/bob/carol; request durations 5,10,15,20,30,40,50,60,70 ms give
-// p50 30, p95 66, p99 69.2. Three hours ago: 4 more files/read calls by dave (last 24 h: 13).
+// Known figures. Last hour: 16 requests (search 13: alice 7, bob 1 and 5 refused without a key;
+// files 3: carol); 6 rejected (the 5 keyless ones and alice's call of a hidden tool), 2 errors
+// (a tool error and an upstream error): error rate 2 / (16 - 6) = 20 %; 10 tool calls; keys
+// alice/bob/carol. Request durations 0.4,5,10,15,20,25,30,40,50,60,70 ms (the keyless count has
+// none) give p50 25, p95 65, p99 69. Three hours ago: 4 more files/read calls by dave (24 h: 20).
 const search = { namespace: 'search', tenant: 'acme', key_id: 'alice', user: 'alice@acme' };
 const files = { namespace: 'files', tenant: 'globex', key_id: 'carol', user: 'carol@globex' };
 const SEED: McpEvent[] = [
@@ -91,6 +102,17 @@ const SEED: McpEvent[] = [
     tool: 'web',
     duration_ms: 900,
   }),
+  makeEvent({ ...search, ts: minutesAgo(1), tool: LONG_TOOL, duration_ms: 25 }),
+  // Answered by the gateway itself: rejected, not an error.
+  makeEvent({
+    ...search,
+    ts: minutesAgo(1),
+    tool: 'get-env',
+    outcome: 'denied_tool',
+    duration_ms: 0.4,
+  }),
+  // Five requests refused without a credential, as the edge counts them: one row.
+  makeRejectionCount(5, { namespace: 'search', ts: minutesAgo(3) }),
   makeEvent({ ...files, ts: minutesAgo(5), tool: 'read', duration_ms: 50 }),
   makeEvent({ ...files, ts: minutesAgo(5), tool: 'read', duration_ms: 60 }),
   makeEvent({
@@ -121,7 +143,23 @@ interface BrowserCanvas {
     getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
   };
 }
-declare const document: { querySelector(selector: string): BrowserCanvas | null };
+interface BrowserBox {
+  scrollWidth: number;
+  clientWidth: number;
+  title: string;
+  textContent: string | null;
+  getBoundingClientRect(): { width: number };
+  querySelectorAll(selector: string): ArrayLike<BrowserBox>;
+}
+declare const document: {
+  querySelector(selector: string): BrowserCanvas | null;
+  querySelectorAll(selector: string): ArrayLike<BrowserBox>;
+  documentElement: BrowserBox;
+};
+declare function getComputedStyle(element: BrowserBox): {
+  paddingLeft: string;
+  paddingRight: string;
+};
 declare const sessionStorage: { getItem(key: string): string | null };
 declare const window: { __pwned?: number };
 
@@ -150,6 +188,11 @@ suite(SUITE_NAME, () => {
   const card = (metric: string) => page.locator(`.card[data-metric="${metric}"] .value`);
   const columnTexts = (table: string, column: number) =>
     page.locator(`#${table} tbody tr td:nth-child(${column})`).allTextContents();
+  /** The keys table's first column: each key, or the label of a row of no one key. */
+  const keyNames = () =>
+    page
+      .locator('#keys tbody td:first-child > a.filter, #keys tbody td.summary-row')
+      .allTextContents();
   const optionValues = async (select: string) =>
     Promise.all((await page.locator(`${select} option`).all()).map((o) => o.getAttribute('value')));
   const apiCalls = (endpoint: string) =>
@@ -178,6 +221,29 @@ suite(SUITE_NAME, () => {
   async function connect(key: string) {
     await page.fill('#key', key);
     await page.click('#key-form button[type="submit"]');
+  }
+
+  /** Clicks the filter link showing `text` and waits for the refresh it causes. */
+  async function clickFilter(selector: string, text: string) {
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/summary');
+    const exactly = new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+    await page.locator(selector).filter({ hasText: exactly }).first().click();
+    await answered;
+  }
+
+  /** The filter chips, as their text reads. */
+  const chips = () => page.locator('#filter-chips li').allTextContents();
+
+  /** Waits for the histogram panel and its bars (blue) on the canvas. */
+  async function histogramDrawn() {
+    await page.locator('#histogram-panel').waitFor({ state: 'visible' });
+    await eventually(
+      async () =>
+        (await colouredPixels('histogram-chart', [37, 99, 235])) > 50 ? true : undefined,
+      10_000,
+      'the histogram bars',
+      50,
+    );
   }
 
   /** Pixels of the chart's canvas close to `rgb` (the series colour; bars are drawn opaque enough). */
@@ -228,7 +294,7 @@ suite(SUITE_NAME, () => {
           headers: { Authorization: `Bearer ${KEYS.admin}` },
         });
         const body = (await response.json()) as { requests: number };
-        return body.requests === 13 ? true : undefined;
+        return body.requests === 20 ? true : undefined;
       },
       15_000,
       'the seeded events to be queryable',
@@ -264,7 +330,7 @@ suite(SUITE_NAME, () => {
     dir?.remove();
   }, 45_000);
 
-  it('serves the page, its script and a locally served chart library with a strict CSP and no key', async () => {
+  it('serves the page, its browser module and a locally served chart library with a strict CSP and no key', async () => {
     const response = await fetch(`${analytics.url}/`);
     expect(response.status).toBe(200);
     const csp = response.headers.get('content-security-policy') ?? '';
@@ -274,6 +340,11 @@ suite(SUITE_NAME, () => {
     const html = await response.text();
     // Nothing from another origin: the page works in a closed network.
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    // No inline script: the page's code is a module file of this origin.
+    expect([...html.matchAll(/<script([^>]*)>([^<]*)<\/script>/g)].map((m) => m[2].trim())).toEqual(
+      ['', ''],
+    );
+    expect(html).toContain('<script type="module" src="/dashboard/main.js"></script>');
     const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
     expect(assets).toEqual([
       expect.stringMatching(/^\/assets\/uplot-\d+\.\d+\.\d+\.min\.css$/),
@@ -288,13 +359,29 @@ suite(SUITE_NAME, () => {
       expect(asset.headers.get('cache-control')).toContain('immutable');
       expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(1000);
     }
-    for (const path of ['/dashboard.js', '/dashboard.css']) {
-      expect((await fetch(`${analytics.url}${path}`)).status).toBe(200);
+    expect((await fetch(`${analytics.url}/dashboard.css`)).status).toBe(200);
+    // The module and every module it imports, as JavaScript; values only ever as text.
+    const modules = new Set(['main.js']);
+    for (const name of modules) {
+      const module = await fetch(`${analytics.url}/dashboard/${name}`);
+      expect(module.status).toBe(200);
+      expect(module.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect(module.headers.get('x-content-type-options')).toBe('nosniff');
+      const code = await module.text();
+      expect(code).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
+      for (const [, imported] of code.matchAll(/from '\.\/([a-z-]+\.js)'/g)) modules.add(imported);
     }
+    expect([...modules].sort()).toEqual(
+      expect.arrayContaining(['charts.js', 'filters.js', 'main.js', 'tables.js']),
+    );
     for (const path of [
       '/assets/package.json',
       '/assets/..%2Fpackage.json',
       '/assets/uPlot.cjs.js',
+      '/dashboard.js',
+      '/dashboard/main.ts',
+      '/dashboard/..%2Fdashboard-page.js',
+      '/dashboard/nothing.js',
     ]) {
       expect((await fetch(`${analytics.url}${path}`)).status).toBe(404);
     }
@@ -326,49 +413,64 @@ suite(SUITE_NAME, () => {
 
   it('with the admin key, shows the seeded figures, charts and tables', async () => {
     await connect(KEYS.admin);
-    await waitForText('.card[data-metric="requests"] .value', '9');
+    await waitForText('.card[data-metric="requests"] .value', '16');
     expect(await page.locator('#alert').isHidden()).toBe(true);
     expect(await page.locator('#welcome').isHidden()).toBe(true);
     const figures = Object.fromEntries(
       await Promise.all(
-        ['errors', 'error_rate', 'p50_ms', 'p95_ms', 'p99_ms', 'unique_keys', 'tool_calls'].map(
-          async (metric) => [metric, await card(metric).textContent()] as const,
-        ),
+        [
+          'rejected',
+          'errors',
+          'error_rate',
+          'p50_ms',
+          'p95_ms',
+          'p99_ms',
+          'unique_keys',
+          'tool_calls',
+        ].map(async (metric) => [metric, await card(metric).textContent()] as const),
       ),
     );
     expect(figures).toEqual({
+      rejected: '6',
       errors: '2',
-      error_rate: '22.2 %',
-      p50_ms: '30 ms',
-      p95_ms: '66 ms',
+      error_rate: '20 %',
+      p50_ms: '25 ms',
+      p95_ms: '65 ms',
       p99_ms: '69 ms',
       unique_keys: '3',
-      tool_calls: '8',
+      tool_calls: '10',
     });
     expect(await page.locator('#updated').textContent()).toMatch(/^Last updated /);
 
-    // uPlot drew the series: request bars in blue, error bars in red, p95 points in violet.
+    // uPlot drew the series: request bars in blue, rejected in amber, errors in red, p95 points
+    // in violet.
     expect(await page.locator('#volume-chart .uplot canvas').count()).toBe(1);
     expect(await colouredPixels('volume-chart', [37, 99, 235])).toBeGreaterThan(200);
+    expect(await colouredPixels('volume-chart', [217, 119, 6])).toBeGreaterThan(20);
     expect(await colouredPixels('volume-chart', [220, 38, 38])).toBeGreaterThan(20);
     expect(await colouredPixels('latency-chart', [124, 58, 237])).toBeGreaterThan(20);
     expect(await page.locator('#volume-summary').textContent()).toMatch(
-      /^9 requests, 2 errors; busiest minute: \d requests? at /,
+      /^16 requests: 6 rejected, 2 errors; busiest minute: \d+ requests? at /,
     );
     expect(await page.locator('#latency-summary').textContent()).toMatch(
-      /p95 over the range 66 ms\.$/,
+      /p95 over the range 65 ms\.$/,
     );
+    // No tool chosen: no histogram.
+    expect(await page.locator('#histogram-panel').isHidden()).toBe(true);
 
     expect(await page.locator('#tools tbody .tool').allTextContents()).toEqual([
       'web',
       'read',
       HOSTILE_TOOL,
+      'get-env',
+      LONG_TOOL,
     ]);
-    expect(await columnTexts('tools', 2)).toEqual(['4', '3', '1']);
-    expect(await columnTexts('keys', 1)).toEqual(['alice', 'carol', 'bob']);
+    expect(await columnTexts('tools', 2)).toEqual(['4', '3', '1', '1', '1']);
+    expect(await columnTexts('tools', 3)).toEqual(['0', '0', '0', '1', '0']);
     expect(await columnTexts('namespaces', 1)).toEqual(['search', 'files']);
-    expect(await columnTexts('namespaces', 2)).toEqual(['6', '3']);
-    expect((await columnTexts('events', 4)).length).toBeGreaterThan(5);
+    expect(await columnTexts('namespaces', 2)).toEqual(['13', '3']);
+    expect(await columnTexts('namespaces', 3)).toEqual(['6', '0']);
+    expect((await columnTexts('events', 5)).length).toBeGreaterThan(5);
     // The filter choices come from the data.
     expect(await optionValues('#namespace')).toEqual(['', 'files', 'search']);
     expect(await optionValues('#tenant')).toEqual(['', 'acme', 'globex']);
@@ -384,38 +486,89 @@ suite(SUITE_NAME, () => {
     if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
   });
 
-  it('namespace and tenant filters change the figures to that slice', async () => {
+  it('explains requests, rejected, errors and the error rate on their cards', async () => {
+    const help = async (metric: string) => ({
+      help: await page.locator(`.card[data-metric="${metric}"] .help`).textContent(),
+      title: await page.locator(`.card[data-metric="${metric}"]`).getAttribute('title'),
+    });
+    expect(await help('requests')).toEqual({
+      help: 'all, rejected included',
+      title: expect.stringContaining('rejected ones included') as string,
+    });
+    const rejected = await help('rejected');
+    expect(rejected.help).toBe('refused before a backend');
+    for (const word of ['unauthorized', 'forbidden', 'rate limited', 'bad_request', 'denied_tool'])
+      expect(rejected.title).toContain(word);
+    expect(await help('errors')).toEqual({
+      help: 'let through, then failed',
+      title: expect.stringContaining('timed out') as string,
+    });
+    expect((await help('error_rate')).help).toBe('errors ÷ (requests − rejected)');
+  });
+
+  it('keys add up to the requests: the refused ones without a key have a row of their own', async () => {
+    expect(await keyNames()).toEqual(['alice', 'carol', 'bob', '(no valid credential)']);
+    expect(await page.locator('#keys tbody .bar .count').allTextContents()).toEqual([
+      '7',
+      '3',
+      '1',
+      '5',
+    ]);
+    // Each key with its user.
+    expect(await page.locator('#keys tbody tr').first().locator('td').first().textContent()).toBe(
+      'alice alice@acme',
+    );
+    expect(await page.locator('#keys tfoot td').allTextContents()).toEqual([
+      'All requests',
+      '16',
+      '6',
+      '2',
+      '',
+    ]);
+    expect(await page.locator('#keys tr.keyless td').first().getAttribute('title')).toContain(
+      'refused before any key was known',
+    );
+    // The keyless row filters nothing: it is no key.
+    expect(await page.locator('#keys tr.keyless a').count()).toBe(0);
+  });
+
+  it('namespace and tenant filters change the figures to that slice, and the URL', async () => {
     await choose('namespace', 'files');
     await waitForText('.card[data-metric="requests"] .value', '3');
     expect(await card('errors').textContent()).toBe('1');
+    expect(await card('rejected').textContent()).toBe('0');
     expect(await card('error_rate').textContent()).toBe('33.3 %');
     expect(await page.locator('#tools tbody .tool').allTextContents()).toEqual(['read']);
     expect(await columnTexts('namespaces', 1)).toEqual(['files']);
     expect(new URL(apiCalls('timeseries').at(-1)!).searchParams.get('namespace')).toBe('files');
+    expect(new URL(page.url()).search).toBe('?namespace=files');
     // The other namespace stays selectable while one is chosen.
     expect(await page.locator('#namespace option').count()).toBe(3);
 
     await choose('namespace', 'search');
-    await waitForText('.card[data-metric="requests"] .value', '6');
+    await waitForText('.card[data-metric="requests"] .value', '13');
     expect(await card('errors').textContent()).toBe('1');
-    expect(await columnTexts('keys', 1)).toEqual(['alice', 'bob']);
+    expect(await card('rejected').textContent()).toBe('6');
+    expect(await card('error_rate').textContent()).toBe('14.3 %');
+    expect(await keyNames()).toEqual(['alice', 'bob', '(no valid credential)']);
 
     await choose('namespace', '');
     await choose('tenant', 'globex');
     await waitForText('.card[data-metric="requests"] .value', '3');
-    expect(await columnTexts('keys', 1)).toEqual(['carol']);
-    expect(new URL(page.url()).hash).toBe('#range=1h&tenant=globex');
+    expect(await keyNames()).toEqual(['carol']);
+    expect(new URL(page.url()).search).toBe('?tenant=globex');
 
     await choose('tenant', '');
-    await waitForText('.card[data-metric="requests"] .value', '9');
+    await waitForText('.card[data-metric="requests"] .value', '16');
+    expect(new URL(page.url()).search).toBe('');
   });
 
   it('the time range sets the query window and bucket size', async () => {
     const cases = [
-      { range: '24h', spanMs: 24 * 3600_000, bucket: '1h', requests: '13' },
-      { range: '15m', spanMs: 15 * 60_000, bucket: '1m', requests: '9' },
-      { range: '30d', spanMs: 30 * 24 * 3600_000, bucket: '1d', requests: '13' },
-      { range: '1h', spanMs: 3600_000, bucket: '1m', requests: '9' },
+      { range: '24h', spanMs: 24 * 3600_000, bucket: '1h', requests: '20' },
+      { range: '15m', spanMs: 15 * 60_000, bucket: '1m', requests: '16' },
+      { range: '30d', spanMs: 30 * 24 * 3600_000, bucket: '1d', requests: '20' },
+      { range: '1h', spanMs: 3600_000, bucket: '1m', requests: '16' },
     ];
     for (const { range, spanMs, bucket, requests } of cases) {
       const before = apiCalls('timeseries').length;
@@ -424,11 +577,167 @@ suite(SUITE_NAME, () => {
       const query = new URL(apiCalls('timeseries').slice(before).at(-1)!).searchParams;
       expect(query.get('bucket')).toBe(bucket);
       expect(Math.abs(Date.now() - spanMs - Date.parse(query.get('from')!))).toBeLessThan(30_000);
-      expect(new URL(page.url()).hash).toBe(`#range=${range}`);
+      // The default range is left out of the URL.
+      expect(new URL(page.url()).search).toBe(range === '1h' ? '' : `?range=${range}`);
     }
   });
 
+  it('clicking a tool filters the whole page and the URL; reload keeps it; the histogram shows its latencies', async () => {
+    await clickFilter('#tools tbody a.tool', 'web');
+    expect(new URL(page.url()).search).toBe('?namespace=search&tool=web');
+    await waitForText('.card[data-metric="requests"] .value', '4');
+    expect(await card('errors').textContent()).toBe('1');
+    expect(await card('rejected').textContent()).toBe('0');
+    // Every answer of the page is of that tool (namespaces and keys are also asked unfiltered,
+    // for the filter choices).
+    for (const endpoint of ['summary', 'timeseries', 'tools', 'keys', 'namespaces', 'events']) {
+      const queries = apiCalls(endpoint)
+        .slice(-2)
+        .map((url) => new URL(url).searchParams);
+      expect([
+        endpoint,
+        queries.some((q) => q.get('namespace') === 'search' && q.get('tool') === 'web'),
+      ]).toEqual([endpoint, true]);
+    }
+    expect(await page.locator('#tools tbody .tool').allTextContents()).toEqual(['web']);
+    expect(await page.locator('#tools tbody tr.selected').count()).toBe(1);
+    expect(await page.locator('#namespace').inputValue()).toBe('search');
+    expect(await chips()).toEqual(['Namespace: search×', 'Tool: web×']);
+
+    // The tool's latency histogram: 10, 20, 30 and 40 ms (the 40 a tool error).
+    await histogramDrawn();
+    expect(await page.locator('#histogram-tool').textContent()).toBe('search / web');
+    const histogram = new URL(apiCalls('histogram').at(-1)!).searchParams;
+    expect([histogram.get('namespace'), histogram.get('tool')]).toEqual(['search', 'web']);
+    expect(await page.locator('#histogram-summary').textContent()).toMatch(
+      /^4 timed requests; most 20–50 ms, slowest 20–50 ms; p50 25 ms, p95 39 ms, p99 40 ms\.$/,
+    );
+
+    if (SCREENSHOT) {
+      await page.screenshot({ path: SCREENSHOT.replace(/(\.png)?$/, '-tool.png'), fullPage: true });
+    }
+
+    // A reload (or the link sent to a colleague) shows the same page.
+    await page.reload();
+    await waitForText('.card[data-metric="requests"] .value', '4');
+    expect(await chips()).toEqual(['Namespace: search×', 'Tool: web×']);
+    await histogramDrawn();
+
+    // Drilling down further: a key.
+    await clickFilter('#keys tbody a.filter', 'alice');
+    expect(new URL(page.url()).search).toBe('?namespace=search&tool=web&key_id=alice');
+    await eventually(
+      async () => ((await chips()).length === 3 ? true : undefined),
+      10_000,
+      'the key chip',
+      50,
+    );
+    expect(new URL(apiCalls('summary').at(-1)!).searchParams.get('key_id')).toBe('alice');
+
+    // Back, and back again: the browser's history is the filters'.
+    await page.goBack();
+    await eventually(
+      async () => ((await chips()).length === 2 ? true : undefined),
+      10_000,
+      'the key filter gone after Back',
+      50,
+    );
+    expect(new URL(page.url()).search).toBe('?namespace=search&tool=web');
+    await page.goBack();
+    await waitForText('.card[data-metric="requests"] .value', '16');
+    expect(new URL(page.url()).search).toBe('');
+    expect(await chips()).toEqual([]);
+    await page.locator('#histogram-panel').waitFor({ state: 'hidden' });
+  });
+
+  it('namespaces, keys and tools of the events table filter too, and a chip removes its filter', async () => {
+    await clickFilter('#namespaces tbody a.filter', 'files');
+    expect(new URL(page.url()).search).toBe('?namespace=files');
+    await waitForText('.card[data-metric="requests"] .value', '3');
+    expect(await page.locator('#namespace').inputValue()).toBe('files');
+    await clickFilter('#events tbody a.tool', 'read');
+    expect(new URL(page.url()).search).toBe('?namespace=files&tool=read');
+    await histogramDrawn();
+    await clickFilter('#filter-chips li[data-name="tool"] a', '×');
+    expect(new URL(page.url()).search).toBe('?namespace=files');
+    await waitForText('#filter-chips', 'Namespace: files×');
+    await page.locator('#histogram-panel').waitFor({ state: 'hidden' });
+    await clickFilter('#events tbody a.filter', 'carol');
+    expect(new URL(page.url()).search).toBe('?namespace=files&key_id=carol');
+    await clickFilter('#filters a.clear', 'Show everything');
+    expect(new URL(page.url()).search).toBe('');
+    await waitForText('.card[data-metric="requests"] .value', '16');
+  });
+
+  it.each([1280, 1920])(
+    'fits the events table and every other table at %i px wide, truncating long values with their text in a title',
+    async (width) => {
+      await page.setViewportSize({ width, height: 1000 });
+      // The tables reflow at once; the charts follow their containers' new width a frame later
+      // (a ResizeObserver), meanwhile overflowing their panels.
+      const measure = () =>
+        page.evaluate(() => {
+          const widthOf = (box: BrowserBox) => box.getBoundingClientRect().width;
+          const main = document.querySelectorAll('main')[0];
+          const style = getComputedStyle(main);
+          const mainContent =
+            main.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          const panels = Array.from(document.querySelectorAll('.panel'));
+          const table = document.querySelectorAll('#events')[0];
+          const headers = (selector: string) =>
+            Array.from(document.querySelectorAll(`${selector} thead th`)).map(widthOf);
+          const long = Array.from(document.querySelectorAll('#events tbody td')).find((td) =>
+            td.title.includes('summarize_the_entire'),
+          );
+          return {
+            page: {
+              scroll: document.documentElement.scrollWidth,
+              client: document.documentElement.clientWidth,
+            },
+            overflowing: panels
+              .filter((panel) => panel.scrollWidth > panel.clientWidth + 1)
+              .map((panel) => panel.querySelectorAll('h2')[0]?.textContent),
+            eventsShare: widthOf(table) / mainContent,
+            eventsHeaders: headers('#events'),
+            otherHeaders: ['#tools', '#keys', '#namespaces'].flatMap(headers),
+            long: long && {
+              truncated: long.scrollWidth > long.clientWidth,
+              width: widthOf(long),
+              title: long.title,
+            },
+          };
+        });
+      const layout = await eventually(
+        async () => {
+          const measured = await measure();
+          return measured.overflowing.length === 0 ? measured : undefined;
+        },
+        5_000,
+        'every panel to fit',
+        50,
+      ).catch(() => measure());
+      expect(layout.page.scroll).toBeLessThanOrEqual(layout.page.client);
+      // No panel scrolls sideways (the last resort is not needed at these widths).
+      expect(layout.overflowing).toEqual([]);
+      // The events table uses the row: no wasted two thirds at 1920 px.
+      expect(layout.eventsShare).toBeGreaterThan(0.95);
+      expect(layout.eventsHeaders).toHaveLength(8);
+      for (const header of layout.eventsHeaders) expect(header).toBeGreaterThanOrEqual(56);
+      for (const header of layout.otherHeaders) expect(header).toBeGreaterThanOrEqual(40);
+      // The long tool name is cut in its cell, and whole in the cell's title.
+      expect(layout.long).toMatchObject({ truncated: true });
+      expect(layout.long!.width).toBeGreaterThanOrEqual(120);
+      expect(layout.long!.title).toContain(LONG_TOOL);
+      if (SCREENSHOT)
+        await page.screenshot({
+          path: SCREENSHOT.replace(/(\.png)?$/, `-${width}.png`),
+          fullPage: true,
+        });
+    },
+  );
+
   it('refreshes live within the refresh interval, and not while paused', async () => {
+    await page.setViewportSize({ width: 1440, height: 1000 });
     await page.selectOption('#interval', '5');
     const intervalMs = 5_000;
     const storedCount = async (expected: number) =>
@@ -453,28 +762,28 @@ suite(SUITE_NAME, () => {
     const callsWhenPaused = apiCalls('summary').length;
     channel.publish(makeEvent({ ...search, ts: new Date().toISOString(), tool: 'live' }));
     channel.publish(makeEvent({ ...search, ts: new Date().toISOString(), tool: 'live' }));
-    await storedCount(11);
+    await storedCount(18);
     // Paused: one and a half intervals pass without a call and with the old figure.
     const quietUntil = Date.now() + intervalMs * 1.5;
     while (Date.now() < quietUntil) {
       expect(apiCalls('summary').length).toBe(callsWhenPaused);
-      expect(await card('requests').textContent()).toBe('9');
+      expect(await card('requests').textContent()).toBe('16');
       await page.waitForTimeout(250);
     }
 
     // Resuming refreshes at once.
     await page.click('#pause');
     expect(await page.locator('#pause').getAttribute('aria-pressed')).toBe('false');
-    await waitForText('.card[data-metric="requests"] .value', '11', 5_000);
+    await waitForText('.card[data-metric="requests"] .value', '18', 5_000);
     const updatedBefore = await page.locator('#updated').textContent();
 
     // Live: an event stored now is on the page within one interval (plus the refresh itself).
     channel.publish(
       makeEvent({ ...files, ts: new Date().toISOString(), tool: 'read', outcome: 'rpc_error' }),
     );
-    await storedCount(12);
+    await storedCount(19);
     const stored = Date.now();
-    await waitForText('.card[data-metric="requests"] .value', '12', intervalMs + 2_000);
+    await waitForText('.card[data-metric="requests"] .value', '19', intervalMs + 2_000);
     expect(Date.now() - stored).toBeLessThan(intervalMs + 2_000);
     expect(await card('errors').textContent()).toBe('3');
     expect(await page.locator('#updated').textContent()).not.toBe(updatedBefore);
@@ -482,11 +791,27 @@ suite(SUITE_NAME, () => {
 
   it('remembers the key for the tab across a reload, and forgets it on request', async () => {
     await page.reload();
-    await waitForText('.card[data-metric="requests"] .value', '12');
+    await waitForText('.card[data-metric="requests"] .value', '19');
     await page.click('#forget');
     expect(await card('requests').textContent()).toBe('—');
     expect(await page.locator('#welcome').isVisible()).toBe(true);
     expect(await page.evaluate((k) => sessionStorage.getItem(k), KEY_STORAGE)).toBeNull();
+  });
+
+  it('reads the filters of a link of the earlier dashboard (in the fragment) into the query string', async () => {
+    // Opened afresh (from the page itself it would be a same-document fragment change).
+    await page.goto('about:blank');
+    await page.goto(`${analytics.url}/#range=24h&namespace=files`);
+    await eventually(
+      () => (new URL(page.url()).search !== '' ? true : undefined),
+      10_000,
+      'the filters in the query string',
+      20,
+    );
+    expect(new URL(page.url()).search).toBe('?range=24h&namespace=files');
+    expect(new URL(page.url()).hash).toBe('');
+    expect(await page.locator('#range').inputValue()).toBe('24h');
+    expect(await page.locator('#namespace').inputValue()).toBe('files');
   });
 
   it('logged no script errors or CSP violations and asked no other origin', () => {

@@ -8,7 +8,7 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { InProcessBus, type McpEvent } from '#common';
+import { InProcessBus, type McpEvent, natsNames } from '#common';
 import { eventually } from '../../../test/support/eventually.js';
 import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
 import { EventStore } from '../src/storage/event-store.js';
@@ -16,13 +16,16 @@ import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from './fi
 
 const NATS_URL = '127.0.0.1:4222';
 
-// Each run gets its own stream and subjects on the shared nats-server, deleted at the end.
+// Each run gets its own prefix (events.nats_prefix), so its own stream, subjects and consumer
+// on the shared nats-server; its streams are deleted at the end.
 describe('JetStream ingest (real NATS)', () => {
   const suffix = randomBytes(6).toString('hex');
-  const stream = `TEST_EVENTS_${suffix}`;
-  const subject = `test.${suffix}.events`;
-  const subjects = [`test.${suffix}.>`];
-  const durable = 'analytics';
+  const names = natsNames(`test-${suffix}`);
+  const readyzNames = natsNames(`readyz-${suffix}`);
+  const stream = names.eventsStream;
+  const subject = names.eventSubject('search');
+  const subjects = [names.eventsSubjects];
+  const durable = names.analyticsDurable;
   let nc: NatsConnection;
   let js: JetStreamClient;
   let jsm: JetStreamManager;
@@ -38,7 +41,7 @@ describe('JetStream ingest (real NATS)', () => {
       config: testConfig(100_000),
       bus: new InProcessBus(),
       logger,
-      events: { kind: 'jetstream', connection: nc, stream, subjects, durable },
+      events: { kind: 'jetstream', connection: nc, names },
     });
 
   /** Resolves once the consumer has nothing left to deliver and nothing unacknowledged. */
@@ -85,7 +88,8 @@ describe('JetStream ingest (real NATS)', () => {
 
   afterAll(async () => {
     await analytics?.close();
-    await jsm?.streams.delete(stream).catch(() => undefined);
+    for (const name of [stream, readyzNames.eventsStream])
+      await jsm?.streams.delete(name).catch(() => undefined);
     await nc?.close();
     dir?.remove();
   });
@@ -223,7 +227,7 @@ describe('JetStream ingest (real NATS)', () => {
       config: testConfig(),
       bus: new InProcessBus(),
       logger,
-      events: { kind: 'jetstream', connection: own, stream, subjects, durable: `readyz-${suffix}` },
+      events: { kind: 'jetstream', connection: own, names: readyzNames },
     });
     try {
       expect((await fetch(`${handle.url}/readyz`)).status).toBe(200);

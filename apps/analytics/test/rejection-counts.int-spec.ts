@@ -82,11 +82,13 @@ describe.each(PATHS)('a per-minute row of rejected requests stored %s', (_name, 
     dir.remove();
   });
 
-  it('counts as the requests it stands for, and as errors (its outcome is not ok)', async () => {
+  it('counts as the requests it stands for, all rejected: none is an error', async () => {
     expect(await queries.summary({})).toEqual({
       requests: 253,
-      errors: 251,
-      error_rate: 251 / 253,
+      rejected: 250,
+      errors: 1,
+      // Of the three requests let through, one failed.
+      error_rate: 1 / 3,
       tool_calls: 2,
       unique_keys: 2,
       // Over the three requests' durations only: the row has none of its own.
@@ -96,25 +98,34 @@ describe.each(PATHS)('a per-minute row of rejected requests stored %s', (_name, 
     });
   });
 
-  it('counts the same per namespace, per minute and (keyless) not per key', async () => {
+  it('counts the same per namespace, per minute, and per key in the keyless row', async () => {
     expect(await queries.namespaces({})).toEqual([
-      { namespace: 'search', requests: 253, errors: 251, p95_ms: 29 },
+      {
+        namespace: 'search',
+        requests: 253,
+        rejected: 250,
+        errors: 1,
+        error_rate: 1 / 3,
+        p95_ms: 29,
+      },
     ]);
     expect(
       await queries.timeseries({ from: new Date(at(0)), to: new Date(at(120)) }, '1m'),
     ).toEqual([
-      { ts: at(0), requests: 252, errors: 251, p95_ms: 19.5 },
-      { ts: at(60), requests: 1, errors: 0, p95_ms: 30 },
+      { ts: at(0), requests: 252, rejected: 250, errors: 1, p95_ms: 19.5 },
+      { ts: at(60), requests: 1, rejected: 0, errors: 0, p95_ms: 30 },
     ]);
     expect(
-      (await queries.keys({})).map(({ key_id, requests, errors }) => ({
+      (await queries.keys({})).map(({ key_id, requests, rejected, errors }) => ({
         key_id,
         requests,
+        rejected,
         errors,
       })),
     ).toEqual([
-      { key_id: 'alice', requests: 2, errors: 1 },
-      { key_id: 'bob', requests: 1, errors: 0 },
+      { key_id: 'alice', requests: 2, rejected: 0, errors: 1 },
+      { key_id: 'bob', requests: 1, rejected: 0, errors: 0 },
+      { key_id: null, requests: 250, rejected: 250, errors: 0 },
     ]);
     expect((await queries.tools({}, 10)).map((t) => [t.tool, t.calls])).toEqual([['web', 2]]);
   });

@@ -8,59 +8,34 @@ import {
   type EventCursor,
   type EventFilters,
 } from './query-params.js';
-import { count, quantiles, rate, requiredText, text, toEvent } from './row-mapping.js';
+import type {
+  KeyStats,
+  LatencyHistogram,
+  NamespaceStats,
+  Summary,
+  TimeseriesPoint,
+  ToolStats,
+} from './answers.js';
+import { histogramSql, toHistogram } from './latency-histogram.js';
+import { count, errorRate, quantiles, requiredText, text, toEvent } from './row-mapping.js';
 import { groupedQuantilesSql } from './sampled-quantiles.js';
 import {
   filterConditions,
   IS_ERROR,
+  IS_REJECTED,
   IS_REQUEST,
   REQUEST_WEIGHT,
   SqlParams,
 } from './sql-filters.js';
 
-export interface Summary {
-  requests: number;
-  errors: number;
-  error_rate: number;
-  tool_calls: number;
-  unique_keys: number;
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-}
-
-export interface ToolStats {
-  namespace: string;
-  tool: string | null;
-  calls: number;
-  errors: number;
-  error_rate: number;
-  p50_ms: number;
-  p95_ms: number;
-}
-
-export interface TimeseriesPoint {
-  ts: string;
-  requests: number;
-  errors: number;
-  p95_ms: number;
-}
-
-export interface KeyStats {
-  key_id: string;
-  user: string | null;
-  tenant: string | null;
-  requests: number;
-  errors: number;
-  last_seen: string;
-}
-
-export interface NamespaceStats {
-  namespace: string;
-  requests: number;
-  errors: number;
-  p95_ms: number;
-}
+export type {
+  KeyStats,
+  LatencyHistogram,
+  NamespaceStats,
+  Summary,
+  TimeseriesPoint,
+  ToolStats,
+} from './answers.js';
 
 export interface EventsPage {
   events: McpEvent[];
@@ -70,6 +45,9 @@ export interface EventsPage {
 
 /** The requests a set of rows stands for: their `count`s summed, never the rows counted. */
 const REQUESTS = `sum(${REQUEST_WEIGHT})`;
+/** The three figures of every answer over the requests table (see answers.ts). */
+const REQUEST_FIGURES = `${REQUESTS} AS requests, ${REQUESTS} FILTER (WHERE is_rejected) AS rejected,
+  ${REQUESTS} FILTER (WHERE is_error) AS errors`;
 
 const BUCKET_SPECS: Record<Bucket, { ms: number; defaultSpanMs: number }> = {
   '1m': { ms: 60_000, defaultSpanMs: 3_600_000 },
@@ -115,19 +93,21 @@ export class AnalyticsQueries {
       groupedQuantilesSql({
         source: `SELECT * FROM requests WHERE ${filterConditions(filters, params)}`,
         groupBy: [],
-        aggregates: `${REQUESTS} AS requests, ${REQUESTS} FILTER (WHERE is_error) AS errors,
+        aggregates: `${REQUEST_FIGURES},
           ${REQUESTS} FILTER (WHERE is_tool_call) AS tool_calls, count(DISTINCT key_id) AS unique_keys`,
         quantiles: '[0.5, 0.95, 0.99]',
       }),
       params.values,
     );
     const requests = count(row.requests);
+    const rejected = count(row.rejected);
     const errors = count(row.errors);
     const [p50, p95, p99] = quantiles(row.q, 3);
     return {
       requests,
+      rejected,
       errors,
-      error_rate: rate(errors, requests),
+      error_rate: errorRate(errors, requests, rejected),
       tool_calls: count(row.tool_calls),
       unique_keys: count(row.unique_keys),
       p50_ms: p50,
@@ -144,7 +124,8 @@ export class AnalyticsQueries {
       `${groupedQuantilesSql({
         source: `SELECT * FROM requests WHERE ${where} AND is_tool_call`,
         groupBy: ['namespace', 'tool'],
-        aggregates: `${REQUESTS} AS calls, ${REQUESTS} FILTER (WHERE is_error) AS errors`,
+        aggregates: `${REQUESTS} AS calls, ${REQUESTS} FILTER (WHERE is_rejected) AS rejected,
+          ${REQUESTS} FILTER (WHERE is_error) AS errors`,
         quantiles: '[0.5, 0.95]',
         groupTail: `${order} LIMIT ${params.add(limit)}`,
       })} ${order}`,
@@ -152,14 +133,16 @@ export class AnalyticsQueries {
     );
     return rows.map((row) => {
       const calls = count(row.calls);
+      const rejected = count(row.rejected);
       const errors = count(row.errors);
       const [p50, p95] = quantiles(row.q, 2);
       return {
         namespace: requiredText(row.namespace),
         tool: text(row.tool),
         calls,
+        rejected,
         errors,
-        error_rate: rate(errors, calls),
+        error_rate: errorRate(errors, calls, rejected),
         p50_ms: p50,
         p95_ms: p95,
       };
@@ -201,11 +184,11 @@ export class AnalyticsQueries {
            source: `SELECT *, (epoch_us(ts) - ((epoch_us(ts) % ${micros}) + ${micros}) % ${micros}) // ${micros} AS bucket
                     FROM requests WHERE ${where}`,
            groupBy: ['bucket'],
-           aggregates: `${REQUESTS} AS requests, ${REQUESTS} FILTER (WHERE is_error) AS errors`,
+           aggregates: REQUEST_FIGURES,
            quantiles: '[0.95]',
          })}
        )
-       SELECT b.bucket * ${params.add(spec.ms)} AS ts_ms, s.requests, s.errors, s.q
+       SELECT b.bucket * ${params.add(spec.ms)} AS ts_ms, s.requests, s.rejected, s.errors, s.q
        FROM buckets b LEFT JOIN stats s ON s.bucket = b.bucket
        ORDER BY b.bucket`,
       params.values,
@@ -213,11 +196,16 @@ export class AnalyticsQueries {
     return rows.map((row) => ({
       ts: new Date(count(row.ts_ms)).toISOString(),
       requests: count(row.requests),
+      rejected: count(row.rejected),
       errors: count(row.errors),
       p95_ms: quantiles(row.q, 1)[0],
     }));
   }
 
+  /**
+   * Per key, most requests first, and last the requests without a valid credential (key_id
+   * null, when there were any): the rows add up to the summary's requests under the same filters.
+   */
   async keys(filters: EventFilters): Promise<KeyStats[]> {
     const params = new SqlParams();
     const rows = await this.query(
@@ -225,21 +213,30 @@ export class AnalyticsQueries {
               arg_max("user", ts) FILTER (WHERE "user" IS NOT NULL) AS "user",
               arg_max(tenant, ts) FILTER (WHERE tenant IS NOT NULL) AS tenant,
               coalesce(${REQUESTS} FILTER (WHERE ${IS_REQUEST}), 0) AS requests,
+              ${REQUESTS} FILTER (WHERE ${IS_REQUEST} AND ${IS_REJECTED}) AS rejected,
               ${REQUESTS} FILTER (WHERE ${IS_REQUEST} AND ${IS_ERROR}) AS errors,
               epoch_ms(max(ts)) AS last_seen_ms
-       FROM events WHERE ${filterConditions(filters, params)} AND key_id IS NOT NULL
+       FROM events WHERE ${filterConditions(filters, params)}
        GROUP BY key_id
-       ORDER BY requests DESC, key_id`,
+       HAVING key_id IS NOT NULL OR bool_or(${IS_REQUEST})
+       ORDER BY key_id IS NULL, requests DESC, key_id`,
       params.values,
     );
-    return rows.map((row) => ({
-      key_id: requiredText(row.key_id),
-      user: text(row.user),
-      tenant: text(row.tenant),
-      requests: count(row.requests),
-      errors: count(row.errors),
-      last_seen: new Date(count(row.last_seen_ms)).toISOString(),
-    }));
+    return rows.map((row) => {
+      const requests = count(row.requests);
+      const rejected = count(row.rejected);
+      const errors = count(row.errors);
+      return {
+        key_id: text(row.key_id),
+        user: text(row.user),
+        tenant: text(row.tenant),
+        requests,
+        rejected,
+        errors,
+        error_rate: errorRate(errors, requests, rejected),
+        last_seen: new Date(count(row.last_seen_ms)).toISOString(),
+      };
+    });
   }
 
   async namespaces(filters: EventFilters): Promise<NamespaceStats[]> {
@@ -248,17 +245,34 @@ export class AnalyticsQueries {
       `${groupedQuantilesSql({
         source: `SELECT * FROM requests WHERE ${filterConditions(filters, params)}`,
         groupBy: ['namespace'],
-        aggregates: `${REQUESTS} AS requests, ${REQUESTS} FILTER (WHERE is_error) AS errors`,
+        aggregates: REQUEST_FIGURES,
         quantiles: '[0.95]',
       })} ORDER BY requests DESC, namespace`,
       params.values,
     );
-    return rows.map((row) => ({
-      namespace: requiredText(row.namespace),
-      requests: count(row.requests),
-      errors: count(row.errors),
-      p95_ms: quantiles(row.q, 1)[0],
-    }));
+    return rows.map((row) => {
+      const requests = count(row.requests);
+      const rejected = count(row.rejected);
+      const errors = count(row.errors);
+      return {
+        namespace: requiredText(row.namespace),
+        requests,
+        rejected,
+        errors,
+        error_rate: errorRate(errors, requests, rejected),
+        p95_ms: quantiles(row.q, 1)[0],
+      };
+    });
+  }
+
+  /** Durations of the filtered requests in fixed log-scale buckets (see latency-histogram.ts). */
+  async histogram(filters: EventFilters): Promise<LatencyHistogram> {
+    const params = new SqlParams();
+    const rows = await this.query(
+      histogramSql(`SELECT * FROM requests WHERE ${filterConditions(filters, params)}`),
+      params.values,
+    );
+    return toHistogram(rows);
   }
 
   /** Raw events, newest first; ties on ts are ordered by id so pages never skip or repeat. */

@@ -5,6 +5,7 @@ import {
   AnalyticsQueries,
   type EventsPage,
   type KeyStats,
+  type LatencyHistogram,
   type NamespaceStats,
   type Summary,
   type TimeseriesPoint,
@@ -55,6 +56,15 @@ export class AnalyticsController {
   ): Promise<NamespaceStats[]> {
     const params = new QueryParams(query, FILTER_PARAMETERS);
     return this.queries.namespaces(scopeToPrincipal(params.filters(), principal));
+  }
+
+  @Get('histogram')
+  histogram(
+    @Query() query: unknown,
+    @AdminPrincipal() principal: Principal,
+  ): Promise<LatencyHistogram> {
+    const params = new QueryParams(query, FILTER_PARAMETERS);
+    return this.queries.histogram(scopeToPrincipal(params.filters(), principal));
   }
 
   @Get('events')

@@ -1,5 +1,6 @@
 import { AUTH_METHODS, EVENT_COLUMNS, OUTCOMES } from '#common';
-import { COLUMN_TYPES } from '../storage/schema.js';
+import { COLUMN_TYPES, OUTCOME_CLASSES } from '../storage/schema.js';
+import { LATENCY_BUCKET_BOUNDS } from './latency-histogram.js';
 import { BUCKETS } from './query-params.js';
 
 type Schema = Record<string, unknown>;
@@ -10,11 +11,24 @@ const ms: Schema = {
   minimum: 0,
   description: 'milliseconds; 0 when there is no data',
 };
+const outcomesOf = (kind: string) =>
+  Object.entries(OUTCOME_CLASSES)
+    .filter(([, c]) => c === kind)
+    .map(([outcome]) => `\`${outcome}\``)
+    .join(', ');
+const rejected: Schema = {
+  ...integer,
+  description: `Requests the gateway refused before a backend saw them (${outcomesOf('rejected')}).`,
+};
+const errors: Schema = {
+  ...integer,
+  description: `Requests let through whose outcome is not \`ok\` (${outcomesOf('error')}); never the rejected ones.`,
+};
 const rate: Schema = {
   type: 'number',
   minimum: 0,
   maximum: 1,
-  description: 'errors / requests; 0 without requests',
+  description: 'errors / (requests − rejected); 0 when no request was let through',
 };
 
 function object(properties: Record<string, Schema>): Schema {
@@ -133,6 +147,71 @@ function operation(summary: string, parameters: Schema[], response: Schema): Sch
   return { get: { summary, parameters, responses: { '200': json(response), ...ERRORS } } };
 }
 
+const error = (description: string) => json({ $ref: '#/components/schemas/Error' }, description);
+
+const ADMIN_ERRORS = {
+  '401': ERRORS['401'],
+  '403': error('Not an admin key, or (a tenant admin) another tenant than the key’s.'),
+  '503': error(
+    'The auth service or its key store (NATS key-value bucket) is unreachable; retry (Retry-After).',
+  ),
+};
+
+const nullableString = { type: ['string', 'null'] };
+const names = { type: 'array', items: { type: 'string' } };
+const toolRules = object({ allow: names, deny: names });
+const rateLimit = object({
+  requests: { type: 'integer', minimum: 1 },
+  per: { type: 'string', description: 'A duration: 500ms, 30s, 5m, 1h, 7d.', examples: ['1m'] },
+});
+
+const keyListing = object({
+  id: { type: 'string' },
+  source: {
+    type: 'string',
+    enum: ['file', 'api'],
+    description: '`file`: from the config file (read-only here); `api`: created through this API.',
+  },
+  user: nullableString,
+  tenant: nullableString,
+  roles: names,
+  namespaces: names,
+  tools: { oneOf: [toolRules, { type: 'null' }] },
+  rate_limit: { oneOf: [rateLimit, { type: 'null' }] },
+  expires_at: { type: ['string', 'null'], format: 'date-time' },
+  admin: { type: 'boolean', description: 'May use the analytics and admin API.' },
+  created_at: { type: ['string', 'null'], format: 'date-time', description: 'null for file keys.' },
+  created_by: { ...nullableString, description: 'The key id of the admin who created it.' },
+});
+
+const newKey: Schema = {
+  type: 'object',
+  required: ['user'],
+  additionalProperties: false,
+  properties: {
+    id: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9._@-]{1,128}$',
+      description: 'Default: generated. Taken by a file key or another key: 409.',
+    },
+    user: { type: 'string', minLength: 1 },
+    tenant: {
+      type: 'string',
+      description: 'A tenant admin’s keys are always in its tenant (another tenant: 403).',
+    },
+    roles: { ...names, description: 'Roles of the config file.' },
+    namespaces: { ...names, description: 'Namespaces of the config file, or `*`.' },
+    tools: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { allow: names, deny: names },
+      description: 'The key’s own tool scope, intersected with its roles’ and each namespace’s.',
+    },
+    rate_limit: rateLimit,
+    expires_at: { type: 'string', format: 'date-time', description: 'In the future.' },
+  },
+};
+
 /** The OpenAPI 3.1 description of the analytics REST API (SPEC §7). */
 export const OPENAPI_DOCUMENT = {
   openapi: '3.1.0',
@@ -141,7 +220,9 @@ export const OPENAPI_DOCUMENT = {
     version: '1',
     description:
       'Usage of the gateway, computed from one event per JSON-RPC message. `requests` counts client-to-server ' +
-      'JSON-RPC requests plus rejected HTTP requests; `errors` the requests whose outcome is not `ok`. ' +
+      'JSON-RPC requests plus rejected HTTP requests; `rejected` the requests the gateway refused before a ' +
+      'backend saw them (unauthorized, forbidden, rate_limited, bad_request, denied_tool); `errors` the ' +
+      'others whose outcome is not `ok`; `error_rate` = errors ÷ (requests − rejected). ' +
       'Rejected requests without a valid credential are stored as one event per minute, namespace, outcome ' +
       'and client network whose `count` says how many requests it stands for; every figure counts it that ' +
       'many times. Percentiles are exact (linear interpolation) over the requests’ duration_ms (such a ' +
@@ -153,7 +234,7 @@ export const OPENAPI_DOCUMENT = {
       bearer: { type: 'http', scheme: 'bearer', description: 'An admin API key.' },
       apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
     },
-    schemas: { Error: errorSchema, Event: eventSchema },
+    schemas: { Error: errorSchema, Event: eventSchema, Key: keyListing, NewKey: newKey },
   },
   paths: {
     '/api/v1/summary': operation(
@@ -161,7 +242,8 @@ export const OPENAPI_DOCUMENT = {
       FILTERS,
       object({
         requests: integer,
-        errors: integer,
+        rejected,
+        errors,
         error_rate: rate,
         tool_calls: integer,
         unique_keys: integer,
@@ -176,7 +258,8 @@ export const OPENAPI_DOCUMENT = {
         namespace: { type: 'string' },
         tool: { type: ['string', 'null'] },
         calls: integer,
-        errors: integer,
+        rejected,
+        errors,
         error_rate: rate,
         p50_ms: ms,
         p95_ms: ms,
@@ -197,31 +280,64 @@ export const OPENAPI_DOCUMENT = {
         items: object({
           ts: { type: 'string', format: 'date-time' },
           requests: integer,
-          errors: integer,
+          rejected,
+          errors,
           p95_ms: ms,
         }),
       },
     ),
-    '/api/v1/keys': operation('Per key, most requests first', FILTERS, {
-      type: 'array',
-      items: object({
-        key_id: { type: 'string' },
-        user: { type: ['string', 'null'] },
-        tenant: { type: ['string', 'null'] },
-        requests: integer,
-        errors: integer,
-        last_seen: { type: 'string', format: 'date-time' },
-      }),
-    }),
+    '/api/v1/keys': operation(
+      'Per key, most requests first; last, the requests without a valid credential (key_id null), so the rows add up to the summary’s requests',
+      FILTERS,
+      {
+        type: 'array',
+        items: object({
+          key_id: {
+            type: ['string', 'null'],
+            description:
+              'null: requests without a valid credential (refused before any key was known; a per-minute row counts as many as it stands for).',
+          },
+          user: { type: ['string', 'null'] },
+          tenant: { type: ['string', 'null'] },
+          requests: integer,
+          rejected,
+          errors,
+          error_rate: rate,
+          last_seen: { type: 'string', format: 'date-time' },
+        }),
+      },
+    ),
     '/api/v1/namespaces': operation('Per namespace, most requests first', FILTERS, {
       type: 'array',
       items: object({
         namespace: { type: 'string' },
         requests: integer,
-        errors: integer,
+        rejected,
+        errors,
+        error_rate: rate,
         p95_ms: ms,
       }),
     }),
+    '/api/v1/histogram': operation(
+      `Latency histogram of the filtered requests (the dashboard's per-tool histogram: filter by namespace and tool): their duration_ms counted in fixed log-scale buckets with upper bounds ${LATENCY_BUCKET_BOUNDS.join(', ')} ms and an open-ended last one. Exact counts; requests without a duration (per-minute rows of rejected requests) are in no bucket.`,
+      FILTERS,
+      object({
+        buckets: {
+          type: 'array',
+          description: 'Every bucket, in order; empty ones as zeros.',
+          items: object({
+            lower_ms: { type: 'number', minimum: 0, description: 'inclusive' },
+            upper_ms: {
+              type: ['number', 'null'],
+              description: 'exclusive; null for the last bucket',
+            },
+            requests: integer,
+            rejected,
+            errors,
+          }),
+        },
+      }),
+    ),
     '/api/v1/events': operation(
       'Raw events, newest first',
       [
@@ -237,5 +353,60 @@ export const OPENAPI_DOCUMENT = {
         next_before: { type: ['string', 'null'] },
       }),
     ),
+    '/api/v1/admin/keys': {
+      get: {
+        summary:
+          'Keys in force, from the config file and created through this API; never a secret. A tenant admin sees its tenant’s keys only.',
+        parameters: [],
+        responses: {
+          '200': json({ type: 'array', items: { $ref: '#/components/schemas/Key' } }),
+          ...ADMIN_ERRORS,
+        },
+      },
+      post: {
+        summary:
+          'Creates a key (recorded in the audit events, namespace `_admin`). The answer holds its secret: the only time it is shown.',
+        parameters: [],
+        requestBody: {
+          required: true,
+          description:
+            'The key: user (required), and optionally id, tenant, roles, namespaces, tools, rate_limit, expires_at, as for a key of the config file.',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/NewKey' } } },
+        },
+        responses: {
+          '201': json(
+            object({
+              id: { type: 'string' },
+              key: { type: 'string', description: 'The secret. Shown once, stored nowhere.' },
+            }),
+            'Created',
+          ),
+          '400': error('The body is invalid; the message names the field.'),
+          ...ADMIN_ERRORS,
+          '409': error('The id is taken, by a file key or a key created earlier.'),
+        },
+      },
+    },
+    '/api/v1/admin/keys/{id}': {
+      delete: {
+        summary:
+          'Revokes a created key: every edge refuses it within 2 s (recorded in the audit events).',
+        parameters: [
+          {
+            name: 'id',
+            in: 'path',
+            required: true,
+            description: 'The key id.',
+            schema: { type: 'string' },
+          },
+        ],
+        responses: {
+          '204': { description: 'Revoked' },
+          ...ADMIN_ERRORS,
+          '404': error('No such key (or, for a tenant admin, none in its tenant).'),
+          '409': error('A key of the config file: edit the file to revoke it.'),
+        },
+      },
+    },
   },
 } as const;

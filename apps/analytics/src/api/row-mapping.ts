@@ -43,6 +43,11 @@ export function rate(part: number, whole: number): number {
   return whole === 0 ? 0 : part / whole;
 }
 
+/** SPEC §7 (v2): errors over the requests the gateway let through (not rejected). */
+export function errorRate(errors: number, requests: number, rejected: number): number {
+  return rate(errors, requests - rejected);
+}
+
 export function text(value: JS): string | null {
   return typeof value === 'string' ? value : null;
 }

@@ -16,7 +16,13 @@ export class SqlParams {
 }
 
 // The request predicates are part of the storage schema: the requests table is derived by them.
-export { IS_ERROR, IS_REQUEST, IS_TOOL_CALL, REQUEST_WEIGHT } from '../storage/schema.js';
+export {
+  IS_ERROR,
+  IS_REJECTED,
+  IS_REQUEST,
+  IS_TOOL_CALL,
+  REQUEST_WEIGHT,
+} from '../storage/schema.js';
 
 /** The WHERE conditions of the common filters, ANDed; `TRUE` when there are none. */
 export function filterConditions(filters: EventFilters, params: SqlParams): string {

@@ -4,6 +4,7 @@ export const DASHBOARD_CSS = `
   --fg: #1b2130; --muted: #647084; --line: #e2e6ee; --bg: #f5f7fa; --panel: #fff;
   --accent: #2563eb; --accent-soft: #dbe6fd; --bad: #dc2626; --bad-soft: #fde8e8;
   --good: #15803d; --warn: #b45309; --latency: #7c3aed;
+  --rejected: #d97706; --rejected-soft: #fdf0dc;
 }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
@@ -35,38 +36,76 @@ a { color: var(--accent); }
 .welcome { margin: 1rem 1.5rem 0; padding: .75rem 1rem; border: 1px solid var(--accent-soft); border-radius: 6px; background: #eef4ff; color: #1e3a8a; }
 [hidden] { display: none !important; }
 
-main { padding: 1rem 1.5rem 2rem; display: grid; gap: 1rem; }
+.filters { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem .75rem; padding: .5rem 1.5rem; background: #eef4ff; border-bottom: 1px solid var(--accent-soft); font-size: 13px; }
+.filters-label { color: var(--muted); }
+.filters ul { display: contents; list-style: none; }
+.chip { display: inline-flex; align-items: center; gap: .25rem; max-width: 28rem; padding: .1rem .2rem .1rem .6rem; border: 1px solid #b7cbf5; border-radius: 999px; background: #fff; }
+.chip-label { color: var(--muted); white-space: nowrap; }
+.chip-value { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-weight: 600; }
+.chip-remove { display: inline-flex; align-items: center; justify-content: center; width: 1.4rem; height: 1.4rem; border-radius: 50%; text-decoration: none; color: var(--muted); }
+.chip-remove:hover { background: var(--accent-soft); color: var(--fg); }
+.filters .clear { margin-left: auto; }
+
+/* Every row of the page is as wide as the window: grids of minmax(0, …) tracks never grow past
+   it, and a table that still cannot fit scrolls inside its own panel (the last resort). */
+main { padding: 1rem 1.5rem 2rem; display: grid; grid-template-columns: minmax(0, 1fr); gap: 1rem; }
 main[aria-busy="true"] .value { opacity: .6; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(8.5rem, 1fr)); gap: .75rem; }
-.card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .65rem .9rem; display: flex; flex-direction: column-reverse; }
+.alarms { display: grid; gap: .5rem; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(7rem, 1fr)); gap: .75rem; }
+.card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .65rem .9rem; display: flex; flex-direction: column; min-width: 0; cursor: help; }
 .card .label { font-size: 12px; color: var(--muted); }
 .card .value { font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card .help { font-size: 11px; line-height: 1.25; color: var(--muted); }
 .card[data-metric="errors"] .value, .card[data-metric="error_rate"] .value { color: var(--bad); }
+.card[data-metric="rejected"] .value { color: var(--rejected); }
 .card .value.zero { color: var(--fg) !important; }
 
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 34rem), 1fr)); gap: 1rem; }
+.grid { display: grid; gap: 1rem; }
 .grid.charts { grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); }
-@media (max-width: 60rem) { .grid.charts { grid-template-columns: minmax(0, 1fr); } }
+.grid.charts.with-histogram { grid-template-columns: minmax(0, 5fr) minmax(0, 3fr) minmax(0, 4fr); }
+@media (max-width: 75rem) { .grid.charts.with-histogram { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); } .grid.charts.with-histogram > :first-child { grid-column: 1 / -1; } }
+@media (max-width: 60rem) { .grid.charts, .grid.charts.with-histogram { grid-template-columns: minmax(0, 1fr); } }
+.grid.tables { grid-template-columns: repeat(auto-fill, minmax(min(100%, 36rem), 1fr)); }
 .panel { margin: 0; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .8rem 1rem 1rem; min-width: 0; overflow-x: auto; }
 .panel h2 { margin: 0 0 .6rem; font-size: 13px; font-weight: 600; letter-spacing: .03em; text-transform: uppercase; color: var(--muted); }
-.panel h2 .bucket { text-transform: none; font-weight: 400; letter-spacing: 0; }
+.panel h2 .bucket, .panel h2 .subject { text-transform: none; font-weight: 400; letter-spacing: 0; }
 .chart { min-height: 230px; }
 .summary { margin-top: .35rem; font-size: 12px; color: var(--muted); }
 .uplot .u-legend { font-size: 12px; }
 
-table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th { font-size: 12px; font-weight: 600; color: var(--muted); text-align: left; padding: .3rem .45rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
-td { padding: .32rem .45rem; border-bottom: 1px solid #f0f2f6; max-width: 16rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* Fixed layout: the header's widths decide, so a long tool name truncates (its whole text in
+   the cell's title) instead of pushing the table past its panel. */
+table { width: 100%; border-collapse: collapse; table-layout: fixed; font-variant-numeric: tabular-nums; }
+th { font-size: 12px; font-weight: 600; color: var(--muted); text-align: left; padding: .3rem .45rem; border-bottom: 1px solid var(--line); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+td { padding: .32rem .45rem; border-bottom: 1px solid #f0f2f6; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+tfoot td { border-top: 1px solid var(--line); border-bottom: 0; font-weight: 600; }
 tbody tr:hover { background: #f8fafc; }
+tr.selected { background: #eef4ff; }
 .n { text-align: right; }
-.bar-col { width: 32%; }
-.bar { position: relative; display: flex; align-items: center; gap: .5rem; }
-.bar .fill { height: .55rem; border-radius: 3px; background: var(--accent); min-width: 2px; }
-.bar .fill.has-errors { background: linear-gradient(90deg, var(--accent) var(--ok, 100%), var(--bad) var(--ok, 100%)); }
+th.n { width: 4.6rem; }
+th.rate { width: 5.4rem; }
+th.when { width: 5.6rem; }
+th.tenant { width: 18%; }
+.bar-col { width: 24%; }
+.bar { position: relative; display: flex; align-items: center; gap: .5rem; min-width: 0; }
+.bar .fill { flex: none; height: .55rem; border-radius: 3px; background: var(--accent); min-width: 2px; }
+.bar .fill.split { background: linear-gradient(90deg, var(--bad) var(--errors), var(--rejected) var(--errors) var(--refused), var(--accent) var(--refused)); }
 .bar .count { font-variant-numeric: tabular-nums; }
 td.empty { color: var(--muted); font-style: italic; text-align: center; padding: 1rem; }
-.ns { color: var(--muted); }
-.outcome { display: inline-block; padding: 0 .45rem; border-radius: 999px; font-size: 12px; background: #e8f5ec; color: var(--good); }
-.outcome.bad { background: var(--bad-soft); color: var(--bad); }
+a.filter { color: inherit; text-decoration: underline dotted #9aa6b8; text-underline-offset: 2px; }
+a.filter:hover { color: var(--accent); text-decoration: underline; }
+.tool-cell a.ns { color: var(--muted); }
+.summary-row { font-style: italic; }
+tr.keyless td:first-child { cursor: help; }
+.outcome { display: inline-block; max-width: 100%; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; padding: 0 .45rem; border-radius: 999px; font-size: 12px; background: #e8f5ec; color: var(--good); }
+.outcome.error { background: var(--bad-soft); color: var(--bad); }
+.outcome.rejected { background: var(--rejected-soft); color: var(--warn); }
 .muted { color: var(--muted); }
+
+/* Recent events: the whole row of the page, its text columns sharing what the fixed ones leave. */
+#events th.time { width: 6.5rem; }
+#events th.ns, #events th.key, #events th.client { width: 13%; }
+#events th.outcome-col { width: 9rem; }
+#events th.status { width: 4.5rem; }
+#events th.ms { width: 5rem; }
 `;

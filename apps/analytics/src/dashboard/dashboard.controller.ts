@@ -1,8 +1,12 @@
 import { Controller, Get, Header, NotFoundException, Param, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { type DashboardAssets, loadDashboardAssets } from './dashboard-assets.js';
+import {
+  type ClientModules,
+  type DashboardAssets,
+  loadClientModules,
+  loadDashboardAssets,
+} from './dashboard-assets.js';
 import { dashboardHtml } from './dashboard-page.js';
-import { DASHBOARD_SCRIPT } from './dashboard-script.js';
 import { DASHBOARD_CSS } from './dashboard-style.js';
 
 // Only this origin's own files and API: a value that slipped into markup could still not run
@@ -20,7 +24,8 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 @Controller()
 export class DashboardController {
   private readonly assets: DashboardAssets = loadDashboardAssets();
-  private readonly html = dashboardHtml(this.assets);
+  private readonly client: ClientModules = loadClientModules();
+  private readonly html = dashboardHtml({ ...this.assets, clientEntry: this.client.entry });
 
   @Get()
   @Header('Content-Type', 'text/html; charset=utf-8')
@@ -32,12 +37,19 @@ export class DashboardController {
     return this.html;
   }
 
-  @Get('dashboard.js')
-  @Header('Content-Type', 'text/javascript; charset=utf-8')
-  @Header('Cache-Control', REVALIDATE)
-  @Header('X-Content-Type-Options', 'nosniff')
-  script(): string {
-    return DASHBOARD_SCRIPT;
+  /**
+   * The page's browser module (client/), one file per source file: the entry and what it
+   * imports. Headers only on success: a 404 is the API's JSON error.
+   */
+  @Get('dashboard/:name')
+  script(@Param('name') name: string, @Res({ passthrough: true }) reply: FastifyReply): Buffer {
+    const body = this.client.byName.get(name);
+    if (!body) throw new NotFoundException();
+    void reply
+      .header('Content-Type', 'text/javascript; charset=utf-8')
+      .header('Cache-Control', REVALIDATE)
+      .header('X-Content-Type-Options', 'nosniff');
+    return body;
   }
 
   @Get('dashboard.css')

@@ -11,6 +11,13 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+interface Operation {
+  summary: string;
+  parameters: Parameter[];
+  requestBody?: { description: string };
+  responses: Record<string, { description: string }>;
+}
+
 function parameterRow(parameter: Parameter): string {
   const type = parameter.schema.enum
     ? parameter.schema.enum.join(' | ')
@@ -23,20 +30,26 @@ function parameterRow(parameter: Parameter): string {
  * external scripts: standalone mode works offline).
  */
 export function renderDocsPage(): string {
-  const sections = Object.entries(OPENAPI_DOCUMENT.paths).map(([path, item]) => {
-    const get = item.get as {
-      summary: string;
-      parameters: Parameter[];
-      responses: Record<string, { description: string }>;
-    };
-    const responses = Object.entries(get.responses)
-      .map(([status, response]) => `<li><b>${status}</b> ${escapeHtml(response.description)}</li>`)
-      .join('');
-    return `<section><h2><span class="verb">GET</span> <code>${escapeHtml(path)}</code></h2>
-<p>${escapeHtml(get.summary)}</p>
-<table><thead><tr><th>parameter</th><th>type</th><th></th></tr></thead><tbody>${get.parameters.map(parameterRow).join('')}</tbody></table>
+  const sections = Object.entries(OPENAPI_DOCUMENT.paths).flatMap(([path, item]) =>
+    Object.entries(item as Record<string, Operation>).map(([verb, operation]) => {
+      const responses = Object.entries(operation.responses)
+        .map(
+          ([status, response]) => `<li><b>${status}</b> ${escapeHtml(response.description)}</li>`,
+        )
+        .join('');
+      const parameters =
+        operation.parameters.length > 0
+          ? `<table><thead><tr><th>parameter</th><th>type</th><th></th></tr></thead><tbody>${operation.parameters.map(parameterRow).join('')}</tbody></table>`
+          : '';
+      const body = operation.requestBody
+        ? `<p>Body (JSON): ${escapeHtml(operation.requestBody.description)}</p>`
+        : '';
+      return `<section><h2><span class="verb">${verb.toUpperCase()}</span> <code>${escapeHtml(path)}</code></h2>
+<p>${escapeHtml(operation.summary)}</p>
+${parameters}${body}
 <ul>${responses}</ul></section>`;
-  });
+    }),
+  );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(OPENAPI_DOCUMENT.info.title)} API</title>
 <style>

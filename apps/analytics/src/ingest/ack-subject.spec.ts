@@ -4,6 +4,12 @@ describe('readDelivery', () => {
   it.each([
     ['the short form', '$JS.ACK.MCP_EVENTS.analytics.1.4821.4800.1732406400000000000.17', 1, 4821],
     [
+      'the short form of a prefixed deployment (events.nats_prefix)',
+      '$JS.ACK.acme-prod_MCP_EVENTS.acme-prod_analytics.2.77.70.1732406400000000000.0',
+      2,
+      77,
+    ],
+    [
       'the long form with domain and account hash',
       '$JS.ACK.hub.ACCHASH.MCP_EVENTS.analytics.3.99.12.1732406400000000000.0',
       3,

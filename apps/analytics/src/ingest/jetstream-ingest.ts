@@ -9,7 +9,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ensureEventsStream } from '#common';
+import { ensureEventsStream, type NatsNames } from '#common';
 import type { Logger } from 'pino';
 import { type Delivery, readDelivery } from './ack-subject.js';
 import type { BatchWriter } from './batch-writer.js';
@@ -17,9 +17,8 @@ import type { EventIngest } from './event-ingest.js';
 
 export interface JetStreamIngestOptions {
   connection: NatsConnection;
-  stream: string;
-  subjects: string[];
-  durable: string;
+  /** The events stream and the durable consumer of this deployment. */
+  names: NatsNames;
   /** Events per DuckDB transaction at most (default 20000). */
   batchSize?: number;
   /** How long the first event of a quiet period waits for company before it is written (default 100 ms). */
@@ -64,6 +63,8 @@ export class JetStreamIngest implements EventIngest {
   private readonly lingerMs: number;
   private readonly maxAckPending: number;
   private readonly retryDelayMs: number;
+  private readonly stream: string;
+  private readonly durable: string;
   /** The batch filling up, and full ones waiting for the writer (in delivery order). */
   private current: Batch = emptyBatch();
   private readonly full: Batch[] = [];
@@ -91,10 +92,13 @@ export class JetStreamIngest implements EventIngest {
     this.lingerMs = options.lingerMs ?? 100;
     this.maxAckPending = options.maxAckPending ?? 60_000;
     this.retryDelayMs = options.retryDelayMs ?? 2_000;
+    this.stream = options.names.eventsStream;
+    this.durable = options.names.analyticsDurable;
   }
 
   async start(): Promise<void> {
-    const { connection, stream, durable } = this.options;
+    const { connection } = this.options;
+    const { stream, durable } = this;
     await this.ensureConsumer(true);
     const consumer = await jetstream(connection).consumers.get(stream, durable);
     this.messages = await consumer.consume({
@@ -217,8 +221,9 @@ export class JetStreamIngest implements EventIngest {
    * left unacknowledged: see resumeFromAckFloor.
    */
   private async ensureConsumer(resumeUnacked = false): Promise<void> {
-    const { connection, stream, subjects, durable } = this.options;
-    await ensureEventsStream(connection, { stream, subjects });
+    const { connection, names } = this.options;
+    const { stream, durable } = this;
+    await ensureEventsStream(connection, names);
     const jsm = await jetstreamManager(connection);
     const existing = await jsm.consumers.info(stream, durable).catch(() => undefined);
     if (
@@ -252,7 +257,7 @@ export class JetStreamIngest implements EventIngest {
    * What was acked after that point comes again and is dropped by the store's dedupe.
    */
   private async resumeFromAckFloor(jsm: JetStreamManager, existing: ConsumerInfo): Promise<void> {
-    const { stream, durable } = this.options;
+    const { stream, durable } = this;
     const from = existing.ack_floor.stream_seq + 1;
     if (existing.num_ack_pending > 0) {
       this.logger.warn(
@@ -276,7 +281,7 @@ export class JetStreamIngest implements EventIngest {
     jsm: JetStreamManager,
     start: { deliver_policy: DeliverPolicy; opt_start_seq?: number },
   ): Promise<void> {
-    const { stream, durable } = this.options;
+    const { stream, durable } = this;
     try {
       await jsm.consumers.add(stream, {
         durable_name: durable,

@@ -88,7 +88,10 @@ describe('opening a file of the version before v2', () => {
         .filter((c) => !c.is_nullable)
         .map((c) => c.column_name),
     ).toEqual(expect.arrayContaining(['auth_method', 'count']));
-    expect(of('requests').at(-1)).toMatchObject({ column_name: 'count', is_nullable: false });
+    expect(of('requests').slice(-2)).toEqual([
+      expect.objectContaining({ column_name: 'count', is_nullable: false }),
+      expect.objectContaining({ column_name: 'is_rejected', is_nullable: false }),
+    ]);
 
     expect(
       await store.query(
@@ -105,9 +108,20 @@ describe('opening a file of the version before v2', () => {
       })),
     );
     const queries = new AnalyticsQueries(store);
-    expect(await queries.summary({})).toMatchObject({ requests: 2, errors: 1, p95_ms: 9.55 });
+    // The v1 row of the rejected request said is_error; refilled from events it is rejected.
+    expect(await queries.summary({})).toMatchObject({
+      requests: 2,
+      rejected: 1,
+      errors: 0,
+      p95_ms: 9.55,
+    });
     expect((await queries.keys({}))[0]).toMatchObject({ key_id: 'alice', requests: 1 });
-    // The requests table kept its rows (no rebuild): their count became 1.
+    // Its rows could not say whether they were rejected: the migration refilled the table from
+    // events, so the start-up check found nothing to rebuild.
+    const migrated = lines.filter((line) => line.includes('migrated table'));
+    expect(migrated.find((line) => line.includes('"table":"requests"'))).toContain(
+      '"refilled":true',
+    );
     expect(lines.join('')).not.toContain('rebuilt the requests table');
 
     // New events go in by both paths, a per-minute row of rejections counting 250.
@@ -116,7 +130,7 @@ describe('opening a file of the version before v2', () => {
     expect(await store.insertBatch([decoded(makeEvent({ ts: '2025-01-01T00:02:00.000Z' }))])).toBe(
       1,
     );
-    expect(await queries.summary({})).toMatchObject({ requests: 253, errors: 251 });
+    expect(await queries.summary({})).toMatchObject({ requests: 253, rejected: 251, errors: 0 });
     const [newest] = (await queries.events({}, 1)).events;
     expect(newest).toMatchObject({ auth_method: 'key', count: 1 });
 
@@ -149,6 +163,58 @@ describe('opening a file of the version before v2', () => {
       { id: 'v1-rejected', count: 1, auth_method: 'none' },
       { id: 'v1-reply', count: 1, auth_method: 'key' },
     ]);
-    expect((await new AnalyticsQueries(store).summary({})).requests).toBe(2);
+    expect(await new AnalyticsQueries(store).summary({})).toMatchObject({
+      requests: 2,
+      rejected: 1,
+      errors: 0,
+    });
+  });
+
+  it('refills a v2 file from before `rejected`, whose requests rows counted every refusal as an error', async () => {
+    const path = dir.file('v2.duckdb');
+    await writeFile(path, [
+      V1_EVENTS_DDL,
+      V1_REQUESTS_DDL,
+      ...['server', 'auth_method', 'client_tool', 'client_network'].map(
+        (c) => `ALTER TABLE events ADD COLUMN "${c}" VARCHAR`,
+      ),
+      'ALTER TABLE events ADD COLUMN "count" INTEGER DEFAULT 1',
+      'ALTER TABLE requests ADD COLUMN "count" INTEGER DEFAULT 1',
+      V1_EVENTS,
+      // Two more as the previous v2 stored them: a per-minute row of 40 refusals, a hidden tool.
+      `INSERT INTO events (id, ts, namespace, transport, direction, kind, outcome, auth_method, "count")
+       VALUES ('v2-knock', '2025-01-01T00:00:00Z', 'search', 'streamable', 'client_to_server', NULL,
+         'unauthorized', 'none', 40)`,
+      `INSERT INTO events (id, ts, namespace, transport, direction, kind, "method", tool, outcome,
+         key_id, auth_method, duration_ms)
+       VALUES ('v2-denied', '2025-01-01T00:00:03Z', 'search', 'stdio', 'client_to_server', 'request',
+         'tools/call', 'get-env', 'denied_tool', 'alice', 'key', 0.4)`,
+      `UPDATE events SET auth_method = CASE WHEN key_id IS NULL THEN 'none' ELSE 'key' END
+       WHERE auth_method IS NULL`,
+      `INSERT INTO requests
+        SELECT ts, namespace, tenant, key_id, tool, coalesce("method" = 'tools/call', false),
+          outcome <> 'ok', CASE WHEN "count" = 1 THEN duration_ms END,
+          (hash(id) % 65536)::USMALLINT, "count"
+        FROM events WHERE (direction = 'client_to_server' AND kind = 'request') OR kind IS NULL`,
+    ]);
+    const { logger, lines } = memoryLogger();
+    store = await EventStore.open(path, { logger });
+    const queries = new AnalyticsQueries(store);
+    expect(await queries.summary({})).toMatchObject({
+      requests: 43,
+      rejected: 42,
+      errors: 0,
+      error_rate: 0,
+    });
+    expect(await queries.tools({}, 10)).toEqual([
+      expect.objectContaining({ tool: 'get-env', calls: 1, rejected: 1, errors: 0 }),
+      expect.objectContaining({ tool: 'web', calls: 1, rejected: 0, errors: 0 }),
+    ]);
+    expect(lines.filter((line) => line.includes('"refilled":true'))).toHaveLength(1);
+    // Opening it again changes nothing.
+    await store.close();
+    store = await EventStore.open(path, { logger });
+    expect(lines.filter((line) => line.includes('migrated table'))).toHaveLength(2);
+    expect((await new AnalyticsQueries(store).summary({})).rejected).toBe(42);
   });
 });

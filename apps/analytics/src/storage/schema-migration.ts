@@ -13,7 +13,10 @@ import {
  * Creates the tables, or brings a file written by an earlier version to the current schema.
  * Migrations are additive: a column added to a table spec is added to the file, its existing
  * rows filled with the column's default or backfill (what they meant before the column
- * existed), then made NOT NULL when the spec says so. Nothing is ever dropped or renamed.
+ * existed), then made NOT NULL when the spec says so. Nothing is ever dropped or renamed. A
+ * derived table (`requests`) whose new column cannot be filled from its own rows is refilled
+ * from its source instead (TableSpec.refill), in the same transaction; `events` is migrated
+ * first, so the refill reads it in the current schema.
  *
  * Adding and filling happen in one transaction; DuckDB then needs a committed table to add the
  * NOT NULL constraint (it refuses while the fill is outstanding), and adds no column with a
@@ -46,6 +49,7 @@ async function migrateTable(
   const missing = table.columns.filter((c) => !existing.has(c.name));
   const toConstrain = table.columns.filter((c) => c.notNull && existing.get(c.name) !== false);
   if (missing.length === 0 && toConstrain.length === 0) return;
+  const refill = table.refill !== undefined && toConstrain.some((c) => c.backfill === undefined);
   const started = performance.now();
   await writer.run('BEGIN TRANSACTION');
   try {
@@ -54,11 +58,15 @@ async function migrateTable(
         `ALTER TABLE ${table.name} ADD COLUMN ${quoted(column.name)} ${columnDefinition(column)}`,
       );
     }
-    for (const column of toConstrain) {
-      if (column.backfill === undefined) continue;
-      await writer.run(
-        `UPDATE ${table.name} SET ${quoted(column.name)} = ${column.backfill} WHERE ${quoted(column.name)} IS NULL`,
-      );
+    if (refill) {
+      for (const statement of table.refill ?? []) await writer.run(statement);
+    } else {
+      for (const column of toConstrain) {
+        if (column.backfill === undefined) continue;
+        await writer.run(
+          `UPDATE ${table.name} SET ${quoted(column.name)} = ${column.backfill} WHERE ${quoted(column.name)} IS NULL`,
+        );
+      }
     }
     await writer.run('COMMIT');
   } catch (error) {
@@ -72,6 +80,7 @@ async function migrateTable(
     {
       table: table.name,
       added: missing.map((c) => c.name),
+      refilled: refill,
       ms: Math.round(performance.now() - started),
     },
     'migrated table to the current schema',

@@ -2,11 +2,13 @@ import {
   AUTH_METHODS,
   DIRECTIONS,
   EVENT_COLUMNS,
+  type EventOutcome,
   KINDS,
   type McpEvent,
   OUTCOMES,
   TRANSPORTS,
 } from '#common';
+import type { ErrorOutcome, RejectedOutcome } from '../api/answers.js';
 
 export type EventColumn = (typeof EVENT_COLUMNS)[number];
 
@@ -97,6 +99,12 @@ export interface ColumnSpec {
 export interface TableSpec {
   name: string;
   columns: readonly ColumnSpec[];
+  /**
+   * A table derived from another: statements that refill it from its source. The migration runs
+   * them when a NOT NULL column has no backfill, i.e. what the rows meant cannot be read from
+   * the rows themselves (it is in the source).
+   */
+  refill?: readonly string[];
 }
 
 export function createTableSql(table: TableSpec): string {
@@ -131,13 +139,43 @@ export const EVENT_JSON_STRUCTURE = JSON.stringify(
 );
 
 /**
+ * SPEC §7 (v2): what each outcome of a request counts as. `rejected`: the gateway refused it
+ * before a backend saw it; `error`: the other outcomes that are not `ok`. Keyed by outcome, so
+ * a new outcome does not compile until it is classed.
+ */
+export const OUTCOME_CLASSES = {
+  ok: 'ok',
+  tool_error: 'error',
+  rpc_error: 'error',
+  upstream_error: 'error',
+  upstream_timeout: 'error',
+  client_closed: 'error',
+  denied_tool: 'rejected',
+  unauthorized: 'rejected',
+  forbidden: 'rejected',
+  rate_limited: 'rejected',
+  bad_request: 'rejected',
+} as const satisfies Record<EventOutcome, 'ok' | 'error' | 'rejected'> &
+  Record<RejectedOutcome, 'rejected'> &
+  Record<ErrorOutcome, 'error'>;
+
+function outcomesOf(kind: 'error' | 'rejected'): string[] {
+  return Object.entries(OUTCOME_CLASSES)
+    .filter(([, c]) => c === kind)
+    .map(([outcome]) => outcome);
+}
+
+/**
  * SPEC §7's request predicates over `events`: a request is a client-to-server JSON-RPC request,
  * or a rejected HTTP request that held no JSON-RPC message (kind null). An event stands for
  * `count` requests (v2: rejected requests without a valid credential arrive as one row per
- * minute and group): every figure sums REQUEST_WEIGHT, never counts rows.
+ * minute and group): every figure sums REQUEST_WEIGHT, never counts rows. A request is `ok`,
+ * rejected (IS_REJECTED) or an error (IS_ERROR): the error rate is errors over the requests that
+ * were not rejected, so wrong keys, 429s and hidden tools never read as failures of a backend.
  */
 export const IS_REQUEST = `((direction = 'client_to_server' AND kind = 'request') OR kind IS NULL)`;
-export const IS_ERROR = `outcome <> 'ok'`;
+export const IS_REJECTED = `outcome IN (${sqlList(outcomesOf('rejected'))})`;
+export const IS_ERROR = `outcome IN (${sqlList(outcomesOf('error'))})`;
 export const IS_TOOL_CALL = `"method" = 'tools/call'`;
 export const REQUEST_WEIGHT = quoted('count');
 
@@ -148,11 +186,25 @@ export const REQUEST_WEIGHT = quoted('count');
 export const SAMPLE_SPACE = 65_536;
 
 /**
- * The request facts: one narrow row per request event (half the events, 10 of 30
+ * The requests row of an events row (`FROM <events-shaped relation> WHERE IS_REQUEST`). A row
+ * standing for several requests keeps no duration: it is no one request's duration.
+ */
+export const REQUEST_FACTS = `ts, namespace, tenant, key_id, tool,
+  coalesce(${IS_TOOL_CALL}, false) AS is_tool_call, ${IS_ERROR} AS is_error,
+  CASE WHEN ${REQUEST_WEIGHT} = 1 THEN duration_ms END AS duration_ms,
+  (hash(id) % ${SAMPLE_SPACE})::USMALLINT AS sample, ${REQUEST_WEIGHT}, ${IS_REJECTED} AS is_rejected`;
+
+/** Rebuilds `requests` from `events` (after events were written by something else). */
+export const REBUILD_REQUESTS_SQL = `INSERT INTO requests BY NAME
+SELECT ${REQUEST_FACTS} FROM events WHERE ${IS_REQUEST} ORDER BY ts`;
+
+/**
+ * The request facts: one narrow row per request event (half the events, 11 of 30
  * columns), written in the same transaction as `events`. summary, tools, namespaces and
  * timeseries read only this table; scanning it is ~10x cheaper than filtering `events` on its
  * string columns. `count` is how many requests the row stands for (1, or a per-minute count of
  * rejected requests, whose row has no duration: percentiles see only single requests).
+ * `is_error` and `is_rejected` class its outcome (OUTCOME_CLASSES); a row is at most one.
  */
 export const REQUESTS_TABLE: TableSpec = {
   name: 'requests',
@@ -168,21 +220,13 @@ export const REQUESTS_TABLE: TableSpec = {
     { name: 'sample', type: 'USMALLINT', notNull: true },
     // Added in v2: every row stored before stood for one request.
     { name: 'count', type: 'INTEGER', notNull: true, default: '1', backfill: '1' },
+    // Added with the rejected figure (SPEC §7 v2). A row of an older file does not say whether
+    // it was rejected (only `events` keeps the outcome, and `is_error` then meant "not ok"): the
+    // migration refills the table from `events` instead.
+    { name: 'is_rejected', type: 'BOOLEAN', notNull: true },
   ],
+  refill: ['DELETE FROM requests', REBUILD_REQUESTS_SQL],
 };
-
-/**
- * The requests row of an events row (`FROM <events-shaped relation> WHERE IS_REQUEST`). A row
- * standing for several requests keeps no duration: it is no one request's duration.
- */
-export const REQUEST_FACTS = `ts, namespace, tenant, key_id, tool,
-  coalesce(${IS_TOOL_CALL}, false) AS is_tool_call, ${IS_ERROR} AS is_error,
-  CASE WHEN ${REQUEST_WEIGHT} = 1 THEN duration_ms END AS duration_ms,
-  (hash(id) % ${SAMPLE_SPACE})::USMALLINT AS sample, ${REQUEST_WEIGHT}`;
-
-/** Rebuilds `requests` from `events` (after events were written by something else). */
-export const REBUILD_REQUESTS_SQL = `INSERT INTO requests BY NAME
-SELECT ${REQUEST_FACTS} FROM events WHERE ${IS_REQUEST} ORDER BY ts`;
 
 /** Where a batch's documents land first: a per-connection temp table fed by an appender. */
 export const STAGING_TABLE = 'events_staging';
