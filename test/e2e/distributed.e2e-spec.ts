@@ -133,11 +133,15 @@ keys:
       'summary to count 9 requests',
     );
     expect(figures.requests).toBe(9);
-    expect(figures.errors).toBe(3);
+    // The 401s were refused before a backend saw them: rejected, not errors (SPEC §7 v2).
+    expect(figures.rejected).toBe(3);
+    expect(figures.errors).toBe(0);
+    expect(figures.error_rate).toBe(0);
     expect(figures.tool_calls).toBe(2);
     expect(figures.unique_keys).toBe(1);
     const perNamespace = await summary(analyticsUrl, adminKey, '?namespace=local');
     expect(perNamespace.requests).toBe(3);
+    expect(perNamespace.rejected).toBe(0);
     expect(perNamespace.errors).toBe(0);
   });
 

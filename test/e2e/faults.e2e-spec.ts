@@ -119,6 +119,7 @@ auth:
       'the failed call to be recorded',
     );
     expect(figures.errors).toBe(1);
+    expect(figures.rejected).toBe(0);
     const events = (await (
       await fetch(`${gateway.analyticsUrl}/api/v1/events?namespace=dies&limit=10`, {
         headers: { Authorization: `Bearer ${adminKey}` },

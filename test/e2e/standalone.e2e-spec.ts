@@ -89,7 +89,13 @@ keys:
         15_000,
         `events of ${ns}`,
       );
-      expect(figures).toMatchObject({ requests: 2, errors: 0, tool_calls: 1, unique_keys: 1 });
+      expect(figures).toMatchObject({
+        requests: 2,
+        rejected: 0,
+        errors: 0,
+        tool_calls: 1,
+        unique_keys: 1,
+      });
     },
   );
 

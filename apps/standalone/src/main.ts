@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   ConfigError,
   ConfigStore,
@@ -12,8 +12,8 @@ import {
 // Standalone mode is the composition root: the one place that runs all three services in one
 // process. The services themselves never import each other.
 import { startAnalytics } from '../../analytics/src/bootstrap.js';
-import { startAuth } from '../../auth/src/bootstrap.js';
-import { startEdge } from '../../edge/src/bootstrap.js';
+import { KeysFileError, startAuth } from '../../auth/src/bootstrap.js';
+import { startEdge, traceOptionsFromEnv } from '../../edge/src/bootstrap.js';
 
 async function main(): Promise<void> {
   const settings = readRuntimeSettings();
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     config,
     logger: createLogger('auth', settings.logLevel),
     transport: { kind: 'in-process', bus },
+    // Keys created through the admin API (SPEC §5 v2): beside the DuckDB file.
+    keysFile: join(dirname(settings.analyticsDb), 'keys.json'),
   });
   const analytics = await startAnalytics({
     port: settings.analyticsPort,
@@ -47,6 +49,7 @@ async function main(): Promise<void> {
     bus,
     events: { kind: 'in-process', channel: events },
     shutdownDelayMs: settings.shutdownDelayMs,
+    traces: traceOptionsFromEnv(settings.env),
   });
 
   printBanner(config, edge.port, analytics.port);
@@ -90,6 +93,8 @@ function printBanner(config: ConfigStore, edgePort: number, analyticsPort: numbe
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(
+    error instanceof ConfigError || error instanceof KeysFileError ? error.message : error,
+  );
   process.exit(1);
 });
