@@ -84,6 +84,8 @@ function makeEvents(count: number, tag: string): { events: Prepared[]; requests:
       client_tool: null,
       count: 1,
       client_network: null,
+      tools_listed: null,
+      detail: null,
     };
     events.push({
       subject: NAMES.eventSubject(namespace),

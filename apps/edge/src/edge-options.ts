@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Bus, ConfigStore, InProcessEventChannel, NatsNames } from '#common';
+import type { Bus, ConfigStore, InProcessEventChannel, NatsNames, PinStore } from '#common';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TraceOptions } from './tracing/tracing.js';
@@ -23,6 +23,12 @@ export interface EdgeOptions {
   advertiseUrl?: string;
   /** On close, how long to keep accepting while /readyz answers 503 (EDGE_SHUTDOWN_DELAY_MS). */
   shutdownDelayMs?: number;
+  /**
+   * The pin store (SPEC §7 v2), owned by the caller (standalone: the file store it shares with
+   * the analytics service). Without it, a JetStream edge follows the deployment's pins bucket
+   * itself, and an in-process edge pins nothing.
+   */
+  pins?: PinStore;
   /** OpenTelemetry traces (the OTEL_* variables, see tracing/tracing.ts); off without. */
   traces?: TraceOptions;
 }

@@ -1,5 +1,5 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
-import { ensureEventsStream } from '#common';
+import { ensureEventsStream, KvPinStore, TokenCounter } from '#common';
 import { AuthFailureLimiter } from './auth/auth-failures.js';
 import { KeyVerifier } from './auth/key-verifier.js';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -17,6 +17,7 @@ import { EdgeAddress, EdgeServer } from './http/edge-server.js';
 import { InFlight } from './http/in-flight.js';
 import { EdgeRouter } from './http/router.js';
 import { EdgeMetrics } from './metrics/edge-metrics.js';
+import { ToolCatalog } from './pins/tool-catalog.js';
 import { Admission } from './pipeline/admission.js';
 import { McpPipeline } from './pipeline/mcp-pipeline.js';
 import { RateLimiter } from './ratelimit/rate-limiter.js';
@@ -81,9 +82,10 @@ function policyProviders(): Provider[] {
     ),
     made(SessionCodec, [o], (opts: EdgeOptions) => new SessionCodec(opts.sessionSecret)),
     made(ClosedSessions, [o], (opts: EdgeOptions) => new ClosedSessions(opts.bus)),
+    made(ToolCatalog, [o, EdgeMetrics], catalogOf),
     made(
       Admission,
-      [o, KeyVerifier, RateLimiter, SessionCodec, ClosedSessions, ForwardingMarks],
+      [o, KeyVerifier, RateLimiter, SessionCodec, ClosedSessions, ForwardingMarks, ToolCatalog],
       (
         opts: EdgeOptions,
         verifier: KeyVerifier,
@@ -91,6 +93,7 @@ function policyProviders(): Provider[] {
         sessions: SessionCodec,
         closedSessions: ClosedSessions,
         marks: ForwardingMarks,
+        catalog: ToolCatalog,
       ) =>
         new Admission({
           config: opts.config,
@@ -99,6 +102,7 @@ function policyProviders(): Provider[] {
           sessions,
           closedSessions,
           marks,
+          catalog,
         }),
     ),
   ];
@@ -126,9 +130,16 @@ function upstreamProviders(): Provider[] {
     ),
     made(
       BridgedUpstream,
-      [o, BridgeSessions, SessionCodec, EdgeAddress],
-      (opts: EdgeOptions, bridges: BridgeSessions, sessions: SessionCodec, address: EdgeAddress) =>
+      [o, BridgeSessions, SessionCodec, EdgeAddress, ToolCatalog],
+      (
+        opts: EdgeOptions,
+        bridges: BridgeSessions,
+        sessions: SessionCodec,
+        address: EdgeAddress,
+        catalog: ToolCatalog,
+      ) =>
         new BridgedUpstream({
+          catalog,
           bridges,
           sessions,
           config: opts.config,
@@ -190,6 +201,33 @@ function pipelineProviders(): Provider[] {
         new EdgeRouter(pipeline, ops, opts.config, inflight),
     ),
   ];
+}
+
+/**
+ * Tool definitions' tokens and pins (SPEC §7 v2). The tokenizer's tables load while the rest of
+ * the edge starts; the pin store is the caller's, or the deployment's bucket on JetStream.
+ */
+async function catalogOf(options: EdgeOptions, metrics: EdgeMetrics): Promise<ToolCatalog> {
+  const { events, logger } = options;
+  const owned =
+    options.pins === undefined && events.kind === 'jetstream'
+      ? new KvPinStore(
+          events.connection,
+          events.names.pinsBucket,
+          logger.child({ component: 'pins' }),
+        )
+      : undefined;
+  const catalog = new ToolCatalog(
+    options.config,
+    options.pins ?? owned,
+    await TokenCounter.load(),
+    metrics,
+    logger.child({ component: 'pins' }),
+    options.edgeId,
+    owned !== undefined,
+  );
+  await catalog.start();
+  return catalog;
 }
 
 async function publisherOf(options: EdgeOptions, metrics: EdgeMetrics): Promise<EventPublisher> {

@@ -6,7 +6,7 @@ import { ERROR_MAP, ErrorCode, type NamespaceConfig } from '#common';
 import type { Logger } from 'pino';
 import { outcomeOf, rpcErrorFor } from '../errors/error-writer.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
-import type { ToolFilter } from '../filtering/tool-filter.js';
+import type { ToolGate } from '../pins/tool-catalog.js';
 import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
 import { MessageTap } from '../tap/message-tap.js';
 import { writeTraceMeta } from '../tracing/tracing.js';
@@ -25,7 +25,7 @@ export interface BridgeSessionOptions {
   client: ClientSide;
   /** The gateway session id; computed lazily because it names this session's id. */
   token: (sessionId: string) => string;
-  filter: () => ToolFilter;
+  gate: () => ToolGate;
   /** The exchange that opened the session: it records server messages that answer no request. */
   exchange: ExchangeRecorder;
   logger: Logger;
@@ -156,10 +156,10 @@ export class BridgeSession {
   ): void {
     this.lastActive = Date.now();
     if (messages.some((message) => message.method !== 'initialize')) this.used = true;
-    const filter = this.options.filter();
+    const gate = this.options.gate();
     exchange.upstreamStarted = performance.now();
     for (const message of messages) {
-      const verdict = MessageTap.inbound(message, bytesEach, filter, exchange);
+      const verdict = MessageTap.inbound(message, bytesEach, gate, exchange);
       if (!verdict.deliver) {
         if (verdict.answer) (answers?.stream ?? this.sessionStream)?.send(verdict.answer);
         continue;
@@ -220,20 +220,20 @@ export class BridgeSession {
     const value = message as Record<string, unknown>;
     this.lastActive = Date.now();
     const bytes = Buffer.byteLength(JSON.stringify(value));
-    const filter = this.options.filter();
+    const gate = this.options.gate();
     if (isResponse(value)) {
       const key = idKey(value.id as RpcId);
       const entry = this.pending.get(key);
       if (!entry) return; // answered already (timed out, or its client left)
       this.settle(key, entry);
-      MessageTap.outbound(value, bytes, 200, filter, entry.exchange);
+      MessageTap.outbound(value, bytes, 200, gate, entry.exchange);
       if (entry.method === 'initialize') this.adoptVersion(value);
       if (entry.answers) entry.answers.answer(value);
       else this.sessionStream?.send(value);
       return;
     }
     const related = this.relatedRequest(value);
-    MessageTap.outbound(value, bytes, 200, filter, related?.exchange ?? this.streamExchange);
+    MessageTap.outbound(value, bytes, 200, gate, related?.exchange ?? this.streamExchange);
     (related?.answers?.stream ?? this.sessionStream)?.send(value);
   }
 

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  AuthMethod,
-  EventOutcome,
-  EventTransport,
-  McpEvent,
-  NamespaceConfig,
-  Principal,
+import {
+  type AuthMethod,
+  type EventOutcome,
+  type EventTransport,
+  type ListedTool,
+  type McpEvent,
+  type NamespaceConfig,
+  type Principal,
+  TOOL_DRIFT_METHOD,
+  type ToolDriftDetail,
 } from '#common';
 import type { SessionClaims } from '../sessions/session-codec.js';
 import {
@@ -191,7 +194,16 @@ export class ExchangeRecorder {
     pending.trace?.end(outcome, errorCode);
   }
 
-  serverMessage(value: Record<string, unknown>, bytes: number, httpStatus: number): void {
+  /**
+   * A message from the backend. `listed`: on a `tools/list` result, the tools the client receives
+   * (after the tap filtered them) with their definitions' tokens (SPEC §7 v2 context budget).
+   */
+  serverMessage(
+    value: Record<string, unknown>,
+    bytes: number,
+    httpStatus: number,
+    listed?: ListedTool[],
+  ): void {
     if (!isResponse(value)) {
       this.emit({
         direction: 'server_to_client',
@@ -222,6 +234,22 @@ export class ExchangeRecorder {
       outcome,
       http_status: httpStatus,
       bytes_out: bytes,
+      tools_listed: listed,
+    });
+  }
+
+  /**
+   * A pinned tool's definition changed (SPEC §7 v2 Pinning): one `tool_drift` event, with who
+   * and which session saw it, written by the edge whose write recorded the drift.
+   */
+  toolDrift(tool: string, detail: ToolDriftDetail): void {
+    this.emit({
+      direction: 'server_to_client',
+      kind: 'notification',
+      method: TOOL_DRIFT_METHOD,
+      tool,
+      outcome: 'ok',
+      detail: JSON.stringify(detail),
     });
   }
 
@@ -344,6 +372,8 @@ export class ExchangeRecorder {
       client_tool: null,
       count: 1,
       client_network: fields.client_network ?? null,
+      tools_listed: fields.tools_listed ?? null,
+      detail: fields.detail ?? null,
     });
   }
 }

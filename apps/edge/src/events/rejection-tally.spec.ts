@@ -48,6 +48,8 @@ function rejected(overrides: Partial<McpEvent> = {}): McpEvent {
     client_tool: null,
     count: 1,
     client_network: '192.0.2.1',
+    tools_listed: null,
+    detail: null,
     ...overrides,
   };
 }

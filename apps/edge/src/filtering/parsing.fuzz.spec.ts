@@ -4,12 +4,16 @@ import { recordedExchange } from '../../../../test/support/exchange.js';
 import { parseJsonRpcBody } from '../jsonrpc/messages.js';
 import { SseFramingError, SseParser } from '../proxy/sse-parser.js';
 import { MessageTap } from '../tap/message-tap.js';
-import { ToolFilter } from './tool-filter.js';
+import { testCatalog } from '../../../../test/support/tool-gate.js';
+import type { ToolGate } from '../pins/tool-catalog.js';
 
 // Property tests of the edge's parsing: whatever a client sends, the parser either classifies it
 // or refuses it with a GatewayError (never crashes, never hangs), and nothing the tap lets through
 // can be read by a backend as a hidden tool.
-const filter = new ToolFilter({ allow: ['*'], deny: ['secret_*', 'get-env'] });
+let filter: ToolGate;
+beforeAll(async () => {
+  filter = (await testCatalog()).gate(['secret_*', 'get-env']);
+});
 const exchange = recordedExchange().recorder;
 const hidden = fc.constantFrom('secret_delete', 'secret_x', 'get-env');
 const visible = fc.constantFrom('echo', 'get-sum', 'Secret_delete', 'secretdelete');
@@ -69,7 +73,7 @@ describe('edge parsing under generated input', () => {
         ) as unknown;
         for (const message of [backendView].flat()) {
           const call = message as { method?: unknown; params?: { name?: unknown } } | null;
-          if (call?.method === 'tools/call') expect(filter.allows(call.params?.name)).toBe(true);
+          if (call?.method === 'tools/call') expect(filter.allowsCall(call.params?.name)).toBe(true);
         }
       }),
       { numRuns: 2_000 },

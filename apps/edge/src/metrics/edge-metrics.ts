@@ -86,6 +86,26 @@ export class EdgeMetrics {
     registers: [this.registry],
   });
 
+  readonly toolDrifts = new Counter({
+    name: 'mcp_gateway_tool_drift_total',
+    help: 'Pinned tool definitions this edge saw change (each drift is counted by the edge that recorded it)',
+    labelNames: ['namespace'] as const,
+    registers: [this.registry],
+  });
+
+  readonly driftedTools = new Gauge({
+    name: 'mcp_gateway_tools_drifted',
+    help: 'Pinned tools whose definition changed and is not approved yet, per namespace (from the shared pin store)',
+    labelNames: ['namespace'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pinStoreErrors = new Counter({
+    name: 'mcp_gateway_pin_store_errors_total',
+    help: 'Pin writes that failed because the pin store was unreachable (traffic is never held up by them)',
+    registers: [this.registry],
+  });
+
   // Labelled series of the hot path, looked up once: prom-client hashes the label set on every
   // inc()/observe() that names it.
   private readonly requestSeries = new Map<string, Counter.Internal>();

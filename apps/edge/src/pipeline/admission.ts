@@ -11,7 +11,8 @@ import { challenged } from '../auth/challenge.js';
 import { type KeyVerifier, mayUseNamespace } from '../auth/key-verifier.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import { enforceRequestPolicy } from '../filtering/request-policy.js';
-import { type ToolFilter, toolFilterFor } from '../filtering/tool-filter.js';
+import { toolFilterFor } from '../filtering/tool-filter.js';
+import type { ToolCatalog, ToolGate } from '../pins/tool-catalog.js';
 import { type ParsedBody, parseJsonRpcBody } from '../jsonrpc/messages.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ClosedSessions } from '../sessions/closed-sessions.js';
@@ -41,8 +42,11 @@ export interface Admitted {
   request: McpRequest;
   principal: Principal;
   namespace: NamespaceConfig;
-  /** The namespace's tool filter intersected with the principal's scope, as the tap applies it. */
-  filter: ToolFilter;
+  /**
+   * The namespace's tool filter intersected with the principal's scope, and the namespace's
+   * pins, as the tap applies them.
+   */
+  gate: ToolGate;
   /** The body's JSON-RPC messages (POST). */
   parsed?: ParsedBody;
   claims?: SessionClaims;
@@ -58,6 +62,7 @@ export interface AdmissionDeps {
   sessions: SessionCodec;
   closedSessions: ClosedSessions;
   marks: ForwardingMarks;
+  catalog: ToolCatalog;
 }
 
 /**
@@ -100,12 +105,12 @@ export class Admission {
     const forwarded = this.forwardedHere(request, principal);
     // A request forwarded by another edge (for a session held here) was counted there.
     if (!forwarded) await this.consume(request, principal, parsed);
-    const filter = toolFilterFor(namespace, principal);
+    const gate = this.deps.catalog.gate(request.namespace, toolFilterFor(namespace, principal));
     return {
       request,
       principal,
       namespace,
-      filter,
+      gate,
       parsed,
       claims,
       forwarded,

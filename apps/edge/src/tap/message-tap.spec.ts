@@ -1,9 +1,13 @@
 import { recordedExchange } from '../../../../test/support/exchange.js';
-import { ToolFilter } from '../filtering/tool-filter.js';
+import { testCatalog } from '../../../../test/support/tool-gate.js';
 import { classify } from '../jsonrpc/messages.js';
+import type { ToolGate } from '../pins/tool-catalog.js';
 import { MessageTap } from './message-tap.js';
 
-const filter = new ToolFilter({ allow: ['*'], deny: ['get-env'] });
+let filter: ToolGate;
+beforeAll(async () => {
+  filter = (await testCatalog()).gate(['get-env']);
+});
 const tools = () => [{ name: 'echo' }, { name: 'get-env' }, { notATool: true }];
 
 describe('MessageTap.inbound', () => {

@@ -3,11 +3,13 @@ import { AnswerStream, type BridgeSession } from '../bridge/bridge-session.js';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
 import { ClientStream } from '../bridge/client-stream.js';
 import { toolFilterFor } from '../filtering/tool-filter.js';
+import type { ToolCatalog } from '../pins/tool-catalog.js';
 import type { Admitted } from '../pipeline/admission.js';
 import type { SessionCodec } from '../sessions/session-codec.js';
 import type { Upstream } from './upstream.js';
 
 export interface BridgedDeps {
+  catalog: ToolCatalog;
   bridges: BridgeSessions;
   sessions: SessionCodec;
   config: ConfigStore;
@@ -110,8 +112,11 @@ export class BridgedUpstream implements Upstream {
       client: request.route === 'sse' ? 'legacy' : 'streamable',
       exchange,
       // A reload applies to open sessions too.
-      filter: () =>
-        toolFilterFor(deps.config.current.namespaces[name] ?? namespace, scope.principal),
+      gate: () =>
+        deps.catalog.gate(
+          name,
+          toolFilterFor(deps.config.current.namespaces[name] ?? namespace, scope.principal),
+        ),
       token: (sessionId) =>
         deps.sessions.encode({
           k: principal.keyId,

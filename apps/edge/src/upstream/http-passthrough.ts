@@ -77,13 +77,13 @@ export class HttpPassthrough implements Upstream {
    * Returns undefined when the gateway answered everything itself.
    */
   private inbound(admitted: Admitted): Outbound | undefined {
-    const { parsed, filter, exchange, request } = admitted;
+    const { parsed, gate, exchange, request } = admitted;
     if (!parsed) return { body: request.body, localAnswers: [] };
     const share = Math.round(request.body!.length / parsed.messages.length);
     const localAnswers: Record<string, unknown>[] = [];
     const forward: Record<string, unknown>[] = [];
     for (const message of parsed.messages) {
-      const verdict = MessageTap.inbound(message, share, filter, exchange);
+      const verdict = MessageTap.inbound(message, share, gate, exchange);
       if (verdict.deliver) forward.push(message.value);
       else if (verdict.answer) localAnswers.push(verdict.answer);
     }
@@ -91,7 +91,7 @@ export class HttpPassthrough implements Upstream {
       answerLocally(request.res, localAnswers, parsed.batch);
       return undefined;
     }
-    let checked = forward.length < parsed.messages.length || !filter.allowsEverything;
+    let checked = forward.length < parsed.messages.length || gate.decidesCalls;
     let trace: TraceContext | undefined;
     if (exchange.tracing) {
       const traced = traceToBackend(admitted, checked);
@@ -274,7 +274,7 @@ export class HttpPassthrough implements Upstream {
     let changed = false;
     for (const message of messages) {
       changed =
-        MessageTap.outbound(message, share, status, admitted.filter, admitted.exchange) || changed;
+        MessageTap.outbound(message, share, status, admitted.gate, admitted.exchange) || changed;
     }
     let body = answer;
     if (localAnswers.length > 0) {
@@ -392,7 +392,7 @@ function tappedErrorBody(body: Buffer, status: number, admitted: Admitted): Buff
   let changed = false;
   for (const message of messages) {
     changed =
-      MessageTap.outbound(message, share, status, admitted.filter, admitted.exchange) || changed;
+      MessageTap.outbound(message, share, status, admitted.gate, admitted.exchange) || changed;
   }
   return changed ? Buffer.from(JSON.stringify(parsed)) : body;
 }

@@ -190,7 +190,7 @@ class SseRelay {
       value,
       Buffer.byteLength(data),
       this.status,
-      admitted.filter,
+      admitted.gate,
       admitted.exchange,
     );
     return changed ? JSON.stringify(value) : undefined;

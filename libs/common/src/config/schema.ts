@@ -254,6 +254,15 @@ export const gatewayConfigSchema = z
     analytics: z
       .strictObject({ retention_days: z.number().int().positive().default(30) })
       .default({ retention_days: 30 }),
+    /**
+     * Rug-pull defence (SPEC §3 v2): each tool definition is pinned per namespace the first time
+     * any edge relays it; a later different definition is a drift. `alert`: a `tool_drift` event,
+     * a metric and a dashboard alarm; `block`: the same, and the tool is hidden (never listed,
+     * calls refused) on every edge until an admin approves it; `off`: nothing is pinned.
+     */
+    tool_pinning: z
+      .strictObject({ mode: z.enum(['off', 'alert', 'block']).default('alert') })
+      .default({ mode: 'alert' }),
     events: z
       .strictObject({
         /**

@@ -15,6 +15,8 @@ const EVENTS_SUBJECT = 'mcp.events.v1';
 const ANALYTICS_DURABLE = 'analytics';
 /** No v1 name; chosen so that no prefix makes it (a prefixed bucket is `{prefix}_keys`). */
 const KEYS_BUCKET = 'MCP_KEYS';
+/** Likewise: a prefixed bucket is `{prefix}_pins`. */
+const PINS_BUCKET = 'MCP_PINS';
 
 /**
  * Every name one deployment uses on NATS. Two deployments with different prefixes share no
@@ -33,6 +35,8 @@ export interface NatsNames {
   readonly analyticsDurable: string;
   /** Key-value bucket of keys created at run time (SPEC §5 v2): `MCP_KEYS` or `{prefix}_keys`. */
   readonly keysBucket: string;
+  /** Key-value bucket of pinned tool definitions (SPEC §7 v2): `MCP_PINS` or `{prefix}_pins`. */
+  readonly pinsBucket: string;
   /** Subject of one namespace's events: `mcp.events.v1.{ns}` or `{prefix}.mcp.events.v1.{ns}`. */
   readonly eventSubject: (namespace: string) => string;
   /** Wire subject of a bus contract: `auth.key.verify.v1` or `{prefix}.auth.key.verify.v1`. */
@@ -53,6 +57,7 @@ export function natsNames(prefix?: string): NatsNames {
     eventsSubjects: `${eventsPrefix}>`,
     analyticsDurable: `${joined}${ANALYTICS_DURABLE}`,
     keysBucket: prefix === undefined ? KEYS_BUCKET : `${prefix}_keys`,
+    pinsBucket: prefix === undefined ? PINS_BUCKET : `${prefix}_pins`,
     // Namespace names are [a-z0-9_-]; an unknown one (404) is recorded under "_unknown".
     eventSubject: (namespace) => `${eventsPrefix}${namespace || '_unknown'}`,
     busSubject: (subject) => `${dotted}${subject}`,

@@ -34,6 +34,8 @@ function event(n: number): McpEvent {
     client_tool: null,
     count: 1,
     client_network: null,
+    tools_listed: null,
+    detail: null,
   };
 }
 

@@ -47,6 +47,8 @@ function event(id: string): McpEvent {
     client_tool: null,
     count: 1,
     client_network: null,
+    tools_listed: null,
+    detail: null,
   };
 }
 

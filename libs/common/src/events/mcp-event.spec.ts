@@ -31,6 +31,8 @@ const EVENT: McpEvent = {
   client_tool: null,
   count: 1,
   client_network: null,
+  tools_listed: null,
+  detail: null,
 };
 
 describe('isMcpEvent', () => {
@@ -89,7 +91,8 @@ describe('event columns', () => {
     const spec =
       'id, ts, edge_id, request_id, tenant, key_id, user, namespace, transport, protocol_version, session_id, ' +
       'direction, kind, jsonrpc_id, method, tool, outcome, http_status, error_code, duration_ms, upstream_ms, ' +
-      'bytes_in, bytes_out, client_name, client_version, server, auth_method, client_tool, count, client_network';
+      'bytes_in, bytes_out, client_name, client_version, server, auth_method, client_tool, count, client_network, ' +
+      'tools_listed, detail';
     expect([...EVENT_COLUMNS]).toEqual(spec.split(', '));
     expect(Object.keys(EVENT).sort()).toEqual([...EVENT_COLUMNS].sort());
   });

@@ -70,7 +70,36 @@ export interface McpEvent {
   count: number;
   /** (v2) The client network (IPv4 address or IPv6 /64) of a per-minute rejected-request row. */
   client_network: string | null;
+  /**
+   * (v2) On the response to a `tools/list`: each tool the client received (after filtering,
+   * prefixes and overrides) with the tokens of its definition as received (context budget).
+   */
+  tools_listed: ListedTool[] | null;
+  /**
+   * (v2) On a `tool_drift` event (method `tool_drift`): JSON of ToolDriftDetail, the pinned and
+   * the new hash and a readable diff.
+   */
+  detail: string | null;
 }
+
+/** One entry of `tools_listed`. */
+export interface ListedTool {
+  tool: string;
+  /** Tokens of the definition as the client received it; null when it could not be counted. */
+  tokens: number | null;
+}
+
+/** What `detail` holds on a `tool_drift` event. */
+export interface ToolDriftDetail {
+  previous_hash: string;
+  hash: string;
+  diff: string;
+  /** `alert`: reported only; `block`: the tool is hidden until an admin approves it. */
+  mode: 'alert' | 'block';
+}
+
+/** `method` of the event an edge emits when a pinned tool's definition changed (SPEC §7 v2). */
+export const TOOL_DRIFT_METHOD = 'tool_drift';
 
 /** Column order used by writers and readers alike. */
 export const EVENT_COLUMNS = [
@@ -104,6 +133,8 @@ export const EVENT_COLUMNS = [
   'client_tool',
   'count',
   'client_network',
+  'tools_listed',
+  'detail',
 ] as const satisfies ReadonlyArray<keyof McpEvent>;
 
 /** Narrow check used by consumers before writing: rejects what is not an event at all. */
