@@ -6,12 +6,15 @@ import {
   NatsBus,
   natsNamesAtStart,
   readRuntimeSettings,
+  TokenCounter,
 } from '#common';
 import { startEdge } from './bootstrap.js';
 import { createRedisClient } from './ratelimit/redis-client.js';
 import { traceOptionsFromEnv } from './tracing/tracing.js';
 
 async function main(): Promise<void> {
+  // The tokenizer's tables (context budget) load while the services connect and start.
+  void TokenCounter.load();
   const settings = readRuntimeSettings();
   const logger = createLogger('edge', settings.logLevel).child({ edge_id: settings.edgeId });
   if (!settings.natsUrl) {

@@ -129,6 +129,21 @@ describe('pinning on the standalone file store', () => {
     expect(list(gate(), [weather('Weather'), echo]).names).toEqual(['echo']);
   });
 
+  it('hides a name too long to pin in block mode, and keeps a flood of tools bounded', async () => {
+    const store = new FilePinStore(join(dir, 'flood.json'));
+    const { gate } = await testCatalog({ store, config: pinningConfig('block') });
+    const long = { name: `w${'x'.repeat(300)}`, description: 'long' };
+    const flood = Array.from({ length: 2_000 }, (_, i) => ({ name: `t${i}`, description: 'd' }));
+    const seen = list(gate(), [long, ...flood]);
+    expect(seen.names).toHaveLength(2_000);
+    expect(seen.names).not.toContain(long.name);
+    await eventually(() => seen.events.length > 0, 2_000);
+    expect(seen.events.find((e) => e.kind === 'response')!.tools_listed).toHaveLength(1_000);
+    // Pin writes are bounded too: the rest are pinned by later lists.
+    await eventually(() => store.list().length >= 256, 2_000);
+    expect(store.list().length).toBeLessThanOrEqual(256);
+  });
+
   it('pins nothing and hides nothing with pinning off', async () => {
     const store = new FilePinStore(join(dir, 'off.json'));
     const { gate } = await testCatalog({ store, config: pinningConfig('off') });

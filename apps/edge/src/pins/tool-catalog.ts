@@ -27,6 +27,15 @@ interface ToolFacts {
 
 /** Distinct definitions remembered; past it the memory starts over (recomputing is cheap). */
 const MAX_FACTS = 4_096;
+/** Pin writes in flight at most; past it a sighting waits for a later list (a flood of tools). */
+const MAX_WRITES_IN_FLIGHT = 256;
+/**
+ * Longest tool name pinned (MCP names are 1-128 characters). A longer one is never pinned: in
+ * block mode it is hidden, so no name can be made too long to check.
+ */
+const MAX_PINNED_NAME = 256;
+/** Tools of one list recorded with their tokens at most (the event stays small). */
+const MAX_LISTED = 1_000;
 /** A failed pin write is logged at most this often (the metric counts each). */
 const ERROR_LOG_INTERVAL_MS = 60_000;
 
@@ -127,7 +136,7 @@ export class ToolCatalog {
       const facts = this.factsOf(tool as Record<string, unknown>);
       if (mode !== 'off' && !this.pinned(namespace, name, facts, mode, exchange)) continue;
       kept.push(tool);
-      listed.push({ tool: name, tokens: facts.tokens });
+      if (listed.length < MAX_LISTED) listed.push({ tool: name, tokens: facts.tokens });
     }
     const changed = kept.length !== tools.length;
     if (changed) tools.splice(0, tools.length, ...kept);
@@ -142,6 +151,7 @@ export class ToolCatalog {
     mode: 'alert' | 'block',
     exchange: ExchangeRecorder,
   ): boolean {
+    if (name.length > MAX_PINNED_NAME) return mode === 'alert';
     const pin = this.store!.get(namespace, name);
     if (!pin) {
       this.write(namespace, name, facts, undefined, exchange);
@@ -163,7 +173,7 @@ export class ToolCatalog {
     exchange: ExchangeRecorder,
   ): void {
     const sighting = `${namespace}/${name}#${facts.hash}`;
-    if (this.writing.has(sighting)) return;
+    if (this.writing.has(sighting) || this.writing.size >= MAX_WRITES_IN_FLIGHT) return;
     this.writing.add(sighting);
     const now = new Date().toISOString();
     const definition = facts.canonical.length <= MAX_PINNED_DEFINITION ? facts.canonical : null;
