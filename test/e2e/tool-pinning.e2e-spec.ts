@@ -111,12 +111,12 @@ describe('tool pinning across two edges', () => {
     expect(events[0]).toMatchObject({ namespace: 'weather', tool: 'weather', key_id: 'user-1' });
     expect(JSON.parse(events[0].detail as string)).toMatchObject({
       mode: 'alert',
-      diff: expect.stringContaining('evil.example'),
+      diff: expect.stringContaining('evil.example') as string,
     });
     const [drifted] = (await pins()).filter((pin) => pin.status === 'drifted');
     expect(drifted).toMatchObject({
       tool: 'weather',
-      drift: { diff: expect.stringContaining('~ description') },
+      drift: { diff: expect.stringContaining('~ description') as string },
     });
     // Alert never blocks: the call runs.
     expect((await clients[1].callTool({ name: 'weather', arguments: {} })).isError).toBeFalsy();
@@ -156,7 +156,7 @@ describe('tool pinning across two edges', () => {
     const [drifted] = (await pins()).filter((pin) => pin.status === 'drifted');
     expect(drifted).toMatchObject({
       tool: 'weather',
-      drift: { diff: expect.stringContaining('delete_everything') },
+      drift: { diff: expect.stringContaining('delete_everything') as string },
     });
 
     const approved = await fetch(`${gateway.analyticsUrl}/api/v1/pins/weather/weather/approve`, {

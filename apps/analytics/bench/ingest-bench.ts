@@ -67,6 +67,8 @@ function event(i: number, start: number): McpEvent {
     client_tool: null,
     count: 1,
     client_network: null,
+    tools_listed: null,
+    detail: null,
   };
 }
 

@@ -9,12 +9,15 @@ import { DashboardController } from './dashboard/dashboard.controller.js';
 import { DocsController } from './docs/docs.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { HealthService } from './health/health.service.js';
+import { PinApprovals } from './pins/pin-approvals.js';
+import { PinsController } from './pins/pins.controller.js';
 
 export interface AnalyticsModuleDeps {
   queries: AnalyticsQueries;
   authenticator: AdminAuthenticator;
   health: HealthService;
   adminKeys: AdminKeys;
+  pins: PinApprovals;
 }
 
 /**
@@ -29,6 +32,7 @@ export class AnalyticsModule {
       controllers: [
         AnalyticsController,
         AdminKeysController,
+        PinsController,
         HealthController,
         DocsController,
         DashboardController,
@@ -38,6 +42,7 @@ export class AnalyticsModule {
         { provide: AdminAuthenticator, useValue: deps.authenticator },
         { provide: HealthService, useValue: deps.health },
         { provide: AdminKeys, useValue: deps.adminKeys },
+        { provide: PinApprovals, useValue: deps.pins },
         AdminGuard,
       ],
     };

@@ -8,6 +8,7 @@ import {
   type ConfigStore,
   type InProcessEventChannel,
   type NatsNames,
+  type PinStore,
   PinoNestLogger,
 } from '#common';
 import type { Logger } from 'pino';
@@ -29,6 +30,7 @@ import { BatchWriter } from './ingest/batch-writer.js';
 import type { EventIngest } from './ingest/event-ingest.js';
 import { InProcessIngest } from './ingest/in-process-ingest.js';
 import { JetStreamIngest } from './ingest/jetstream-ingest.js';
+import { PinApprovals } from './pins/pin-approvals.js';
 import { EventStore } from './storage/event-store.js';
 import { RetentionJob } from './storage/retention.js';
 
@@ -43,6 +45,12 @@ export interface AnalyticsOptions {
     /** `names`: the deployment's stream, subjects and consumer (the same as its NatsBus's). */
     | { kind: 'jetstream'; connection: NatsConnection; names: NatsNames }
     | { kind: 'in-process'; channel: InProcessEventChannel };
+  /**
+   * The pinned tool definitions the edges write (SPEC §7 v2), already watched: a KvPinStore in
+   * distributed mode, the edge's own FilePinStore in standalone mode. Owned by the caller, which
+   * closes it after this service. Absent: the pins routes answer 503.
+   */
+  pins?: PinStore;
 }
 
 export interface AnalyticsHandle {
@@ -99,8 +107,16 @@ export async function startAnalytics(options: AnalyticsOptions): Promise<Analyti
         authenticator,
         health: new HealthService(store, ingest, writer.stats),
         adminKeys: new AdminKeys(options.bus, audit, logger.child({ component: 'admin' })),
+        pins: new PinApprovals(options.pins, audit),
       }),
-      new FastifyAdapter({ genReqId: requestId, logger: false, bodyLimit: 64 * 1024 }),
+      new FastifyAdapter({
+        genReqId: requestId,
+        logger: false,
+        bodyLimit: 64 * 1024,
+        // A tool name in /api/v1/pins/{namespace}/{tool}/approve: up to 256 characters, percent-
+        // encoded (Fastify's default of 100 answered a longer one 404).
+        routerOptions: { maxParamLength: 2048 },
+      }),
       { logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
     );
     cleanup.push(() => app.close());

@@ -3,6 +3,7 @@ import {
   ConfigError,
   ConfigStore,
   createLogger,
+  KvPinStore,
   NatsBus,
   natsNamesAtStart,
   readRuntimeSettings,
@@ -24,8 +25,16 @@ async function main(): Promise<void> {
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
   const names = natsNamesAtStart(config, logger);
   const bus = await NatsBus.connect(settings.natsUrl, 'analytics', names);
+  // The pins every edge writes: followed from start, so the pins API answers what they hold
+  // (watch() gives up waiting after its bound and keeps trying while JetStream is away).
+  const pins = new KvPinStore(
+    bus.connection,
+    names.pinsBucket,
+    logger.child({ component: 'pins' }),
+  );
   let analytics;
   try {
+    await pins.watch(() => undefined);
     analytics = await startAnalytics({
       port: settings.analyticsPort,
       host: settings.host,
@@ -34,8 +43,10 @@ async function main(): Promise<void> {
       bus,
       logger,
       events: { kind: 'jetstream', connection: bus.connection, names },
+      pins,
     });
   } catch (error) {
+    await pins.close();
     await bus.close().catch(() => undefined);
     config.close();
     throw error;
@@ -46,6 +57,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     await analytics.close();
+    await pins.close();
     await bus.close().catch(() => undefined);
     config.close();
     logger.flush();

@@ -722,20 +722,31 @@ describe('analytics REST API', () => {
         [
           'admin/keys',
           'admin/keys/{id}',
+          'context',
           'events',
           'histogram',
           'keys',
           'namespaces',
+          'pins',
+          'pins/{namespace}/{tool}/approve',
           'summary',
           'timeseries',
           'tools',
         ].map((name) => `/api/v1/${name}`),
       );
       // The admin routes ask the auth service, which this test does not run: they are tested
-      // with it (test/runtime-keys*.int-spec.ts).
-      for (const path of paths.filter((path) => !path.startsWith('/api/v1/admin/'))) {
-        expect((await get(path)).status).toBe(200);
-      }
+      // with it (test/runtime-keys*.int-spec.ts). The pins need a pin store, which this service
+      // was started without (test/pins-api.int-spec.ts gives it one).
+      const data = paths.filter((path) => !/^\/api\/v1\/(admin|pins)(\/|$)/.test(path));
+      for (const path of data) expect([path, (await get(path)).status]).toEqual([path, 200]);
+      const pins = await get('/api/v1/pins');
+      expect(pins.status).toBe(503);
+      expect(await pins.json()).toMatchObject({
+        error: {
+          code: 'unavailable',
+          message: expect.stringContaining('without a pin store') as string,
+        },
+      });
     });
 
     it('serves the API reference page', async () => {

@@ -39,6 +39,8 @@ export function makeEvent(overrides: Partial<McpEvent> = {}): McpEvent {
     client_tool: null,
     count: 1,
     client_network: null,
+    tools_listed: null,
+    detail: null,
     ...overrides,
   };
 }
@@ -85,8 +87,36 @@ export function preV2Event(overrides: Partial<McpEvent> = {}): Record<string, un
     count: _count,
     client_network: _clientNetwork,
     ...event
-  } = makeEvent(overrides);
+  } = preListingEvent(overrides);
   return event;
+}
+
+/** An event as an edge of v2 from before the context budget and pinning published it. */
+export function preListingEvent(
+  overrides: Partial<McpEvent> = {},
+): Omit<McpEvent, 'tools_listed' | 'detail'> {
+  const { tools_listed: _listed, detail: _detail, ...event } = makeEvent(overrides);
+  return event;
+}
+
+/**
+ * The response to a `tools/list` as the edge records it (SPEC §7 v2): the tools the client
+ * received, each with the tokens of its definition.
+ */
+export function makeListing(
+  tools: Record<string, number | null>,
+  overrides: Partial<McpEvent> = {},
+): McpEvent {
+  return makeEvent({
+    direction: 'server_to_client',
+    kind: 'response',
+    method: 'tools/list',
+    tool: null,
+    duration_ms: null,
+    bytes_in: null,
+    tools_listed: Object.entries(tools).map(([tool, tokens]) => ({ tool, tokens })),
+    ...overrides,
+  });
 }
 
 export interface TempDir {

@@ -8,11 +8,19 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { InProcessBus, type McpEvent, natsNames } from '#common';
+import { InProcessBus, type McpEvent, natsNames, TOOL_DRIFT_METHOD } from '#common';
 import { eventually } from '../../../test/support/eventually.js';
 import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
 import { EventStore } from '../src/storage/event-store.js';
-import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from './fixtures.js';
+import {
+  makeEvent,
+  makeListing,
+  memoryLogger,
+  preListingEvent,
+  tempDir,
+  testConfig,
+  type TempDir,
+} from './fixtures.js';
 
 const NATS_URL = '127.0.0.1:4222';
 
@@ -153,6 +161,61 @@ describe('JetStream ingest (real NATS)', () => {
     };
     expect(ready.ingest).toMatchObject({ inserted: N + 1, invalid: 3 });
     expect(lines.join('')).toContain('invalid event dropped');
+  });
+
+  it('stores listings and drift details as published, beside events of edges without those fields', async () => {
+    const ts = (i: number) => new Date(Date.UTC(2025, 0, 2, 1) + i).toISOString();
+    const listing = makeListing({ web: 120, news: null }, { ts: ts(0) });
+    const drift = makeEvent({
+      ts: ts(1),
+      direction: 'server_to_client',
+      kind: 'notification',
+      method: TOOL_DRIFT_METHOD,
+      tool: 'web',
+      detail: JSON.stringify({
+        previous_hash: 'sha256:a',
+        hash: 'sha256:b',
+        diff: '~ x',
+        mode: 'block',
+      }),
+    });
+    // A batch of its own (drained before the next): the strict path, DuckDB parsing alone.
+    await publishAll([listing, drift]);
+    await drained();
+    // An edge of v2 from before these fields, and an older listing: the checked path.
+    const older = preListingEvent({ ts: ts(2) }) as McpEvent;
+    const checked = makeListing({ read: 7 }, { ts: ts(3) });
+    const invalid = [
+      makeListing({ web: -1 }, { ts: ts(4) }),
+      makeEvent({ ts: ts(5), detail: 'd'.repeat(16_385) }),
+    ];
+    await publishAll([older, checked, ...invalid]);
+    await drained();
+    events.push(listing, drift, older, checked);
+    const ready = (await (await fetch(`${analytics!.url}/readyz`)).json()) as {
+      ingest: { inserted: number; invalid: number };
+    };
+    expect(ready.ingest).toMatchObject({ inserted: N + 5, invalid: 5 });
+
+    await analytics!.close();
+    const store = await EventStore.open(dir.file('analytics.duckdb'), { logger });
+    try {
+      const ids = [listing, drift, older, checked, ...invalid].map((event) => `'${event.id}'`);
+      expect(
+        await store.query(
+          `SELECT id, tools_listed, detail FROM events WHERE id IN (${ids.join(', ')}) ORDER BY ts`,
+        ),
+      ).toEqual([
+        { id: listing.id, tools_listed: listing.tools_listed, detail: null },
+        { id: drift.id, tools_listed: null, detail: drift.detail },
+        { id: older.id, tools_listed: null, detail: null },
+        { id: checked.id, tools_listed: [{ tool: 'read', tokens: 7 }], detail: null },
+      ]);
+    } finally {
+      await store.close();
+    }
+    analytics = await start();
+    await drained();
   });
 
   it('takes back at once what a crashed predecessor left unacked (no wait for ack_wait)', async () => {

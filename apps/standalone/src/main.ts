@@ -4,10 +4,13 @@ import { dirname, join } from 'node:path';
 import {
   ConfigError,
   ConfigStore,
+  PinsFileError,
   createLogger,
+  FilePinStore,
   InProcessBus,
   InProcessEventChannel,
   readRuntimeSettings,
+  TokenCounter,
 } from '#common';
 // Standalone mode is the composition root: the one place that runs all three services in one
 // process. The services themselves never import each other.
@@ -16,6 +19,8 @@ import { KeysFileError, startAuth } from '../../auth/src/bootstrap.js';
 import { startEdge, traceOptionsFromEnv } from '../../edge/src/bootstrap.js';
 
 async function main(): Promise<void> {
+  // The tokenizer's tables (context budget) load while the services connect and start.
+  void TokenCounter.load();
   const settings = readRuntimeSettings();
   const logger = createLogger('gateway', settings.logLevel);
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
@@ -30,6 +35,9 @@ async function main(): Promise<void> {
     // Keys created through the admin API (SPEC §5 v2): beside the DuckDB file.
     keysFile: join(dirname(settings.analyticsDb), 'keys.json'),
   });
+  // Pinned tool definitions (SPEC §7 v2), beside the DuckDB file: one store for the edge, which
+  // pins and checks, and the analytics service, which lists and approves.
+  const pins = new FilePinStore(join(dirname(settings.analyticsDb), 'pins.json'));
   const analytics = await startAnalytics({
     port: settings.analyticsPort,
     host: settings.host,
@@ -38,6 +46,7 @@ async function main(): Promise<void> {
     bus,
     logger: createLogger('analytics', settings.logLevel),
     events: { kind: 'in-process', channel: events },
+    pins,
   });
   const edge = await startEdge({
     port: settings.edgePort,
@@ -50,6 +59,7 @@ async function main(): Promise<void> {
     events: { kind: 'in-process', channel: events },
     shutdownDelayMs: settings.shutdownDelayMs,
     traces: traceOptionsFromEnv(settings.env),
+    pins,
   });
 
   printBanner(config, edge.port, analytics.port);
@@ -94,7 +104,9 @@ function printBanner(config: ConfigStore, edgePort: number, analyticsPort: numbe
 
 main().catch((error: unknown) => {
   console.error(
-    error instanceof ConfigError || error instanceof KeysFileError ? error.message : error,
+    error instanceof ConfigError || error instanceof KeysFileError || error instanceof PinsFileError
+      ? error.message
+      : error,
   );
   process.exit(1);
 });

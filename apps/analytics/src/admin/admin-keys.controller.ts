@@ -13,7 +13,8 @@ import {
 import type { KeyListing, Principal } from '#common';
 import type { FastifyRequest } from 'fastify';
 import { AdminGuard, AdminPrincipal } from '../auth/admin.guard.js';
-import { AdminKeys, type AdminRequestContext, type CreatedKey } from './admin-keys.js';
+import { AdminKeys, type CreatedKey } from './admin-keys.js';
+import { adminRequestContext } from './audit-log.js';
 
 /** SPEC §5 v2 admin routes: keys created, listed and revoked at run time. */
 @Controller('api/v1/admin/keys')
@@ -28,7 +29,7 @@ export class AdminKeysController {
     @AdminPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
   ): Promise<CreatedKey> {
-    return this.keys.create(body, principal, contextOf(request));
+    return this.keys.create(body, principal, adminRequestContext(request));
   }
 
   @Get()
@@ -43,11 +44,6 @@ export class AdminKeysController {
     @AdminPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
   ): Promise<void> {
-    return this.keys.revoke(id, principal, contextOf(request));
+    return this.keys.revoke(id, principal, adminRequestContext(request));
   }
-}
-
-function contextOf(request: FastifyRequest): AdminRequestContext {
-  const agent = request.headers['user-agent'];
-  return { requestId: request.id, userAgent: agent ? agent.slice(0, 256) : null };
 }

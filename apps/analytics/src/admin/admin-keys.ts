@@ -16,18 +16,12 @@ import {
   sha256Hex,
 } from '#common';
 import type { Logger } from 'pino';
-import type { AuditLog } from './audit-log.js';
+import type { AdminRequestContext, AuditLog } from './audit-log.js';
 
 /** What `POST /api/v1/admin/keys` answers: the only time the secret is shown (SPEC §5 v2). */
 export interface CreatedKey {
   id: string;
   key: string;
-}
-
-/** Where a request came from, for the audit event. */
-export interface AdminRequestContext {
-  requestId: string;
-  userAgent: string | null;
 }
 
 /** An admin request waits this long for the auth service (a write waits for the key store). */
@@ -62,7 +56,8 @@ export class AdminKeys {
   ): Promise<CreatedKey> {
     const secret = newSecret();
     const asked = isRecord(body) && typeof body.id === 'string' ? body.id : null;
-    return this.audited('admin/keys/create', principal, context, asked, 201, async () => {
+    const audit = { method: 'admin/keys/create', principal, context, target: asked, status: 201 };
+    return this.audit.audited(audit, async () => {
       const reply = await this.send(AUTH_ADMIN_KEYS_CREATE, {
         actor: actorOf(principal),
         input: body,
@@ -80,42 +75,12 @@ export class AdminKeys {
   }
 
   async revoke(id: string, principal: Principal, context: AdminRequestContext): Promise<void> {
-    await this.audited('admin/keys/revoke', principal, context, id, 204, async () => {
+    const audit = { method: 'admin/keys/revoke', principal, context, target: id, status: 204 };
+    await this.audit.audited(audit, async () => {
       const reply = await this.send(AUTH_ADMIN_KEYS_REVOKE, { actor: actorOf(principal), id });
       if (!reply.ok) throw refused(reply);
       return { result: undefined, target: id };
     });
-  }
-
-  private async audited<T>(
-    method: string,
-    principal: Principal,
-    context: AdminRequestContext,
-    target: string | null,
-    status: number,
-    action: () => Promise<{ result: T; target: string }>,
-  ): Promise<T> {
-    const started = performance.now();
-    const record = (status: number, errorCode: ErrorCode | null, target: string | null) =>
-      this.audit.record({
-        method,
-        principal,
-        target,
-        requestId: context.requestId,
-        status,
-        errorCode,
-        durationMs: performance.now() - started,
-        clientName: context.userAgent,
-      });
-    try {
-      const done = await action();
-      record(status, null, done.target);
-      return done.result;
-    } catch (error) {
-      if (error instanceof GatewayError) record(error.status, error.code, target);
-      else record(500, ErrorCode.Internal, target);
-      throw error;
-    }
   }
 
   private async send<S extends RequestSubject>(

@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type {
+import {
   ErrorCode,
-  EventOutcome,
-  InProcessEventChannel,
-  McpEvent,
-  NatsNames,
-  Principal,
+  type EventOutcome,
+  GatewayError,
+  type InProcessEventChannel,
+  type McpEvent,
+  type NatsNames,
+  type Principal,
 } from '#common';
+import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 
 /** The namespace of audit events: no namespace can be named so (names start [a-z0-9]). */
@@ -47,12 +49,23 @@ export function inProcessAuditSink(channel: InProcessEventChannel): AuditSink {
   };
 }
 
+/** Where an admin request came from, for its audit event. */
+export interface AdminRequestContext {
+  requestId: string;
+  userAgent: string | null;
+}
+
+export function adminRequestContext(request: FastifyRequest): AdminRequestContext {
+  const agent = request.headers['user-agent'];
+  return { requestId: request.id, userAgent: agent ? agent.slice(0, 256) : null };
+}
+
 export interface AdminAction {
-  /** `admin/keys/create` or `admin/keys/revoke`. */
+  /** `admin/keys/create`, `admin/keys/revoke` or `admin/pins/approve`. */
   method: string;
   /** The admin who acted. */
   principal: Principal;
-  /** The key acted on (null when a create failed before it had an id). */
+  /** What was acted on: a key id (null when a create failed before it had one), `{namespace}/{tool}`. */
   target: string | null;
   requestId: string;
   status: number;
@@ -82,6 +95,43 @@ export class AuditLog {
     const event = auditEvent(action);
     const delivery = this.deliver(event).finally(() => this.pending.delete(delivery));
     this.pending.add(delivery);
+  }
+
+  /**
+   * Runs an admin action and records it: done, with `status` and the target it names; refused
+   * (a GatewayError, rethrown), with the error's status and code and the target asked for.
+   */
+  async audited<T>(
+    asked: {
+      method: string;
+      principal: Principal;
+      context: AdminRequestContext;
+      target: string | null;
+      status: number;
+    },
+    action: () => Promise<{ result: T; target: string }>,
+  ): Promise<T> {
+    const started = performance.now();
+    const record = (status: number, errorCode: ErrorCode | null, target: string | null) =>
+      this.record({
+        method: asked.method,
+        principal: asked.principal,
+        target,
+        requestId: asked.context.requestId,
+        status,
+        errorCode,
+        durationMs: performance.now() - started,
+        clientName: asked.context.userAgent,
+      });
+    try {
+      const done = await action();
+      record(asked.status, null, done.target);
+      return done.result;
+    } catch (error) {
+      if (error instanceof GatewayError) record(error.status, error.code, asked.target);
+      else record(500, ErrorCode.Internal, asked.target);
+      throw error;
+    }
   }
 
   /** Waits (bounded) for the events in flight. */
@@ -149,6 +199,8 @@ function auditEvent(action: AdminAction): McpEvent {
     client_tool: null,
     count: 1,
     client_network: null,
+    tools_listed: null,
+    detail: null,
   };
 }
 

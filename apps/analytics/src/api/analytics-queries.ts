@@ -9,6 +9,7 @@ import {
   type EventFilters,
 } from './query-params.js';
 import type {
+  ContextBudget,
   KeyStats,
   LatencyHistogram,
   NamespaceStats,
@@ -16,6 +17,7 @@ import type {
   TimeseriesPoint,
   ToolStats,
 } from './answers.js';
+import { contextSessionsSql, contextToolsSql, toContextBudget } from './context-budget.js';
 import { histogramSql, toHistogram } from './latency-histogram.js';
 import { count, errorRate, quantiles, requiredText, text, toEvent } from './row-mapping.js';
 import { groupedQuantilesSql } from './sampled-quantiles.js';
@@ -29,6 +31,7 @@ import {
 } from './sql-filters.js';
 
 export type {
+  ContextBudget,
   KeyStats,
   LatencyHistogram,
   NamespaceStats,
@@ -273,6 +276,17 @@ export class AnalyticsQueries {
       params.values,
     );
     return toHistogram(rows);
+  }
+
+  /** SPEC §7 (v2) context budget: tool definitions listed against calls (context-budget.ts). */
+  async context(filters: EventFilters): Promise<ContextBudget> {
+    const toolParams = new SqlParams();
+    const sessionParams = new SqlParams();
+    const [tools, [sessions]] = await Promise.all([
+      this.query(contextToolsSql(filters, toolParams), toolParams.values),
+      this.query(contextSessionsSql(filters, sessionParams), sessionParams.values),
+    ]);
+    return toContextBudget(tools, sessions);
   }
 
   /** Raw events, newest first; ties on ts are ordered by id so pages never skip or repeat. */

@@ -3,6 +3,7 @@ import type { Principal } from '#common';
 import { AdminGuard, AdminPrincipal } from '../auth/admin.guard.js';
 import {
   AnalyticsQueries,
+  type ContextBudget,
   type EventsPage,
   type KeyStats,
   type LatencyHistogram,
@@ -65,6 +66,12 @@ export class AnalyticsController {
   ): Promise<LatencyHistogram> {
     const params = new QueryParams(query, FILTER_PARAMETERS);
     return this.queries.histogram(scopeToPrincipal(params.filters(), principal));
+  }
+
+  @Get('context')
+  context(@Query() query: unknown, @AdminPrincipal() principal: Principal): Promise<ContextBudget> {
+    const params = new QueryParams(query, FILTER_PARAMETERS);
+    return this.queries.context(scopeToPrincipal(params.filters(), principal));
   }
 
   @Get('events')

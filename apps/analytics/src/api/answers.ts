@@ -80,3 +80,70 @@ export interface LatencyHistogram {
   /** Every bucket of LATENCY_BUCKET_BOUNDS, in order, empty ones as zeros. */
   buckets: HistogramBucket[];
 }
+
+/**
+ * (v2) The context budget of one tool over the range: what its definition costs every client it
+ * is listed to, against how much it is called.
+ */
+export interface ContextTool {
+  namespace: string;
+  tool: string;
+  /** Tokens of its definition in its most recent listing of the range that counted them (else 0). */
+  tokens: number;
+  /** tools/call requests of it (each row counted `count` times). */
+  calls: number;
+  /** Distinct keys that received it in a listing. */
+  keys_listing: number;
+  /** Distinct keys that called it. */
+  keys_calling: number;
+  /** tools/list responses that carried it. */
+  listings: number;
+}
+
+export interface ContextTotals {
+  /** Tools listed in the range. */
+  tools: number;
+  /** Sum of `tokens` over the tools: what one listing of all of them costs. */
+  definition_tokens: number;
+  /** Distinct sessions with a listing (a listing without a session counts as its own). */
+  sessions: number;
+  /** Average over those sessions of the tokens of the session's latest listing. */
+  tokens_per_session: number;
+  /** Tools listed but never called in the range. */
+  unused_tools: number;
+  /** Sum of `tokens` over the unused tools: what every listing pays for tools nobody called. */
+  unused_tokens: number;
+  /** Tokens of unused tools summed over every listing that carried them. */
+  unused_tokens_delivered: number;
+}
+
+export interface ContextBudget {
+  /** Unused tools first, then by tokens, most first. */
+  tools: ContextTool[];
+  totals: ContextTotals;
+}
+
+export type PinStatus = 'pinned' | 'drifted' | 'approved';
+
+/** (v2) One pinned tool definition (SPEC §7 v2 Pinning), as `GET /api/v1/pins` answers it. */
+export interface PinView {
+  namespace: string;
+  tool: string;
+  /** `sha256:` and the hex SHA-256 of the pinned definition's canonical JSON. */
+  hash: string;
+  /** Tokens of the pinned definition; null when they could not be counted. */
+  tokens: number | null;
+  first_seen: string;
+  status: PinStatus;
+  /** Only on a drifted pin: the definition an edge saw since, not accepted yet. */
+  drift?: {
+    seen_at: string;
+    hash: string;
+    tokens: number | null;
+    /** One line per changed field: `~ path: before → after`, `+ path: value`, `- path: value`. */
+    diff: string;
+  };
+  approved_at: string | null;
+  /** Key id of the admin who approved the current definition. */
+  approved_by: string | null;
+}

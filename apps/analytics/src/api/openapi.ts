@@ -1,5 +1,10 @@
-import { AUTH_METHODS, EVENT_COLUMNS, OUTCOMES } from '#common';
-import { COLUMN_TYPES, OUTCOME_CLASSES } from '../storage/schema.js';
+import { AUTH_METHODS, EVENT_COLUMNS, OUTCOMES, TOOL_DRIFT_METHOD } from '#common';
+import {
+  COLUMN_TYPES,
+  MAX_DETAIL_LENGTH,
+  MAX_LISTED_TOOLS,
+  OUTCOME_CLASSES,
+} from '../storage/schema.js';
 import { LATENCY_BUCKET_BOUNDS } from './latency-histogram.js';
 import { BUCKETS } from './query-params.js';
 
@@ -31,10 +36,11 @@ const rate: Schema = {
   description: 'errors / (requests − rejected); 0 when no request was let through',
 };
 
-function object(properties: Record<string, Schema>): Schema {
+/** An object of exactly these properties, each required but the `optional` ones. */
+function object(properties: Record<string, Schema>, optional: string[] = []): Schema {
   return {
     type: 'object',
-    required: Object.keys(properties),
+    required: Object.keys(properties).filter((name) => !optional.includes(name)),
     properties,
     additionalProperties: false,
   };
@@ -96,6 +102,25 @@ const EVENT_FIELDS: Record<string, Schema> = {
     description:
       'The client network (IPv4 address or IPv6 /64) of a per-minute row of rejected requests.',
   },
+  tools_listed: {
+    type: ['array', 'null'],
+    maxItems: MAX_LISTED_TOOLS,
+    items: object({
+      tool: { type: 'string' },
+      tokens: {
+        type: ['integer', 'null'],
+        minimum: 0,
+        description: 'null when the edge could not count them',
+      },
+    }),
+    description:
+      'On the response to a tools/list: each tool the client received, with the tokens of its definition as received (o200k_base encoding of its compact JSON). Null on every other event.',
+  },
+  detail: {
+    type: ['string', 'null'],
+    maxLength: MAX_DETAIL_LENGTH,
+    description: `On a \`${TOOL_DRIFT_METHOD}\` event (a pinned tool's definition changed): JSON of { previous_hash, hash, diff, mode }. Null on every other event.`,
+  },
 };
 
 const eventSchema = object(
@@ -131,11 +156,11 @@ const ERRORS = {
   ),
   '401': json(
     { $ref: '#/components/schemas/Error' },
-    'No key, or an unknown, revoked or expired one.',
+    'No key, or an unknown, revoked or expired one, or one that is not an admin’s (the same answer for each).',
   ),
   '403': json(
     { $ref: '#/components/schemas/Error' },
-    'Not an admin key, or another tenant than the key’s.',
+    'A tenant admin asking for another tenant than the key’s.',
   ),
   '503': json(
     { $ref: '#/components/schemas/Error' },
@@ -151,13 +176,63 @@ const error = (description: string) => json({ $ref: '#/components/schemas/Error'
 
 const ADMIN_ERRORS = {
   '401': ERRORS['401'],
-  '403': error('Not an admin key, or (a tenant admin) another tenant than the key’s.'),
+  '403': error('A tenant admin acting on another tenant than the key’s.'),
   '503': error(
     'The auth service or its key store (NATS key-value bucket) is unreachable; retry (Retry-After).',
   ),
 };
 
 const nullableString = { type: ['string', 'null'] };
+const nullableTokens = { type: ['integer', 'null'], minimum: 0 };
+
+const pin = object(
+  {
+    namespace: { type: 'string' },
+    tool: { type: 'string' },
+    hash: {
+      type: 'string',
+      description: '`sha256:` and the hex SHA-256 of the definition’s canonical JSON.',
+    },
+    tokens: { ...nullableTokens, description: 'Tokens of the pinned definition.' },
+    first_seen: { type: 'string', format: 'date-time' },
+    status: {
+      type: 'string',
+      enum: ['pinned', 'drifted', 'approved'],
+      description:
+        '`pinned`: as first seen; `drifted`: an edge saw another definition since; `approved`: an admin accepted a drifted one.',
+    },
+    drift: {
+      ...object({
+        seen_at: { type: 'string', format: 'date-time' },
+        hash: { type: 'string' },
+        tokens: nullableTokens,
+        diff: {
+          type: 'string',
+          description:
+            'One line per changed field: `~ path: before → after`, `+ path: value`, `- path: value`.',
+        },
+      }),
+      description: 'Only on a drifted pin: the definition seen since, not accepted yet.',
+    },
+    approved_at: { type: ['string', 'null'], format: 'date-time' },
+    approved_by: { ...nullableString, description: 'The key id of the admin who approved.' },
+  },
+  ['drift'],
+);
+
+const contextTool = object({
+  namespace: { type: 'string' },
+  tool: { type: 'string' },
+  tokens: {
+    ...integer,
+    description:
+      'Tokens of its definition in its latest listing of the range that counted them (0 if none did).',
+  },
+  calls: { ...integer, description: 'tools/call requests of it, rejected ones included.' },
+  keys_listing: { ...integer, description: 'Distinct keys that received it in a listing.' },
+  keys_calling: { ...integer, description: 'Distinct keys that called it.' },
+  listings: { ...integer, description: 'tools/list responses that carried it.' },
+});
 const names = { type: 'array', items: { type: 'string' } };
 const toolRules = object({ allow: names, deny: names });
 const rateLimit = object({
@@ -234,7 +309,14 @@ export const OPENAPI_DOCUMENT = {
       bearer: { type: 'http', scheme: 'bearer', description: 'An admin API key.' },
       apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
     },
-    schemas: { Error: errorSchema, Event: eventSchema, Key: keyListing, NewKey: newKey },
+    schemas: {
+      Error: errorSchema,
+      Event: eventSchema,
+      Key: keyListing,
+      NewKey: newKey,
+      Pin: pin,
+      ContextTool: contextTool,
+    },
   },
   paths: {
     '/api/v1/summary': operation(
@@ -353,6 +435,93 @@ export const OPENAPI_DOCUMENT = {
         next_before: { type: ['string', 'null'] },
       }),
     ),
+    '/api/v1/context': operation(
+      'Context budget: the tools listed to clients in the range (each `tools/list` response records the tools the client received and the tokens of their definitions), against their calls. Unused tools (listed, never called) first, then by tokens, most first: the tools whose denial saves the most. Filters apply to listings and calls alike; `tool` keeps that tool of each listing.',
+      FILTERS,
+      object({
+        tools: { type: 'array', items: { $ref: '#/components/schemas/ContextTool' } },
+        totals: object({
+          tools: { ...integer, description: 'Tools listed.' },
+          definition_tokens: { ...integer, description: 'Sum of the tools’ tokens.' },
+          sessions: {
+            ...integer,
+            description:
+              'Distinct sessions with a listing (a listing without a session counts as its own).',
+          },
+          tokens_per_session: {
+            type: 'number',
+            minimum: 0,
+            description:
+              'Average over those sessions of the tokens of the session’s latest listing.',
+          },
+          unused_tools: { ...integer, description: 'Tools listed and never called.' },
+          unused_tokens: {
+            ...integer,
+            description:
+              'Sum of the unused tools’ tokens: what every listing pays for tools nobody called.',
+          },
+          unused_tokens_delivered: {
+            ...integer,
+            description: 'Tokens of unused tools summed over every listing that carried them.',
+          },
+        }),
+      }),
+    ),
+    '/api/v1/pins': {
+      get: {
+        summary:
+          'Pinned tool definitions (SPEC §7 v2 Pinning), drifted ones first. Any admin, of any tenant, may read them (a pin holds for every tenant). Answers what the pin store holds whatever `tool_pinning.mode` is.',
+        parameters: [query('namespace', 'Only this namespace.'), query('tool', 'Only this tool.')],
+        responses: {
+          '200': json({ type: 'array', items: { $ref: '#/components/schemas/Pin' } }),
+          '400': ERRORS['400'],
+          '401': ERRORS['401'],
+          '403': error('Not an admin key.'),
+          '503': error('This service has no pin store, or the auth service is unreachable.'),
+        },
+      },
+    },
+    '/api/v1/pins/{namespace}/{tool}/approve': {
+      post: {
+        summary:
+          'Accepts the drifted definition of a tool as its pin: every edge holds it within 2 s (in block mode the tool is listed again). Recorded in the audit events (namespace `_admin`, method `admin/pins/approve`), done or refused.',
+        parameters: [
+          ['namespace', 'The namespace of the pin.'],
+          ['tool', 'The tool’s name as the pin names it (percent-encoded).'],
+        ].map(([name, description]) => ({
+          name,
+          in: 'path',
+          required: true,
+          description,
+          schema: { type: 'string' },
+        })),
+        requestBody: {
+          required: false,
+          description:
+            'Optional: the hash of the drift the admin reviewed. When the definition drifted again since, the approval is refused (409) rather than accepting a diff nobody saw.',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                properties: { hash: { type: 'string' } },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': json({ $ref: '#/components/schemas/Pin' }, 'Approved: the pin as it is now'),
+          '400': error('The body is neither empty nor `{"hash": …}`.'),
+          '401': ERRORS['401'],
+          '403': error('A tenant admin (a pin holds for every tenant).'),
+          '404': error('No pin of this tool.'),
+          '409': error(
+            'The pin has not drifted, the drift’s hash is not the one given, or another writer changed the pin meanwhile.',
+          ),
+          '503': error('The pin store is unavailable (Retry-After), or this service has none.'),
+        },
+      },
+    },
     '/api/v1/admin/keys': {
       get: {
         summary:

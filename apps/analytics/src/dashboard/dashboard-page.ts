@@ -113,7 +113,7 @@ export function dashboardHtml(assets: {
     </figure>
   </div>
 
-  <!-- Panels of one row each at 1920 px, two at 1280 px; a context budget panel joins them. -->
+  <!-- Panels of one row each at 1920 px, two at 1280 px. -->
   <div class="grid tables">
     <section class="panel" aria-labelledby="tools-title">
       <h2 id="tools-title">Top tools</h2>
@@ -135,6 +135,15 @@ export function dashboardHtml(assets: {
       <table id="namespaces">
         <thead><tr><th scope="col" class="name">Namespace</th><th scope="col" class="bar-col">Requests</th><th scope="col" class="n">Rejected</th><th scope="col" class="n">Errors</th><th scope="col" class="n rate">Error rate</th><th scope="col" class="n">p95</th></tr></thead>
         <tbody></tbody>
+      </table>
+    </section>
+    <section class="panel" aria-labelledby="context-title">
+      <h2 id="context-title" title="Every tools/list answer puts each tool's definition in the client's context, called or not. Tokens: of the definition as the client received it (o200k_base).">Context budget</h2>
+      <p id="context-totals" class="summary context-totals"></p>
+      <table id="context">
+        <thead><tr><th scope="col" class="name">Tool</th><th scope="col" class="n">Tokens</th><th scope="col" class="n">Calls</th><th scope="col" class="n keys-col" title="Keys it was listed to">Keys listing</th><th scope="col" class="n keys-col" title="Keys that called it">Keys calling</th></tr></thead>
+        <tbody></tbody>
+        <tfoot></tfoot>
       </table>
     </section>
   </div>

@@ -51,6 +51,17 @@ a { color: var(--accent); }
 main { padding: 1rem 1.5rem 2rem; display: grid; grid-template-columns: minmax(0, 1fr); gap: 1rem; }
 main[aria-busy="true"] .value { opacity: .6; }
 .alarms { display: grid; gap: .5rem; }
+.alarm { padding: .75rem 1rem; border: 1px solid #f5b5b5; border-left: 4px solid var(--bad); border-radius: 6px; background: var(--bad-soft); color: #7f1d1d; min-width: 0; }
+.alarm h3 { margin: 0 0 .25rem; font-size: 15px; }
+.alarm-tool { font-family: ui-monospace, monospace; }
+.alarm-facts { margin: 0 0 .5rem; font-size: 13px; }
+/* The diff is the backend's text, of any length: wrapped, never widening the page. */
+.alarm .diff { margin: 0 0 .6rem; padding: .5rem .7rem; max-height: 16rem; overflow: auto; white-space: pre-wrap; overflow-wrap: anywhere; font: 12px/1.45 ui-monospace, monospace; background: #fff; border: 1px solid #f5b5b5; border-radius: 4px; color: var(--fg); }
+.alarm-actions { display: flex; align-items: center; gap: .75rem; flex-wrap: wrap; }
+.alarm .approve { background: var(--bad); border-color: var(--bad); }
+.alarm .approve:disabled { opacity: .6; cursor: progress; }
+.alarm-status { font-size: 13px; }
+.alarm-note { margin: 0; font-size: 13px; color: var(--muted); }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(7rem, 1fr)); gap: .75rem; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .65rem .9rem; display: flex; flex-direction: column; min-width: 0; cursor: help; }
 .card .label { font-size: 12px; color: var(--muted); }
@@ -86,6 +97,9 @@ th.n { width: 4.6rem; }
 th.rate { width: 5.4rem; }
 th.when { width: 5.6rem; }
 th.tenant { width: 18%; }
+th.keys-col { width: 6.2rem; }
+.context-totals { margin: 0 0 .5rem; }
+tr.unused td.unused-calls { color: var(--warn); font-weight: 600; }
 .bar-col { width: 24%; }
 .bar { position: relative; display: flex; align-items: center; gap: .5rem; min-width: 0; }
 .bar .fill { flex: none; height: .55rem; border-radius: 3px; background: var(--accent); min-width: 2px; }

@@ -1,4 +1,11 @@
-import { makeEvent, makeRejectionCount, preV2Event } from '../../test/fixtures.js';
+import { TOOL_DRIFT_METHOD } from '#common';
+import {
+  makeEvent,
+  makeListing,
+  makeRejectionCount,
+  preListingEvent,
+  preV2Event,
+} from '../../test/fixtures.js';
 import { decodeEventMessage, parseTimestamp } from './event-decoder.js';
 
 const valid = makeEvent({ id: 'evt-1', ts: '2025-01-01T00:00:00.000Z' });
@@ -48,6 +55,22 @@ describe('decodeEventMessage', () => {
     ['the most requests one event may stand for', makeRejectionCount(1_000_000_000)],
     // 256 characters as DuckDB counts them (code points), 512 UTF-16 units in JavaScript.
     ['a client_network of 256 astral characters', makeEvent({ client_network: '😀'.repeat(256) })],
+    ['a tools/list response with the tools listed', makeListing({ web: 120, news: null })],
+    ['an empty listing', makeListing({})],
+    [
+      'the most tools one listing may hold',
+      makeListing(Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`t${i}`, i]))),
+    ],
+    [
+      'a tool_drift event with its detail',
+      makeEvent({
+        kind: 'notification',
+        direction: 'server_to_client',
+        method: TOOL_DRIFT_METHOD,
+        detail: JSON.stringify({ previous_hash: 'sha256:a', hash: 'sha256:b', diff: '~ x: 1 → 2' }),
+      }),
+    ],
+    ['a detail of 16,384 characters', makeEvent({ detail: 'd'.repeat(16_384) })],
   ])('accepts %s as received', (_name, event) => {
     const text = JSON.stringify(event);
     const result = decodeEventMessage(text);
@@ -61,6 +84,23 @@ describe('decodeEventMessage', () => {
       ok: true,
       event: { id: 'old-1', tsMs: expect.any(Number) as number, doc: text },
     });
+  });
+
+  it('accepts an event of an edge of v2 from before tools_listed and detail, as received', () => {
+    const text = JSON.stringify(preListingEvent({ id: 'v2-1' }));
+    expect(decodeEventMessage(text)).toEqual({
+      ok: true,
+      event: { id: 'v2-1', tsMs: expect.any(Number) as number, doc: text },
+    });
+  });
+
+  it('re-serialises a listing whose entry repeats a key (DuckDB would keep the first)', () => {
+    const listing = makeListing({ web: 10 });
+    const text = JSON.stringify(listing).replace('"tokens":10', '"tokens":99999,"tokens":10');
+    const result = decodeEventMessage(text);
+    if (!result.ok) throw new Error(result.reason);
+    expect(result.event.doc).not.toBe(text);
+    expect(JSON.parse(result.event.doc)).toEqual(listing);
   });
 
   it('keeps the raw body when a string value holds escaped quotes and colons', () => {
@@ -101,6 +141,48 @@ describe('decodeEventMessage', () => {
       'a client_network of 257 astral characters',
       JSON.stringify({ ...valid, client_network: '😀'.repeat(257) }),
       'client_network',
+    ],
+    ['tools_listed as an object', JSON.stringify({ ...valid, tools_listed: {} }), 'tools_listed'],
+    [
+      'a null tools_listed entry',
+      JSON.stringify({ ...valid, tools_listed: [null] }),
+      'tools_listed',
+    ],
+    [
+      'a tools_listed entry without a tool',
+      JSON.stringify({ ...valid, tools_listed: [{ tokens: 3 }] }),
+      'tools_listed',
+    ],
+    [
+      'a numeric tool name in tools_listed',
+      JSON.stringify({ ...valid, tools_listed: [{ tool: 7, tokens: 3 }] }),
+      'tools_listed',
+    ],
+    [
+      'a tool name of 257 characters in tools_listed',
+      JSON.stringify(makeListing({ ['x'.repeat(257)]: 3 })),
+      'tools_listed',
+    ],
+    ['negative tokens', JSON.stringify(makeListing({ web: -1 })), 'tokens'],
+    ['fractional tokens', JSON.stringify(makeListing({ web: 1.5 })), 'tokens'],
+    ['tokens past INTEGER', JSON.stringify(makeListing({ web: 2 ** 31 })), 'tokens'],
+    [
+      'tokens as text',
+      JSON.stringify({ ...valid, tools_listed: [{ tool: 'web', tokens: '3' }] }),
+      'tokens',
+    ],
+    [
+      'a listing of 10,001 tools',
+      JSON.stringify(
+        makeListing(Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`t${i}`, 1]))),
+      ),
+      'more than 10000 tools',
+    ],
+    ['a numeric detail', JSON.stringify({ ...valid, detail: 5 }), 'detail'],
+    [
+      'a detail of 16,385 characters',
+      JSON.stringify({ ...valid, detail: 'd'.repeat(16_385) }),
+      'detail',
     ],
     ['a ts without offset', JSON.stringify({ ...valid, ts: '2025-01-01T00:00:00' }), 'ts'],
     [

@@ -8,7 +8,13 @@ import {
   TRANSPORTS,
 } from '#common';
 import type { StorableEvent } from '../storage/event-store.js';
-import { MAX_EVENT_COUNT, MAX_TEXT_LENGTH } from '../storage/schema.js';
+import {
+  MAX_DETAIL_LENGTH,
+  MAX_EVENT_COUNT,
+  MAX_LISTED_TOOLS,
+  MAX_TEXT_LENGTH,
+  MAX_TOOL_TOKENS,
+} from '../storage/schema.js';
 
 /** An event that passed validation: its canonical document for DuckDB, its id and time. */
 export type DecodedEvent = StorableEvent;
@@ -56,13 +62,42 @@ const DIRECTION_SET: ReadonlySet<unknown> = new Set(DIRECTIONS);
 const TRANSPORT_SET: ReadonlySet<unknown> = new Set(TRANSPORTS);
 const AUTH_METHOD_SET: ReadonlySet<unknown> = new Set(AUTH_METHODS);
 
-/** Longer than MAX_TEXT_LENGTH characters, counted as DuckDB's length() does (code points). */
-function tooLong(text: string): boolean {
+/** Longer than `max` characters, counted as DuckDB's length() does (code points). */
+function tooLong(text: string, max = MAX_TEXT_LENGTH): boolean {
   // A code point is one or two UTF-16 units: only text longer in units needs counting.
-  if (text.length <= MAX_TEXT_LENGTH) return false;
+  if (text.length <= max) return false;
   let codePoints = 0;
-  for (const _ of text) if (++codePoints > MAX_TEXT_LENGTH) return true;
+  for (const _ of text) if (++codePoints > max) return true;
   return false;
+}
+
+/**
+ * (v2) What is wrong with a `tools_listed` that is not null, or undefined: an array of at most
+ * MAX_LISTED_TOOLS objects, each a tool name (bounded like the edge's other names) and its tokens
+ * (a non-negative INTEGER, or null when the edge could not count them).
+ */
+function toolsListedProblem(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return 'tools_listed must be an array or null';
+  if (value.length > MAX_LISTED_TOOLS)
+    return `tools_listed holds more than ${MAX_LISTED_TOOLS} tools`;
+  for (const entry of value as unknown[]) {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+      return 'tools_listed entries must be objects { tool, tokens }';
+    const { tool, tokens } = entry as Record<string, unknown>;
+    if (typeof tool !== 'string' || tooLong(tool))
+      return `tools_listed entries need a tool name of at most ${MAX_TEXT_LENGTH} characters`;
+    if (
+      tokens !== null &&
+      tokens !== undefined &&
+      !(
+        Number.isSafeInteger(tokens) &&
+        (tokens as number) >= 0 &&
+        (tokens as number) <= MAX_TOOL_TOKENS
+      )
+    )
+      return `tools_listed tokens must be an integer from 0 to ${MAX_TOOL_TOKENS} or null`;
+  }
+  return undefined;
 }
 
 /**
@@ -87,9 +122,10 @@ const WHITESPACE_BEFORE_COLON = /"[ \t\r\n]+:/;
  * Validates one event from the wire. Stricter than isMcpEvent: every column must hold a value
  * DuckDB stores as is, so one malformed event can never make a whole batch fail.
  *
- * An event of an older edge (during a rolling upgrade) lacks the v2 fields: absent, they are
- * accepted and stored with their pre-v2 values (see STAGE_FRESH_SQL), so the returned event
- * may lack them too. Present, they must be valid: `null` is no `count` or `auth_method`.
+ * An event of an older edge (during a rolling upgrade) lacks the v2 fields (or, of an edge of v2,
+ * `tools_listed` and `detail`): absent, they are accepted and stored with their pre-v2 values or
+ * null (see STAGE_FRESH_SQL), so the returned event may lack them too. Present, they must be
+ * valid: `null` is no `count` or `auth_method`.
  */
 export function validateEvent(
   value: unknown,
@@ -146,6 +182,21 @@ export function validateEvent(
       return { ok: false, reason: `${field} must be an integer or null` };
     }
   }
+  if (event.tools_listed !== null && event.tools_listed !== undefined) {
+    const problem = toolsListedProblem(event.tools_listed);
+    if (problem !== undefined) return { ok: false, reason: problem };
+  }
+  const detail = event.detail;
+  if (
+    detail !== null &&
+    detail !== undefined &&
+    (typeof detail !== 'string' || tooLong(detail, MAX_DETAIL_LENGTH))
+  ) {
+    return {
+      ok: false,
+      reason: `detail must be text of at most ${MAX_DETAIL_LENGTH} characters or null`,
+    };
+  }
   return { ok: true, event: value, tsMs };
 }
 
@@ -164,9 +215,7 @@ export function decodeEventMessage(body: string | Uint8Array): DecodeResult {
   }
   const checked = validateEvent(value);
   if (!checked.ok) return checked;
-  const doc = hasOnlyUniqueTopLevelKeys(text, checked.event)
-    ? text
-    : canonicalDocument(checked.event);
+  const doc = hasOnlyValidatedKeys(text, checked.event) ? text : canonicalDocument(checked.event);
   return { ok: true, event: { id: checked.event.id, doc, tsMs: checked.tsMs } };
 }
 
@@ -184,12 +233,14 @@ export function decodeEventObject(value: unknown): DecodeResult {
 }
 
 /**
- * True when the text has no duplicate and no nested key, so DuckDB's parser (which keeps the
- * first of duplicate keys, where JSON.parse keeps the last) reads exactly what was validated.
- * A key ends with `":`, and that sequence cannot occur unescaped inside a string; counting the
- * unescaped ones gives the number of keys in the text, nested ones included.
+ * True when the text has no duplicate key and no nested key but those of the `tools_listed`
+ * entries, so DuckDB's parser (which keeps the first of duplicate keys, where JSON.parse keeps the
+ * last) reads exactly what was validated. A key ends with `":`, and that sequence cannot occur
+ * unescaped inside a string; counting the unescaped ones gives the number of keys in the text,
+ * nested ones included. (A listing's entries are counted in: re-serialising every tools/list
+ * response would cost more than the rest of its decoding.)
  */
-function hasOnlyUniqueTopLevelKeys(text: string, parsed: object): boolean {
+function hasOnlyValidatedKeys(text: string, parsed: McpEvent): boolean {
   // Whitespace between a key and its colon is legal JSON but never produced by the edge. The
   // regex can only match where a whitespace character precedes a colon: look for that first
   // (four indexOf calls cost a fraction of the regex over a whole event).
@@ -204,7 +255,9 @@ function hasOnlyUniqueTopLevelKeys(text: string, parsed: object): boolean {
     while (text.charCodeAt(at - 1 - backslashes) === 0x5c) backslashes++;
     if (backslashes % 2 === 0) keys++;
   }
-  return keys === Object.keys(parsed).length;
+  let expected = Object.keys(parsed).length;
+  for (const entry of parsed.tools_listed ?? []) expected += Object.keys(entry).length;
+  return keys === expected;
 }
 
 /**

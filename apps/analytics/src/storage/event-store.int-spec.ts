@@ -6,10 +6,13 @@ import {
   type DecodedEvent,
 } from '../ingest/event-decoder.js';
 import { BatchWriter } from '../ingest/batch-writer.js';
+import { TOOL_DRIFT_METHOD } from '#common';
 import {
   makeEvent,
+  makeListing,
   makeRejectionCount,
   memoryLogger,
+  preListingEvent,
   preV2Event,
   tempDir,
   testConfig,
@@ -167,10 +170,55 @@ describe('EventStore', () => {
       ['a server of 256 astral characters', makeEvent({ server: '😀'.repeat(256) }), true],
       ['a server of 257 astral characters', makeEvent({ server: '😀'.repeat(257) }), false],
       ['a client_tool of 257 characters', makeEvent({ client_tool: 'x'.repeat(257) }), false],
+      ['a listing', makeListing({ web: 120, news: null }), true],
+      ['an empty listing', makeListing({}), true],
+      ['a null listing entry', makeEvent({ tools_listed: [null as never] }), false],
+      [
+        'a listing entry without a tool',
+        makeEvent({ tools_listed: [{ tokens: 3 } as never] }),
+        false,
+      ],
+      ['a listed tool name of 257 characters', makeListing({ ['x'.repeat(257)]: 1 }), false],
+      ['negative tokens', makeListing({ web: -1 }), false],
+      ['tokens past INTEGER', makeListing({ web: 2 ** 31 }), false],
+      [
+        'a listing of 10,001 tools',
+        makeListing(Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`t${i}`, 1]))),
+        false,
+      ],
+      ['a detail of 16,384 astral characters', makeEvent({ detail: '😀'.repeat(16_384) }), true],
+      ['a detail of 16,385 characters', makeEvent({ detail: 'd'.repeat(16_385) }), false],
     ])('agrees with the checked path on %s', async (_name, event, valid) => {
       const doc = JSON.stringify(event);
       expect(decodeEventMessage(doc).ok).toBe(valid);
       expect(await store.insertDocuments([doc])).toBe(valid ? 1 : null);
+    });
+
+    it('stores the tools of a listing and the detail of a drift by both paths, and answers them', async () => {
+      const listing = makeListing({ web: 120, news: null }, { ts: '2025-03-01T10:00:00.000Z' });
+      const drift = makeEvent({
+        ts: '2025-03-01T10:00:01.000Z',
+        direction: 'server_to_client',
+        kind: 'notification',
+        method: TOOL_DRIFT_METHOD,
+        tool: 'web',
+        detail: JSON.stringify({ previous_hash: 'sha256:a', hash: 'sha256:b', diff: '~ x' }),
+      });
+      expect(await store.insertDocuments([listing, drift].map((e) => JSON.stringify(e)))).toBe(2);
+      // The checked path: a listing beside an event of an edge from before these fields.
+      const checked = makeListing({ read: 7 }, { ts: '2025-03-01T10:00:02.000Z' });
+      const older = preListingEvent({ ts: '2025-03-01T10:00:03.000Z' });
+      const docs = [checked, older].map((e) => JSON.stringify(e));
+      expect(await store.insertDocuments(docs)).toBeNull();
+      expect(await store.insertBatch(docs.map((doc) => decoded(JSON.parse(doc) as never)))).toBe(2);
+      expect(
+        await store.query('SELECT id, tools_listed, detail FROM events ORDER BY ts', []),
+      ).toEqual([
+        { id: listing.id, tools_listed: listing.tools_listed, detail: null },
+        { id: drift.id, tools_listed: null, detail: drift.detail },
+        { id: checked.id, tools_listed: [{ tool: 'read', tokens: 7 }], detail: null },
+        { id: older.id, tools_listed: null, detail: null },
+      ]);
     });
 
     it('hands back a batch holding one event twice (the checked path keeps the first)', async () => {

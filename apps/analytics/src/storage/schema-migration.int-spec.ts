@@ -2,6 +2,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { EVENT_COLUMNS } from '#common';
 import {
   makeEvent,
+  makeListing,
   makeRejectionCount,
   memoryLogger,
   tempDir,
@@ -10,6 +11,7 @@ import {
 import { AnalyticsQueries } from '../api/analytics-queries.js';
 import { decodeEventObject } from '../ingest/event-decoder.js';
 import { EventStore } from './event-store.js';
+import { createTableSql, EVENTS_TABLE, REQUESTS_TABLE } from './schema.js';
 
 // The schema of the version before v2, as its files hold it (copied, not derived: it must not
 // follow the current schema).
@@ -216,5 +218,58 @@ describe('opening a file of the version before v2', () => {
     store = await EventStore.open(path, { logger });
     expect(lines.filter((line) => line.includes('migrated table'))).toHaveLength(2);
     expect((await new AnalyticsQueries(store).summary({})).rejected).toBe(42);
+  });
+
+  it('adds tools_listed and detail to a v2 file from before them, and takes listings by both paths', async () => {
+    // The v2 schema just before these two columns: the current one without them.
+    const path = dir.file('v2-before-listings.duckdb');
+    const earlier = EVENTS_TABLE.columns.filter(
+      (c) => !['tools_listed', 'detail'].includes(c.name),
+    );
+    await writeFile(path, [
+      createTableSql({ ...EVENTS_TABLE, columns: earlier }),
+      createTableSql(REQUESTS_TABLE),
+      `INSERT INTO events (id, ts, namespace, transport, direction, kind, "method", tool, outcome,
+         key_id, auth_method, "count")
+       VALUES ('v2-call', '2025-01-01T00:00:00Z', 'search', 'streamable', 'client_to_server',
+         'request', 'tools/call', 'web', 'ok', 'alice', 'key', 1)`,
+    ]);
+    const { logger, lines } = memoryLogger();
+    store = await EventStore.open(path, { logger });
+    const added = await store.query(
+      `SELECT column_name, data_type, is_nullable FROM duckdb_columns()
+       WHERE table_name = 'events' ORDER BY column_index`,
+    );
+    expect(added.slice(-2)).toEqual([
+      {
+        column_name: 'tools_listed',
+        data_type: 'STRUCT(tool VARCHAR, tokens INTEGER)[]',
+        is_nullable: true,
+      },
+      { column_name: 'detail', data_type: 'VARCHAR', is_nullable: true },
+    ]);
+    expect(lines.find((line) => line.includes('migrated table'))).toContain(
+      '"added":["tools_listed","detail"]',
+    );
+    expect(await store.query('SELECT tools_listed, detail FROM events')).toEqual([
+      { tools_listed: null, detail: null },
+    ]);
+
+    const listing = makeListing({ web: 120 }, { ts: '2025-01-01T00:01:00.000Z' });
+    expect(await store.insertDocuments([JSON.stringify(listing)])).toBe(1);
+    const checked = makeListing({ web: 130 }, { ts: '2025-01-01T00:02:00.000Z' });
+    expect(await store.insertBatch([decoded(checked)])).toBe(1);
+    const { tools } = await new AnalyticsQueries(store).context({});
+    expect(tools).toEqual([
+      {
+        namespace: 'search',
+        tool: 'web',
+        tokens: 130,
+        calls: 1,
+        keys_listing: 1,
+        keys_calling: 1,
+        listings: 2,
+      },
+    ]);
   });
 });

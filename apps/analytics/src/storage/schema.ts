@@ -4,6 +4,7 @@ import {
   EVENT_COLUMNS,
   type EventOutcome,
   KINDS,
+  MAX_EVENT_DETAIL,
   type McpEvent,
   OUTCOMES,
   TRANSPORTS,
@@ -47,6 +48,8 @@ export const COLUMN_TYPES = {
   client_tool: 'VARCHAR',
   count: 'INTEGER',
   client_network: 'VARCHAR',
+  tools_listed: 'STRUCT(tool VARCHAR, tokens INTEGER)[]',
+  detail: 'VARCHAR',
 } as const satisfies Record<keyof McpEvent, string>;
 
 const NOT_NULL: ReadonlySet<EventColumn> = new Set([
@@ -65,7 +68,8 @@ const NOT_NULL: ReadonlySet<EventColumn> = new Set([
  * older edge during a rolling upgrade (the checked ingest path fills it in, see STAGE_FRESH_SQL),
  * or a row stored by the previous version (the migration fills it in, see schema-migration.ts).
  * Such an event stood for one request and named its key exactly when a key authenticated it;
- * the other v2 columns (server, client_tool, client_network) are null.
+ * the other v2 columns (server, client_tool, client_network, tools_listed, detail) are null, as
+ * are tools_listed and detail of an edge of v2 from before them.
  */
 export const PRE_V2_VALUES = {
   count: '1',
@@ -76,6 +80,15 @@ export const PRE_V2_VALUES = {
 export const MAX_TEXT_LENGTH = 256;
 /** The most requests one event may stand for (the edge's per-minute rows stay far below). */
 export const MAX_EVENT_COUNT = 1_000_000_000;
+/**
+ * (v2) The most tools one `tools_listed` may hold: far past any real server (hundreds), but a
+ * bound, so one event cannot grow the file by megabytes.
+ */
+export const MAX_LISTED_TOOLS = 10_000;
+/** (v2) Tokens of one listed definition: the INTEGER of the column. */
+export const MAX_TOOL_TOKENS = 2_147_483_647;
+/** (v2) The longest `detail`: the edge cuts a tool_drift's diff to fit. */
+export const MAX_DETAIL_LENGTH = MAX_EVENT_DETAIL;
 
 /** Column names are always quoted: `user`, `method` and `count` are SQL keywords. */
 export function quoted(column: string): string {
@@ -287,9 +300,19 @@ function sqlList(values: readonly string[]): string {
 /** 2^53 - 1: the edge writes JSON numbers, larger integers did not survive its JSON.stringify. */
 const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
 
-/** Null, or text of at most MAX_TEXT_LENGTH characters (code points, as validateEvent counts). */
-const boundedText = (column: EventColumn) =>
-  `(${quoted(column)} IS NULL OR length(${quoted(column)}) <= ${MAX_TEXT_LENGTH})`;
+/** Null, or text of at most `max` characters (code points, as validateEvent counts). */
+const boundedText = (column: EventColumn, max = MAX_TEXT_LENGTH) =>
+  `(${quoted(column)} IS NULL OR length(${quoted(column)}) <= ${max})`;
+
+/**
+ * Null, or at most MAX_LISTED_TOOLS entries each with a tool name of at most MAX_TEXT_LENGTH
+ * characters and tokens null or not negative. A null entry, or an entry whose `tool` is missing
+ * (null after the transform), is refused as validateEvent refuses it.
+ */
+const VALID_TOOLS_LISTED = `(tools_listed IS NULL OR (len(tools_listed) <= ${MAX_LISTED_TOOLS}
+  AND len(list_filter(tools_listed, lambda e: NOT coalesce(
+    e.tool IS NOT NULL AND length(e.tool) <= ${MAX_TEXT_LENGTH} AND (e.tokens IS NULL OR e.tokens >= 0),
+    false))) = 0))`;
 
 /**
  * What event-decoder's validateEvent demands, over typed columns (the strict transform already
@@ -309,6 +332,7 @@ export const VALID_EVENT = `(
   AND auth_method IN (${sqlList(AUTH_METHODS)})
   AND ${REQUEST_WEIGHT} BETWEEN 1 AND ${MAX_EVENT_COUNT}
   AND ${boundedText('server')} AND ${boundedText('client_tool')} AND ${boundedText('client_network')}
+  AND ${VALID_TOOLS_LISTED} AND ${boundedText('detail', MAX_DETAIL_LENGTH)}
 )`;
 
 /**

@@ -6,6 +6,7 @@ import {
   type ListedTool,
   type McpEvent,
   type NamespaceConfig,
+  MAX_EVENT_DETAIL,
   type Principal,
   TOOL_DRIFT_METHOD,
   type ToolDriftDetail,
@@ -243,13 +244,19 @@ export class ExchangeRecorder {
    * and which session saw it, written by the edge whose write recorded the drift.
    */
   toolDrift(tool: string, detail: ToolDriftDetail): void {
+    // The diff is cut (from its end) until the detail fits an event; the pin keeps it whole.
+    let text = JSON.stringify(detail);
+    for (let keep = detail.diff.length; text.length > MAX_EVENT_DETAIL;) {
+      keep = Math.floor(keep / 2);
+      text = JSON.stringify({ ...detail, diff: `${detail.diff.slice(0, keep)}\n… (cut)` });
+    }
     this.emit({
       direction: 'server_to_client',
       kind: 'notification',
       method: TOOL_DRIFT_METHOD,
       tool,
       outcome: 'ok',
-      detail: JSON.stringify(detail),
+      detail: text,
     });
   }
 

@@ -73,7 +73,8 @@ describe('edge parsing under generated input', () => {
         ) as unknown;
         for (const message of [backendView].flat()) {
           const call = message as { method?: unknown; params?: { name?: unknown } } | null;
-          if (call?.method === 'tools/call') expect(filter.allowsCall(call.params?.name)).toBe(true);
+          if (call?.method === 'tools/call')
+            expect(filter.allowsCall(call.params?.name)).toBe(true);
         }
       }),
       { numRuns: 2_000 },

@@ -98,6 +98,12 @@ export interface ToolDriftDetail {
   mode: 'alert' | 'block';
 }
 
+/**
+ * The longest `detail` an event carries (characters): the analytics service refuses longer ones,
+ * so the edge cuts a drift's diff to fit (ExchangeRecorder.toolDrift).
+ */
+export const MAX_EVENT_DETAIL = 16_384;
+
 /** `method` of the event an edge emits when a pinned tool's definition changed (SPEC §7 v2). */
 export const TOOL_DRIFT_METHOD = 'tool_drift';
 

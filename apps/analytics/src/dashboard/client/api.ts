@@ -1,19 +1,24 @@
 // The keyed analytics API, as the page calls it: the admin key as a Bearer token, never in a
 // URL; same origin only (the CSP's connect-src 'self').
 import type {
+  ContextBudget,
   KeyStats,
   LatencyHistogram,
   NamespaceStats,
+  PinView,
   Summary,
   TimeseriesPoint,
   ToolStats,
 } from '../../api/answers.js';
 
 export type {
+  ContextBudget,
+  ContextTool,
   HistogramBucket,
   KeyStats,
   LatencyHistogram,
   NamespaceStats,
+  PinView,
   Summary,
   TimeseriesPoint,
   ToolStats,
@@ -49,6 +54,8 @@ export interface Answers {
   namespaces: NamespaceStats[];
   events: EventsPage;
   histogram: LatencyHistogram;
+  context: ContextBudget;
+  pins: PinView[];
 }
 
 export class ApiError extends Error {
@@ -73,6 +80,31 @@ export async function getAnswer<E extends keyof Answers>(
     cache: 'no-store',
     signal,
   });
+  return (await answerOf(response)) as Answers[E];
+}
+
+/**
+ * Accepts the drifted definition of a pinned tool. `hash` is the drift the person saw: when the
+ * definition drifted again since, the API refuses (409) instead of approving a diff nobody read.
+ */
+export async function approvePin(pin: PinView, key: string): Promise<PinView> {
+  const path = [pin.namespace, pin.tool].map(encodeURIComponent).join('/');
+  const response = await fetch(`/api/v1/pins/${path}/approve`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${key}`,
+      Accept: 'application/json',
+      'Content-Type': 'application/json',
+    },
+    body: JSON.stringify({ hash: pin.drift?.hash }),
+    credentials: 'omit',
+    cache: 'no-store',
+  });
+  return (await answerOf(response)) as PinView;
+}
+
+/** The JSON body of an answer; an ApiError with the API's message when it is not a success. */
+async function answerOf(response: Response): Promise<unknown> {
   let body: unknown = null;
   try {
     body = await response.json();
@@ -86,5 +118,5 @@ export async function getAnswer<E extends keyof Answers>(
       typeof message === 'string' ? message : response.statusText,
     );
   }
-  return body as Answers[E];
+  return body;
 }

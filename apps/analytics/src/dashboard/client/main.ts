@@ -5,7 +5,9 @@
 // tenant on the page is a link that filters the whole page, and the back button undoes it.
 import { type Answers, ApiError, getAnswer } from './api.js';
 import { HistogramChart, TimeCharts } from './charts.js';
+import { renderContext } from './context-panel.js';
 import { byId } from './dom.js';
+import { DriftAlarms } from './drift-alarms.js';
 import { histogramSentence, latencySentence, renderCards, volumeSentence } from './figures.js';
 import { apiParams, isFiltered, type PageFilters, RANGES } from './filters.js';
 import { FilterNavigation } from './navigation.js';
@@ -33,6 +35,8 @@ const ui = {
   tools: byId('tools', HTMLTableElement),
   keys: byId('keys', HTMLTableElement),
   namespaces: byId('namespaces', HTMLTableElement),
+  context: byId('context', HTMLTableElement),
+  contextTotals: byId('context-totals', HTMLElement),
   events: byId('events', HTMLTableElement),
 };
 
@@ -52,6 +56,11 @@ const timeCharts = new TimeCharts(
   byId('latency-chart', HTMLElement),
 );
 const histogram = new HistogramChart(byId('histogram-chart', HTMLElement));
+const alarms = new DriftAlarms(
+  byId('alarms', HTMLElement),
+  () => state.key,
+  () => void refresh(),
+);
 const navigation = new FilterNavigation((filters) => {
   // Shown again with the chosen tool's own histogram, once it is fetched.
   if (filters.tool === null) showHistogram(filters);
@@ -79,19 +88,46 @@ async function refresh(): Promise<void> {
   ui.welcome.hidden = true;
   let drawing = false;
   try {
-    const [summary, series, tools, keys, namespaces, events, buckets, allNamespaces, allKeys] =
-      await Promise.all([
-        ask('summary'),
-        ask('timeseries', { bucket: range.bucket }),
-        ask('tools', { limit: '10' }),
-        ask('keys'),
-        ask('namespaces'),
-        ask('events', { limit: '15' }),
-        filters.tool === null ? null : ask('histogram'),
-        // The filter choices come from the whole range, not from the filtered answer.
-        filtered ? ask('namespaces', undefined, true) : null,
-        filtered ? ask('keys', undefined, true) : null,
-      ]);
+    // A key no answer has accepted yet (just entered, or refused last time) is tried with one
+    // request before the others: a mistyped key then costs one refused attempt, where nine at
+    // once used up the client's allowance of failures (429) in two tries.
+    const summaryAnswer = ask('summary');
+    if (state.lastUpdated === null) await summaryAnswer;
+    // The drift alarms are of every namespace whatever the filters, and a pins answer that fails
+    // (no pin store, the store away) is a note on the page, not a failed refresh.
+    const pins = getAnswer('pins', new URLSearchParams(), state.key, signal).then(
+      (answer) => ({ answer, failure: null }),
+      (error: unknown) => ({
+        answer: null,
+        failure: error instanceof Error ? error.message : String(error),
+      }),
+    );
+    const [
+      summary,
+      series,
+      tools,
+      keys,
+      namespaces,
+      context,
+      events,
+      pinned,
+      buckets,
+      allNamespaces,
+      allKeys,
+    ] = await Promise.all([
+      summaryAnswer,
+      ask('timeseries', { bucket: range.bucket }),
+      ask('tools', { limit: '10' }),
+      ask('keys'),
+      ask('namespaces'),
+      ask('context'),
+      ask('events', { limit: '15' }),
+      pins,
+      filters.tool === null ? null : ask('histogram'),
+      // The filter choices come from the whole range, not from the filtered answer.
+      filtered ? ask('namespaces', undefined, true) : null,
+      filtered ? ask('keys', undefined, true) : null,
+    ]);
     if (generation !== state.generation) return;
     drawing = true;
     ui.content.hidden = false; // before the charts measure their width
@@ -108,7 +144,9 @@ async function refresh(): Promise<void> {
     renderTools(ui.tools, tools, navigation);
     renderKeys(ui.keys, keys, navigation);
     renderNamespaces(ui.namespaces, namespaces, navigation);
+    renderContext(ui.context, ui.contextTotals, context, navigation);
     renderEvents(ui.events, events.events, navigation);
+    alarms.render(pinned.answer, pinned.failure);
     navigation.setChoices(
       (allNamespaces ?? namespaces).map((n) => n.namespace),
       (allKeys ?? keys).map((k) => k.tenant),
@@ -215,10 +253,12 @@ function showDisconnected(): void {
 function resetView(): void {
   ui.content.hidden = true;
   renderCards(null);
-  for (const table of [ui.tools, ui.keys, ui.namespaces, ui.events]) {
+  for (const table of [ui.tools, ui.keys, ui.namespaces, ui.context, ui.events]) {
     table.tBodies[0].replaceChildren();
     table.tFoot?.replaceChildren();
   }
+  ui.contextTotals.textContent = '';
+  alarms.clear();
   timeCharts.clear();
   histogram.clear();
   for (const summary of [ui.volumeSummary, ui.latencySummary, ui.histogramSummary]) {

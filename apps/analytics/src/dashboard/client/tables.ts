@@ -28,7 +28,7 @@ const NO_CREDENTIAL_HELP =
 const toolName = (tool: string | null) => tool ?? '(unnamed)';
 
 /** A tool is named within its namespace: choosing one chooses both. */
-function toolLink(links: Links, namespace: string, tool: string): HTMLAnchorElement {
+export function toolLink(links: Links, namespace: string, tool: string): HTMLAnchorElement {
   const link = filterLink(
     tool,
     links.href({ namespace, tool }),
@@ -39,7 +39,7 @@ function toolLink(links: Links, namespace: string, tool: string): HTMLAnchorElem
 }
 
 /** Choosing a namespace drops the tool chosen (a tool of another namespace would leave nothing). */
-function namespaceLink(links: Links, namespace: string): HTMLAnchorElement {
+export function namespaceLink(links: Links, namespace: string): HTMLAnchorElement {
   const link = filterLink(
     namespace,
     links.href({ namespace, tool: null }),
