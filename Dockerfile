@@ -8,22 +8,18 @@ WORKDIR /app
 ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 
 COPY package.json package-lock.json ./
-# `npm install`, not `npm ci`: the lockfile was written on linux-x64 and lacks the other
-# platforms' optional native packages (DuckDB bindings), which npm ci would refuse to add.
-RUN npm install
+# `npm ci`: exactly the lockfile, which lists every platform's optional native packages
+# (the DuckDB bindings for linux x64/arm64, glibc and musl among them).
+RUN npm ci
 
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY libs ./libs
 COPY apps ./apps
 RUN npm run build
 
-# npm can still leave out this platform's native DuckDB binding when the lockfile does not
-# list it (npm/cli#4828): add it explicitly in that case, then prove it loads, so a broken
-# image fails here and not at the analytics service's first query.
+# Prove this platform's native DuckDB binding loads, so a broken image fails here and not at
+# the analytics service's first query.
 RUN npm prune --omit=dev \
- && (node -e "require('@duckdb/node-bindings')" 2>/dev/null \
-     || npm install --no-save --omit=dev \
-          "@duckdb/node-bindings-linux-$(node -p process.arch)@$(node -p "require('@duckdb/node-bindings/package.json').version")") \
  && node -e "require('@duckdb/node-bindings')"
 
 # ---- runtime: compiled code + production dependencies, non-root ----
@@ -39,6 +35,7 @@ COPY --from=build /app/dist ./dist
 # own (deploy/config/), and `docker run` of the default command uses this one.
 COPY package.json gateway.yam[l] ./
 COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
+COPY deploy/banner.mjs ./deploy/banner.mjs
 RUN mkdir -p /app/data && chown node:node /app/data
 
 USER node

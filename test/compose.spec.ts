@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
-import { parseConfig, parseDuration, readRuntimeSettings } from '#common';
+import { type GatewayConfig, parseConfig, parseDuration, readRuntimeSettings } from '#common';
 
 // The deployment files (docker-compose.yml, Dockerfile, deploy/, .ci/run) are checked against
 // the code they start: npm scripts, runtime defaults, the config schema. There is no Docker
@@ -46,6 +46,7 @@ interface Service {
   expose?: (string | number)[];
   volumes?: (string | { source?: string; target: string })[];
   container_name?: string;
+  restart?: string;
   deploy?: { replicas?: number };
   healthcheck?: Healthcheck;
   depends_on?: string[] | Record<string, { condition?: string }>;
@@ -113,6 +114,15 @@ function mountedFile(service: Service, target: string): string {
   throw new Error(`nothing is mounted at ${target}`);
 }
 
+/** A deploy/ script the image contains: copied by the Dockerfile, let through .dockerignore. */
+function shipped(path: string): boolean {
+  return (
+    existsSync(join(ROOT, path)) &&
+    read('Dockerfile').includes(`COPY ${path} `) &&
+    read('.dockerignore').split('\n').includes(`!${path}`)
+  );
+}
+
 function nginxDirective(conf: string, name: string): string[] {
   return [...conf.matchAll(new RegExp(`^\\s*${name}\\s+([^;]+);`, 'gm'))].map((m) => m[1].trim());
 }
@@ -140,9 +150,13 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of fromImage) {
       const command = argv(service.command);
       if (scriptOf(command)) continue;
-      // Otherwise a demo backend shipped as a production dependency (kept by `npm prune`).
       const [bin, path] = command;
       expect({ name, bin }).toEqual({ name, bin: 'node' });
+      if (path.startsWith('deploy/')) {
+        expect({ name, path, shipped: shipped(path) }).toEqual({ name, path, shipped: true });
+        continue;
+      }
+      // Otherwise a demo backend shipped as a production dependency (kept by `npm prune`).
       const dependency = Object.keys(pkg.dependencies).find((dep) =>
         path.startsWith(`node_modules/${dep}/`),
       );
@@ -237,9 +251,10 @@ describe('docker-compose.yml', () => {
 
   it('waits only on dependencies that have a healthcheck', () => {
     for (const [name, service] of Object.entries(services)) {
+      // A one-shot job (restart: 'no', it exits when done) has nothing to check.
       expect({ name, healthcheck: service.healthcheck !== undefined }).toEqual({
         name,
-        healthcheck: true,
+        healthcheck: service.restart !== 'no',
       });
       const deps = service.depends_on;
       if (deps === undefined || Array.isArray(deps)) continue;
@@ -251,19 +266,73 @@ describe('docker-compose.yml', () => {
   });
 
   it('health-checks with scripts that the image ships', () => {
-    const dockerfile = read('Dockerfile');
     for (const [name, service] of Object.entries(services)) {
       const test = argv(service.healthcheck?.test);
       const script = test.find((arg) => arg.startsWith('deploy/'));
       if (!script) continue;
-      expect({ name, script, exists: existsSync(join(ROOT, script)) }).toEqual({
-        name,
-        script,
-        exists: true,
-      });
-      expect(dockerfile).toContain(`COPY ${script} `);
-      expect(read('.dockerignore').split('\n')).toContain(`!${script}`);
+      expect({ name, script, shipped: shipped(script) }).toEqual({ name, script, shipped: true });
     }
+  });
+});
+
+describe('banner (what `npm start` prints, for the compose stack)', () => {
+  const banner = services.banner;
+  const [, script, mcpUrl, analyticsUrl] = argv(banner.command);
+  const configText = mountedFile(banner, String(banner.environment?.GATEWAY_CONFIG));
+  const bannerText = async (env: Record<string, string>) => {
+    const module = (await import(pathToFileURL(join(ROOT, script)).href)) as {
+      bannerText: (options: {
+        config: GatewayConfig;
+        fileDefaults: GatewayConfig;
+        mcpUrl: string;
+        analyticsUrl: string;
+      }) => string;
+    };
+    return module.bannerText({
+      config: parseConfig(configText, env, 'deploy config'),
+      fileDefaults: parseConfig(configText, {}, 'deploy config'),
+      mcpUrl,
+      analyticsUrl,
+    });
+  };
+
+  it('runs once, after the load balancer and analytics are healthy', () => {
+    expect(script).toBe('deploy/banner.mjs');
+    expect(banner.restart).toBe('no');
+    expect(banner.depends_on).toEqual({
+      lb: { condition: 'service_healthy' },
+      analytics: { condition: 'service_healthy' },
+    });
+  });
+
+  it('prints the URLs of the host ports that lb and analytics publish', () => {
+    const hostPort = (url: string) => new URL(url).port;
+    expect(published(services.lb).map((p) => p.published)).toContain(hostPort(mcpUrl));
+    expect(published(services.analytics).map((p) => p.published)).toContain(hostPort(analyticsUrl));
+  });
+
+  it('reads the config the gateway services read', () => {
+    expect(configText).toBe(
+      mountedFile(services.edge, String(services.edge.environment?.GATEWAY_CONFIG)),
+    );
+  });
+
+  it('prints every namespace endpoint and the demo keys of a bare `docker compose up`', async () => {
+    const text = await bannerText({});
+    const config = parseConfig(configText, {}, 'deploy config');
+    for (const ns of Object.keys(config.namespaces)) {
+      expect(text).toContain(`${mcpUrl}/mcp/${ns}\n`);
+    }
+    expect(text).toContain(`${analyticsUrl}/api/v1/summary`);
+    for (const key of config.keys)
+      expect(text).toContain(`(${key.id}, role ${key.role}): ${key.key}`);
+  });
+
+  it('never prints a key set in the environment', async () => {
+    const secret = 'a-real-secret-set-by-the-operator';
+    const text = await bannerText({ GATEWAY_DEMO_KEY: secret, GATEWAY_ADMIN_KEY: secret });
+    expect(text).not.toContain(secret);
+    expect(text).toContain('(admin, role admin): set in the environment, not shown');
   });
 });
 
@@ -312,11 +381,11 @@ describe('Dockerfile', () => {
   const build = stages.find((s) => /^FROM\s+\S+\s+AS\s+build\b/i.test(s)) ?? '';
   const runtime = stages.at(-1) ?? '';
 
-  it('builds on Node 20 with npm install (never npm ci) and npm run build', () => {
+  it('builds on Node 20 with npm ci (exactly the lockfile) and npm run build', () => {
     expect(dockerfile).toMatch(/node:20-bookworm-slim/);
-    expect(build).toMatch(/^RUN npm install\b/m);
+    expect(build).toMatch(/^RUN npm ci\b/m);
     expect(build).toMatch(/^RUN npm run build\b/m);
-    expect(code(dockerfile)).not.toMatch(/npm ci\b/);
+    expect(code(dockerfile)).not.toMatch(/npm install\b/);
     expect(build).toMatch(/npm prune --omit=dev/);
   });
 
@@ -332,12 +401,13 @@ describe('Dockerfile', () => {
 describe('.ci/run', () => {
   const script = read('.ci/run');
 
-  it('is strict bash that installs with npm install and runs npm test', () => {
+  it('is strict bash that installs with npm ci and runs npm test', () => {
     expect(script.split('\n')[0]).toMatch(/^#!.*bash/);
     expect(script).toMatch(/^set -euo pipefail$/m);
     expect(() => accessSync(join(ROOT, '.ci/run'), constants.X_OK)).not.toThrow();
-    expect(script).toMatch(/^npm install\b/m);
-    expect(code(script)).not.toMatch(/npm ci\b/);
+    // npm ci: the lockfile as committed, never rewritten by CI (it lists every platform).
+    expect(script).toMatch(/^npm ci\b/m);
+    expect(code(script)).not.toMatch(/npm install\b/);
     expect(script).toMatch(/^npm test$/m);
   });
 });

@@ -172,6 +172,7 @@ describe('defaults', () => {
       },
       namespaces: {},
       tenants: {},
+      tool_pinning: { mode: 'alert' },
       roles: {},
       keys: [],
       auth: {
