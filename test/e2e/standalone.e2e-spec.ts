@@ -99,6 +99,51 @@ keys:
     },
   );
 
+  it('pins what it relays and counts its tokens; the analytics thread answers for both', async () => {
+    const { client, transport } = await connectClient(`${gateway.edgeUrl}/mcp/remote`, key);
+    const listed = (await client.listTools()).tools.map((tool) => tool.name);
+    await transport.terminateSession();
+    await client.close();
+    const get = async (path: string) => {
+      const response = await fetch(`${gateway.analyticsUrl}${path}`, {
+        headers: { Authorization: `Bearer ${key}` },
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as Record<string, unknown>;
+    };
+    // The edge wrote the pins file on the main thread; the analytics thread reads it over its link.
+    const pins = await eventually(
+      async () => {
+        const answer = (await get('/api/v1/pins?namespace=remote')) as unknown as unknown[];
+        return answer.length === listed.length && answer;
+      },
+      10_000,
+      'every listed tool pinned',
+    );
+    expect(pins).toContainEqual(
+      expect.objectContaining({
+        tool: 'echo',
+        status: 'pinned',
+        hash: expect.stringMatching(/^sha256:/) as string,
+      }),
+    );
+    const context = await eventually(
+      async () => {
+        const answer = (await get('/api/v1/context?namespace=remote')) as { tools?: unknown[] };
+        return (answer.tools?.length ?? 0) === listed.length && answer;
+      },
+      15_000,
+      'the listing in /api/v1/context',
+    );
+    expect(context.tools).toContainEqual(
+      expect.objectContaining({
+        namespace: 'remote',
+        tool: 'echo',
+        tokens: expect.any(Number) as number,
+      }),
+    );
+  });
+
   // SPEC §8: logs never contain a key. A YAML parser quotes the source around a syntax error,
   // and after a stray brace every later token is one: the edge, auth and analytics log it.
   const broken = (secrets: string[]) =>

@@ -14,9 +14,9 @@ import {
 } from '#common';
 // Standalone mode is the composition root: the one place that runs all three services in one
 // process. The services themselves never import each other.
-import { startAnalytics } from '../../analytics/src/bootstrap.js';
 import { KeysFileError, startAuth } from '../../auth/src/bootstrap.js';
 import { startEdge, traceOptionsFromEnv } from '../../edge/src/bootstrap.js';
+import { startAnalyticsThread } from './analytics-thread.js';
 
 async function main(): Promise<void> {
   // The tokenizer's tables (context budget) load while the services connect and start.
@@ -38,16 +38,8 @@ async function main(): Promise<void> {
   // Pinned tool definitions (SPEC §7 v2), beside the DuckDB file: one store for the edge, which
   // pins and checks, and the analytics service, which lists and approves.
   const pins = new FilePinStore(join(dirname(settings.analyticsDb), 'pins.json'));
-  const analytics = await startAnalytics({
-    port: settings.analyticsPort,
-    host: settings.host,
-    dbPath: settings.analyticsDb,
-    config,
-    bus,
-    logger: createLogger('analytics', settings.logLevel),
-    events: { kind: 'in-process', channel: events },
-    pins,
-  });
+  // Analytics on its own thread: DuckDB never runs on the edge's event loop.
+  const analytics = await startAnalyticsThread({ bus, events, pins, config, logger });
   const edge = await startEdge({
     port: settings.edgePort,
     host: settings.host,

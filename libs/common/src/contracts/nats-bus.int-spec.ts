@@ -235,8 +235,10 @@ describe('NatsBus and NatsBusTransport with a prefix (events.nats_prefix)', () =
   });
 
   it('serves the handlers on the prefixed subjects, not on the v1 ones', async () => {
-    expect(await server.subscribers('blue.auth.key.verify.v1')).toBe(1);
-    expect(await server.subscribers('blue.auth.keys.changed.v1')).toBe(1);
+    // The server registers a subscription once it has read the SUB: not always by listen().
+    for (const subject of ['blue.auth.key.verify.v1', 'blue.auth.keys.changed.v1']) {
+      await eventually(async () => (await server.subscribers(subject)) === 1, 5_000, subject);
+    }
     expect(await server.subscribers('auth.key.verify.v1')).toBe(0);
     expect(await server.subscribers('auth.keys.changed.v1')).toBe(0);
   });
