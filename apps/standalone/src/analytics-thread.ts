@@ -24,10 +24,8 @@ export async function startAnalyticsThread(deps: {
   config: ConfigStore;
   logger: Logger;
 }): Promise<AnalyticsThread> {
-  const worker = new Worker(new URL('./analytics-worker.js', import.meta.url), {
-    // The same heap tuning as the process (young generation sized for many small objects).
-    execArgv: process.execArgv,
-  });
+  // The thread shares the process's V8 flags (a worker may not be given its own).
+  const worker = new Worker(new URL('./analytics-worker.js', import.meta.url));
   const link = new PortLink(worker);
   const unsubscribe = serveBus(link, deps.bus);
   let exited = false;
