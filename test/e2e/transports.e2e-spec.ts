@@ -91,7 +91,7 @@ namespaces:
   recorded2: { upstream: { url: "${recording.url}" } }
   quick: { upstream: { url: "${streamable.url}" }, timeout_ms: 1200 }
   quickstdio: { upstream: { command: "${process.execPath}", args: ["${EVERYTHING}", "stdio"] }, timeout_ms: 1200 }
-  reaped: { upstream: { command: "${process.execPath}", args: ["${EVERYTHING}", "stdio"], idle_timeout: 1s } }
+  reaped: { upstream: { command: "${process.execPath}", args: ["${EVERYTHING}", "stdio"], idle_timeout: 1s, warm: 0 } }
   capped: { upstream: { command: "${process.execPath}", args: ["${EVERYTHING}", "stdio"], max_children: 1 } }
   crashing: { upstream: { command: "${process.execPath}", args: ["${join(ROOT, 'test/support/crashing-server.mjs')}"] } }
 keys:

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import {
   ConfigStore,
   InProcessBus,
@@ -15,6 +16,8 @@ export interface InProcessGateway {
   edges: EdgeHandle[];
   /** The edges' shared session secret (what forwarding marks are made with). */
   sessionSecret: string;
+  /** The config in force: with `configFile`, `config.reload()` applies what the file says now. */
+  config: ConfigStore;
   /** Every event the edges published, in order. */
   events: McpEvent[];
   /** Resolves once every event published so far is in `events` (and every ended span exported). */
@@ -34,10 +37,18 @@ export async function startInProcessGateway(
     /** The first edge's port (default: any free one). */ port?: number;
     /** OpenTelemetry traces, on every edge (off without). */
     traces?: EdgeOptions['traces'];
+    /** `yaml` is written here and the config read from it, so a test can change it and reload. */
+    configFile?: string;
   } = {},
 ): Promise<InProcessGateway> {
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-  const config = new ConfigStore(parseConfig(yaml, process.env, 'test config'));
+  let config: ConfigStore;
+  if (options.configFile) {
+    writeFileSync(options.configFile, yaml);
+    config = ConfigStore.fromFile(options.configFile, process.env);
+  } else {
+    config = new ConfigStore(parseConfig(yaml, process.env, 'test config'));
+  }
   const bus = new InProcessBus();
   const channel = new InProcessEventChannel();
   const events: McpEvent[] = [];
@@ -66,6 +77,7 @@ export async function startInProcessGateway(
   return {
     edges,
     sessionSecret,
+    config,
     events,
     flush: async () => {
       for (const edge of edges) await edge.publisher.flush();

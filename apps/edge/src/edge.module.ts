@@ -114,7 +114,8 @@ function upstreamProviders(): Provider[] {
     made(
       BridgeSessions,
       [o, EdgeMetrics],
-      (opts: EdgeOptions, metrics: EdgeMetrics) => new BridgeSessions(metrics, opts.logger),
+      (opts: EdgeOptions, metrics: EdgeMetrics) =>
+        new BridgeSessions(opts.config, metrics, opts.logger),
     ),
     made(
       HttpPassthrough,

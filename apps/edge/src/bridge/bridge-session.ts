@@ -10,7 +10,6 @@ import type { ToolGate } from '../pins/tool-catalog.js';
 import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
 import { MessageTap } from '../tap/message-tap.js';
 import { writeTraceMeta } from '../tracing/tracing.js';
-import { createBackendTransport } from './backend-transport.js';
 import type { ClientStream } from './client-stream.js';
 
 export type ClientSide = 'streamable' | 'legacy';
@@ -20,6 +19,11 @@ export interface BridgeSessionOptions {
   /** The key that opened it. */
   keyId: string;
   upstream: NamespaceConfig['upstream'];
+  /**
+   * The backend connection, made for this session: an SDK client transport, a stdio child (new or
+   * warm) or a session's lane on a shared child; its log lines go to `logger` (the session's).
+   */
+  connect: (logger: Logger) => Transport;
   timeoutMs: number;
   idleTimeoutMs: number;
   client: ClientSide;
@@ -70,9 +74,9 @@ interface PendingRequest {
 }
 
 /**
- * One client session bridged to one backend connection that lives in this edge: a stdio child,
- * a legacy SSE backend, or (for legacy SSE clients) a Streamable HTTP backend, reached through
- * an SDK client transport. Every message either way crosses the one `MessageTap`, recorded with
+ * One client session bridged to one backend connection that lives in this edge: a stdio child
+ * (its own, or its lane on a shared one), a legacy SSE backend, or (for legacy SSE clients) a
+ * Streamable HTTP backend, reached through a Transport. Every message either way crosses the one `MessageTap`, recorded with
  * the exchange it belongs to. Requests are tracked by id while they wait (timeout reset by
  * progress); the session ends with DELETE, the legacy stream closing, idle reaping, or the
  * backend going away — then every waiting request gets the one error writer's JSON-RPC error.
@@ -97,7 +101,7 @@ export class BridgeSession {
     this.token = options.token(this.id);
     this.streamExchange = options.exchange;
     this.logger = options.logger.child({ namespace: options.namespace, session: this.id });
-    this.backend = createBackendTransport(options.upstream, this.logger);
+    this.backend = options.connect(this.logger);
     this.backend.onmessage = (message) => this.fromBackend(message);
     this.backend.onclose = () => void this.close('backend closed the connection');
     this.backend.onerror = (error) =>

@@ -1,14 +1,29 @@
-import { ErrorCode, GatewayError, isStdioUpstream } from '#common';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  type ConfigStore,
+  ErrorCode,
+  GatewayError,
+  isStdioUpstream,
+  type NamespaceConfig,
+  type StdioUpstreamConfig,
+} from '#common';
 import type { Logger } from 'pino';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import { createBackendTransport } from './backend-transport.js';
 import { BridgeSession, type BridgeSessionOptions } from './bridge-session.js';
+import { SharedChild } from './shared-child.js';
+import { childSpec, StdioChild } from './stdio-child.js';
+import { WarmPool, type WarmPoolHost } from './warm-pool.js';
 
 const DEFAULT_IDLE_MS = 10 * 60_000;
 const DEFAULT_MAX_SESSIONS = 256;
 /** A session whose client never went past initialize ends after this (or a quarter of its idle time). */
 const NEVER_USED_MS = 30_000;
 
-export type NewSession = Omit<BridgeSessionOptions, 'logger' | 'onClosed' | 'idleTimeoutMs'> & {
+export type NewSession = Omit<
+  BridgeSessionOptions,
+  'logger' | 'onClosed' | 'idleTimeoutMs' | 'connect'
+> & {
   /** The key that opens it: its sessions per namespace are capped. */
   keyId: string;
   /** `server.max_sessions_per_key` */
@@ -22,17 +37,33 @@ export type NewSession = Omit<BridgeSessionOptions, 'logger' | 'onClosed' | 'idl
  * tenant), reaped after their idle time — much sooner when the client never went past
  * initialize — and all closed on shutdown. A refusal says honestly when to try again: when the
  * oldest idle session in the way will have been reaped.
+ *
+ * A stdio session gets its backend here: a warm child when the namespace's pool has one
+ * (warm-pool.ts), else a child spawned for it; or, on a `shared` namespace, a lane on the
+ * namespace's one child (shared-child.ts). Children count against `max_children` whoever holds
+ * them; sessions on a shared child are capped as other bridged sessions are.
  */
-export class BridgeSessions {
+export class BridgeSessions implements WarmPoolHost {
   private readonly sessions = new Map<string, BridgeSession>();
+  /** Sessions holding a child of their own, per namespace. */
+  private readonly held = new Map<string, number>();
+  /** The child each `shared` namespace's new sessions join (a retired one ends with its last). */
+  private readonly shared = new Map<string, SharedChild>();
+  private readonly warm: WarmPool;
   private readonly reaper: NodeJS.Timeout;
+  private readonly unwatch: () => void;
+  private closing = false;
 
   constructor(
+    private readonly config: ConfigStore,
     private readonly metrics: EdgeMetrics,
     private readonly logger: Logger,
   ) {
     this.reaper = setInterval(() => this.reapIdle(), 1_000);
     this.reaper.unref();
+    this.warm = new WarmPool(config, this, metrics, logger);
+    this.unwatch = config.onChange(() => this.reconfigure());
+    this.warm.fillAll();
   }
 
   get(id: string): BridgeSession | undefined {
@@ -44,22 +75,29 @@ export class BridgeSessions {
   }
 
   async create(options: NewSession): Promise<BridgeSession> {
+    const { namespace } = options;
     const stdio = isStdioUpstream(options.upstream) ? options.upstream : undefined;
-    this.admit(options, stdio?.max_children ?? DEFAULT_MAX_SESSIONS);
-    const labels = { namespace: options.namespace, key_id: options.keyId };
+    const owned = stdio !== undefined && !stdio.shared;
+    this.admit(options, stdio);
+    const labels = { namespace, key_id: options.keyId };
     this.metrics.bridgedSessions.inc(labels);
-    if (stdio) this.metrics.stdioChildren.inc({ namespace: options.namespace });
+    if (owned) this.held.set(namespace, (this.held.get(namespace) ?? 0) + 1);
     const session = new BridgeSession({
       ...options,
+      connect: this.connector(namespace, options.upstream),
       idleTimeoutMs: stdio?.idle_timeout ?? DEFAULT_IDLE_MS,
       logger: this.logger,
       onClosed: (closed) => {
         if (!this.sessions.delete(closed.id)) return;
         this.metrics.bridgedSessions.dec(labels);
-        if (stdio) this.metrics.stdioChildren.dec({ namespace: options.namespace });
+        if (!owned) return;
+        this.held.set(namespace, (this.held.get(namespace) ?? 1) - 1);
+        this.warm.refill(namespace); // the place it leaves may be the pool's
       },
     });
     this.sessions.set(session.id, session);
+    // What this session took from the pool is replaced in the background.
+    if (stdio) this.warm.refill(namespace);
     try {
       await session.start();
     } catch (error) {
@@ -67,7 +105,7 @@ export class BridgeSessions {
       this.logger.error(
         {
           request_id: options.exchange.identity.request_id,
-          namespace: options.namespace,
+          namespace,
           err: String(error),
         },
         'backend connection failed to start',
@@ -78,15 +116,103 @@ export class BridgeSessions {
     return session;
   }
 
-  /** The namespace's cap, then the key's; each refusal names when a place frees up. */
-  private admit(options: NewSession, namespaceCap: number): void {
-    const inNamespace = [...this.sessions.values()].filter(
-      (s) => s.namespace === options.namespace,
-    );
-    if (inNamespace.length >= namespaceCap) {
+  childrenInUse(namespace: string): number {
+    return (this.held.get(namespace) ?? 0) + (this.hasSharedChild(namespace) ? 1 : 0);
+  }
+
+  hasSharedChild(namespace: string): boolean {
+    return this.shared.get(namespace)?.running ?? false;
+  }
+
+  /** How a new session of `namespace` reaches its backend. */
+  private connector(
+    namespace: string,
+    upstream: NamespaceConfig['upstream'],
+  ): (logger: Logger) => Transport {
+    if (!isStdioUpstream(upstream)) return () => createBackendTransport(upstream);
+    if (upstream.shared) {
+      const lane = this.sharedChild(namespace, upstream).lane();
+      return () => lane;
+    }
+    const child =
+      this.warm.take(namespace, upstream) ??
+      new StdioChild(upstream, namespace, this.metrics, this.logger);
+    return (logger) => {
+      child.useLogger(logger);
+      return child;
+    };
+  }
+
+  /** The namespace's shared child, started (from the pool when it has one) if there is none of this config. */
+  private sharedChild(namespace: string, upstream: StdioUpstreamConfig): SharedChild {
+    const spec = childSpec(upstream);
+    const current = this.shared.get(namespace);
+    if (current?.running && current.spec === spec) return current;
+    if (current) this.retire(namespace, current);
+    const logger = this.logger.child({ namespace, shared: true });
+    const child =
+      this.warm.take(namespace, upstream) ??
+      new StdioChild(upstream, namespace, this.metrics, logger);
+    const shared = new SharedChild(namespace, spec, child, logger, {
+      keepIdle: () => !this.closing && this.keepsSharedChild(namespace, spec),
+      gone: (ended) => {
+        if (this.shared.get(namespace) !== ended) return;
+        this.shared.delete(namespace);
+        this.warm.fill(namespace);
+      },
+    });
+    this.shared.set(namespace, shared);
+    return shared;
+  }
+
+  /** A shared child without sessions is the namespace's warm child: kept unless warm is 0. */
+  private keepsSharedChild(namespace: string, spec: string): boolean {
+    const upstream = this.sharedUpstream(namespace);
+    return upstream !== undefined && childSpec(upstream) === spec && (upstream.warm ?? 1) > 0;
+  }
+
+  private sharedUpstream(namespace: string): StdioUpstreamConfig | undefined {
+    const upstream = this.config.current.namespaces[namespace]?.upstream;
+    return upstream && isStdioUpstream(upstream) && upstream.shared ? upstream : undefined;
+  }
+
+  private retire(namespace: string, shared: SharedChild): void {
+    shared.retiring = true;
+    if (this.shared.get(namespace) === shared) this.shared.delete(namespace);
+    shared.retireIfIdle();
+  }
+
+  /**
+   * A reload: the shared child of a changed namespace takes no new session (its sessions keep it,
+   * as sessions keep their own children), and the pools follow the new config.
+   */
+  private reconfigure(): void {
+    for (const [namespace, shared] of this.shared) {
+      const upstream = this.sharedUpstream(namespace);
+      if (upstream && childSpec(upstream) === shared.spec) shared.retireIfIdle();
+      else this.retire(namespace, shared);
+    }
+    this.warm.fillAll();
+  }
+
+  /**
+   * The namespace's cap, then the key's; each refusal names when a place frees up. On a stdio
+   * namespace the cap counts children: the sessions' own and the warm ones, bar the one this
+   * session would take.
+   */
+  private admit(options: NewSession, stdio: StdioUpstreamConfig | undefined): void {
+    const { namespace } = options;
+    const inNamespace = [...this.sessions.values()].filter((s) => s.namespace === namespace);
+    const owned = stdio !== undefined && !stdio.shared;
+    const used = owned
+      ? (this.held.get(namespace) ?? 0) +
+        this.warm.size(namespace) -
+        (this.warm.has(namespace, stdio) ? 1 : 0)
+      : inNamespace.length;
+    if (used >= (owned ? stdio.max_children : DEFAULT_MAX_SESSIONS)) {
       throw new GatewayError(
         ErrorCode.Unavailable,
-        `Too many sessions for namespace ${options.namespace}; try again later`,
+        `Too many sessions for namespace ${namespace}; try again later`,
         { 'Retry-After': String(retryAfterSeconds(inNamespace)) },
       );
     }
@@ -94,7 +220,7 @@ export class BridgeSessions {
     if (keys.length >= options.maxPerKey) {
       throw new GatewayError(
         ErrorCode.TooManySessions,
-        `Too many sessions: this key holds ${keys.length} in namespace ${options.namespace}; end one (DELETE) or try again later`,
+        `Too many sessions: this key holds ${keys.length} in namespace ${namespace}; end one (DELETE) or try again later`,
         { 'Retry-After': String(retryAfterSeconds(keys)) },
       );
     }
@@ -113,10 +239,16 @@ export class BridgeSessions {
   }
 
   async closeAll(): Promise<void> {
+    this.closing = true;
     clearInterval(this.reaper);
-    await Promise.all(
-      [...this.sessions.values()].map((session) => session.close('gateway shutting down')),
-    );
+    this.unwatch();
+    // The pool first: sessions and shared children that end must not make it start new ones.
+    const warm = this.warm.close();
+    await Promise.all([
+      warm,
+      ...[...this.sessions.values()].map((session) => session.close('gateway shutting down')),
+      ...[...this.shared.values()].map((shared) => shared.close('gateway shutting down')),
+    ]);
   }
 }
 

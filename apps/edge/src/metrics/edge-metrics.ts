@@ -81,7 +81,7 @@ export class EdgeMetrics {
 
   readonly stdioChildren = new Gauge({
     name: 'mcp_gateway_stdio_children',
-    help: 'stdio backend processes alive on this edge',
+    help: "stdio backend processes alive on this edge (sessions' own, warm and shared ones)",
     labelNames: ['namespace'] as const,
     registers: [this.registry],
   });

@@ -218,7 +218,7 @@ describe('defaults', () => {
     expect(config.namespaces.search?.tools).toEqual({ allow: ['*'], deny: ['rm'] });
   });
 
-  it('gives a stdio upstream no args, no env, a 10 minute idle timeout and 32 children', () => {
+  it('gives a stdio upstream no args, no env, a 10 minute idle timeout, 32 children, no warm count and no sharing', () => {
     const config = parseConfig('namespaces:\n  fs:\n    upstream: { command: npx }\n', {});
     expect(config.namespaces.fs?.upstream).toEqual({
       command: 'npx',
@@ -226,7 +226,16 @@ describe('defaults', () => {
       env: {},
       idle_timeout: 600_000,
       max_children: 32,
+      shared: false,
     });
+  });
+
+  it('reads warm and shared on a stdio upstream', () => {
+    const config = parseConfig(
+      'namespaces:\n  fs:\n    upstream: { command: npx, warm: 0, shared: true }\n',
+      {},
+    );
+    expect(config.namespaces.fs?.upstream).toMatchObject({ warm: 0, shared: true });
   });
 
   it('gives a key the user role, no namespaces, no roles and no tool scope', () => {
@@ -361,6 +370,43 @@ describe('validation rules', () => {
       'a typo in a stdio upstream field',
       'namespaces:\n  fs:\n    upstream: { command: npx, argz: ["x"] }\n',
       { path: 'namespaces.fs.upstream', message: 'unknown field(s): argz' },
+    ],
+    [
+      'a negative warm count',
+      'namespaces:\n  fs:\n    upstream: { command: npx, warm: -1 }\n',
+      { path: 'namespaces.fs.upstream.warm', message: 'Too small: expected number to be >=0' },
+    ],
+    [
+      'a fractional warm count',
+      'namespaces:\n  fs:\n    upstream: { command: npx, warm: 1.5 }\n',
+      {
+        path: 'namespaces.fs.upstream.warm',
+        message: 'Invalid input: expected int, received number',
+      },
+    ],
+    [
+      'a shared that is a string',
+      'namespaces:\n  fs:\n    upstream: { command: npx, shared: "yes" }\n',
+      {
+        path: 'namespaces.fs.upstream.shared',
+        message: 'Invalid input: expected boolean, received string',
+      },
+    ],
+    [
+      'warm on a url upstream',
+      'namespaces:\n  search:\n    upstream: { url: "http://127.0.0.1/mcp", warm: 1 }\n',
+      {
+        path: 'namespaces.search.upstream.warm',
+        message: 'only a stdio upstream (command) takes warm; this one has a url',
+      },
+    ],
+    [
+      'shared on a url upstream',
+      'namespaces:\n  search:\n    upstream: { url: "http://127.0.0.1/mcp", transport: sse, shared: true }\n',
+      {
+        path: 'namespaces.search.upstream.shared',
+        message: 'only a stdio upstream (command) takes shared; this one has a url',
+      },
     ],
     [
       'a typo in a tools field',

@@ -74,7 +74,14 @@ const stdioUpstream = z.strictObject({
   cwd: z.string().optional(),
   idle_timeout: duration.default(600_000),
   max_children: z.number().int().positive().default(32),
+  /** Children started ahead of sessions; unset: 1 once the namespace has been used, 0 before. */
+  warm: z.number().int().min(0).optional(),
+  /** One child serves many sessions (ids remapped; no isolation: only for stateless servers). */
+  shared: z.boolean().default(false),
 });
+
+/** Keys of a stdio upstream only: on a url upstream they are named as such, not as typos. */
+const STDIO_ONLY = ['warm', 'shared'] as const;
 
 // The branch is chosen by the `command` field rather than by z.union, which reports only "no
 // member matched" at `upstream` when both fail; an operator needs the field at fault
@@ -89,8 +96,18 @@ const upstream = z
       });
       return z.NEVER;
     }
-    const result = ('command' in value ? stdioUpstream : httpUpstream).safeParse(value);
-    if (result.success) return result.data;
+    const stdio = 'command' in value;
+    const misplaced = stdio ? [] : STDIO_ONLY.filter((key) => key in value);
+    for (const key of misplaced) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `only a stdio upstream (command) takes ${key}; this one has a url`,
+      });
+    }
+    const fields = misplaced.length === 0 ? value : withoutKeys(value, misplaced);
+    const result = (stdio ? stdioUpstream : httpUpstream).safeParse(fields);
+    if (result.success) return misplaced.length === 0 ? result.data : z.NEVER;
     for (const issue of result.error.issues) ctx.addIssue({ ...issue, input: undefined });
     return z.NEVER;
   });
@@ -358,6 +375,13 @@ export const gatewayConfigSchema = z
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function withoutKeys(
+  value: Record<string, unknown>,
+  keys: readonly string[],
+): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !keys.includes(key)));
 }
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
