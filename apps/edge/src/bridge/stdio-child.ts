@@ -1,13 +1,11 @@
-import {
-  getDefaultEnvironment,
-  StdioClientTransport,
-} from '@modelcontextprotocol/sdk/client/stdio.js';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { StdioUpstreamConfig } from '#common';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import { ChildLines } from './child-lines.js';
 
 /** Messages a child sends before anybody listens (a warm child, unprompted) that are kept for its session. */
 const MAX_HELD = 64;
@@ -22,7 +20,7 @@ export function childSpec(upstream: StdioUpstreamConfig): string {
 }
 
 /**
- * One stdio backend process, reached through the MCP SDK's `StdioClientTransport`. It is counted
+ * One stdio backend process, reached as newline-delimited JSON (child-lines.ts). It is counted
  * in `mcp_gateway_stdio_children` from spawn to exit, whoever holds it (a session, the warm pool,
  * a shared child), and its stderr goes to the log of its current holder, line by line. It can be
  * started before anybody listens (a warm child): it is sent nothing until its session's first
@@ -34,7 +32,7 @@ export class StdioChild implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   readonly spec: string;
-  private readonly transport: StdioClientTransport;
+  private readonly transport: ChildLines;
   private started?: Promise<void>;
   private held: JSONRPCMessage[] = [];
   private alive = false;
@@ -47,19 +45,12 @@ export class StdioChild implements Transport {
     private logger: Logger,
   ) {
     this.spec = childSpec(upstream);
-    this.transport = new StdioClientTransport({
+    this.transport = new ChildLines({
       command: upstream.command,
       args: upstream.args,
       env: { ...getDefaultEnvironment(), ...upstream.env },
       cwd: upstream.cwd,
-      stderr: 'pipe',
     });
-    const stderr = this.transport.stderr;
-    if (stderr) {
-      createInterface({ input: stderr as unknown as NodeJS.ReadableStream }).on('line', (line) =>
-        this.logger.info({ stderr: line.slice(0, 4096) }, 'stdio backend stderr'),
-      );
-    }
     this.transport.onmessage = (message) => this.received(message);
     this.transport.onerror = (error) => this.onerror?.(error);
     this.transport.onclose = () => this.exit();
@@ -83,6 +74,12 @@ export class StdioChild implements Transport {
   start(): Promise<void> {
     this.started ??= this.transport.start().then(
       () => {
+        const stderr = this.transport.stderr;
+        if (stderr) {
+          createInterface({ input: stderr }).on('line', (line) =>
+            this.logger.info({ stderr: line.slice(0, 4096) }, 'stdio backend stderr'),
+          );
+        }
         this.alive = true;
         this.metrics.stdioChildren.inc({ namespace: this.namespace });
       },
