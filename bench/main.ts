@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { formatProfile, type ProfileSummary, summariseProfile } from './profile-summary.js';
 import { ingest } from './scenarios/ingest.js';
 import { latency } from './scenarios/latency.js';
+import { peers } from './scenarios/peers.js';
 import { queries } from './scenarios/queries.js';
 import { sseStreams } from './scenarios/sse-streams.js';
 import { throughput } from './scenarios/throughput.js';
@@ -23,8 +24,9 @@ import {
  *
  *   npm run bench -- --only=throughput,latency [--profile] [--connections=100] [--duration=10]
  *                    [--streams=5000] [--events=500000] [--rows=10000000] [--queries=50]
+ *                    [--peer-rounds=3] [--peer-duration=6]
  */
-const SCENARIOS = ['throughput', 'latency', 'sse', 'ingest', 'queries'] as const;
+const SCENARIOS = ['throughput', 'latency', 'sse', 'ingest', 'queries', 'peers'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: args } = parseArgs({
@@ -40,6 +42,8 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '500000' },
     rows: { type: 'string', default: '10000000' },
     queries: { type: 'string', default: '50' },
+    'peer-rounds': { type: 'string', default: '3' },
+    'peer-duration': { type: 'string', default: '6' },
     out: { type: 'string', default: join(ROOT, 'bench/results/latest.json') },
   },
 });
@@ -102,6 +106,12 @@ const runs: Record<Scenario, () => Promise<ScenarioResult>> = {
     }),
   queries: () =>
     queries({ rows: Number(args.rows), queriesPerEndpoint: Number(args.queries), log }),
+  peers: () =>
+    peers({
+      rounds: Number(args['peer-rounds']),
+      durationSec: Number(args['peer-duration']),
+      log,
+    }),
 };
 
 const results: ScenarioResult[] = [];
@@ -145,6 +155,7 @@ console.log(
   `\nMCP Gateway bench — ${machine.date.slice(0, 10)} — ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}\n`,
 );
 console.log(table(figures));
+for (const { summary } of results) if (summary) console.log(`\n${summary}`);
 console.log(
   `\n${note}; load average ${machine.loadAverageAtStart} at start, ${loadAverage()} at end`,
 );

@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import { startNginx } from '../support/nginx.js';
 import { figure, info, percentile, round, type ScenarioResult } from '../support/report.js';
 import {
   BENCH_KEY,
@@ -25,8 +26,10 @@ export interface LatencyOptions {
 export async function latency(options: LatencyOptions): Promise<ScenarioResult> {
   const backend = await startBackend();
   const bare = await orStop(startBareProxy(backend.urls[0]), backend);
+  const nginx = await orStop(startNginx(backend.urls[0]), bare, backend);
   const gateway = await orStop(
     startGateway({ namespaces: { bench: backend.urls[0] }, edge: true }),
+    ...(nginx ? [nginx] : []),
     bare,
     backend,
   );
@@ -36,6 +39,9 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
   });
   const viaEdge = new Pool(gateway.edgeUrl!, { connections: 1, pipelining: 1 });
   const viaBare = new Pool(new URL(bare.url).origin, { connections: 1, pipelining: 1 });
+  const viaNginx = nginx
+    ? new Pool(new URL(nginx.url).origin, { connections: 1, pipelining: 1 })
+    : undefined;
   let id = 0;
   const once = async (
     pool: Pool,
@@ -64,6 +70,8 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
     // Not a figure either: the same call through bench/support/bare-proxy.ts, what one Node
     // process relaying without any gateway work adds on this machine.
     { name: 'bareProxy', run: () => once(viaBare, '/mcp', MCP_HEADERS) },
+    // And nginx relaying, when installed.
+    ...(viaNginx ? [{ name: 'nginx', run: () => once(viaNginx, '/mcp', MCP_HEADERS) }] : []),
   ];
   try {
     await warmKey(gateway.edgeUrl!, 'bench');
@@ -74,6 +82,7 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
       gateway: [],
       edgeHealthz: [],
       bareProxy: [],
+      nginx: [],
     };
     const block = 250;
     options.log(
@@ -97,8 +106,9 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
     const addedP50 = round(g.p50 - d.p50, 3);
     const addedP99 = round(g.p99 - d.p99, 3);
     const b = stats(samples.bareProxy);
+    const n = viaNginx ? stats(samples.nginx) : undefined;
     options.log(
-      `latency: direct ${JSON.stringify(d)} ms; gateway ${JSON.stringify(g)} ms; edge GET /healthz ${JSON.stringify(stats(samples.edgeHealthz))} ms; bare proxy ${JSON.stringify(b)} ms`,
+      `latency: direct ${JSON.stringify(d)} ms; gateway ${JSON.stringify(g)} ms; edge GET /healthz ${JSON.stringify(stats(samples.edgeHealthz))} ms; bare proxy ${JSON.stringify(b)} ms${n ? `; nginx ${JSON.stringify(n)} ms` : ''}`,
     );
     return {
       name: 'latency',
@@ -128,6 +138,15 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
           'ms',
           `p99 ${round(b.p99 - d.p99, 3)} ms; ${b.p50} ms p50, ${b.p99} ms p99`,
         ),
+        info(
+          'nginx_added_latency_p50_ms',
+          'Reference: nginx added latency p50 (p99), 1 client',
+          n ? round(n.p50 - d.p50, 3) : null,
+          'ms',
+          n
+            ? `p99 ${round(n.p99 - d.p99, 3)} ms; ${n.p50} ms p50, ${n.p99} ms p99`
+            : 'nginx not installed (apt-get install nginx)',
+        ),
       ],
       details: {
         requests: options.requests,
@@ -135,11 +154,13 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
         gateway: g,
         edgeHealthz: stats(samples.edgeHealthz),
         bareProxy: b,
+        nginx: n ?? null,
       },
     };
   } finally {
-    await Promise.all([direct.close(), viaEdge.close(), viaBare.close()]);
+    await Promise.all([direct.close(), viaEdge.close(), viaBare.close(), viaNginx?.close()]);
     await gateway.stop();
+    await nginx?.stop();
     await bare.stop();
     await backend.stop();
   }

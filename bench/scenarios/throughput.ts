@@ -3,14 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { InspectorSession } from '../support/inspector.js';
 import { startJwtIssuer } from '../support/jwt-issuer.js';
-import {
-  cpuSeconds,
-  figure,
-  info,
-  machineBusySeconds,
-  round,
-  type ScenarioResult,
-} from '../support/report.js';
+import { startNginx } from '../support/nginx.js';
+import { cpuSecondsOf, processTree } from '../support/proc-stats.js';
+import { figure, info, machineBusySeconds, round, type ScenarioResult } from '../support/report.js';
 import {
   BENCH_KEY,
   MCP_HEADERS,
@@ -57,6 +52,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
   const backend = await startBackend();
   const issuer = await orStop(startJwtIssuer(), backend);
   const bare = await orStop(startBareProxy(backend.urls[0]), issuer, backend);
+  const nginx = await orStop(startNginx(backend.urls[0]), bare, issuer, backend);
   const gateway = await orStop(
     startGateway({
       namespaces: { bench: backend.urls[0] },
@@ -64,23 +60,32 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
       edgeNodeArgs: options.profileTo ? ['--inspect=127.0.0.1:0'] : [],
       oauthIssuer: issuer.url,
     }),
+    ...(nginx ? [nginx] : []),
     bare,
     issuer,
     backend,
   );
   const inspector =
     options.profileTo && gateway.edge
-      ? await orStop(InspectorSession.attach(gateway.edge), gateway, bare, backend)
+      ? await orStop(
+          InspectorSession.attach(gateway.edge),
+          gateway,
+          ...(nginx ? [nginx] : []),
+          bare,
+          backend,
+        )
       : undefined;
   try {
     const edgeUrl = gateway.edgeUrl!;
     await warmKey(edgeUrl, 'bench');
-    const procs = {
-      backend: backend.proc.pid,
-      'bare proxy': bare.proc.pid,
-      edge: gateway.edge!.pid,
-      nats: gateway.nats.proc.pid,
-      auth: gateway.auth.pid,
+    const procs: Record<string, number[]> = {
+      backend: [backend.proc.pid],
+      'bare proxy': [bare.proc.pid],
+      edge: [gateway.edge!.pid],
+      nats: [gateway.nats.proc.pid],
+      auth: [gateway.auth.pid],
+      // nginx's master and its worker (which does the relaying).
+      ...(nginx && { nginx: processTree(nginx.proc.pid) }),
     };
     const load = async (
       target: string,
@@ -135,6 +140,8 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
     // The floor of any single-process Node proxy on this box, under the same load: see
     // bench/support/bare-proxy.ts. Measured after the gateway so both follow the direct run.
     const viaBare = await load('bare proxy', bare.url, {});
+    // SPEC §10 (v2): nginx beside them, when this machine has it.
+    const viaNginx = nginx ? await load('nginx', nginx.url, {}) : undefined;
     // SPEC §10 (v2): the same load with an OAuth access token instead of the key.
     const viaOAuth = await load('gateway (OAuth JWT)', `${edgeUrl}/mcp/bench`, {
       authorization: `Bearer ${await issuer.token('bench')}`,
@@ -148,6 +155,10 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
       (viaBare.cpu['bare proxy'] * 1000) / Math.max(1, viaBare.total),
       3,
     );
+    const versus = (run: Run | undefined) =>
+      run && run.requestsPerSec > 0
+        ? round(viaGateway.requestsPerSec / run.requestsPerSec, 3)
+        : null;
     const failed = viaGateway.non2xx + viaGateway.errors + direct.non2xx + direct.errors;
     const oauthFailed = viaOAuth.non2xx + viaOAuth.errors;
     // What one proxied request costs the edge: the figure a hot-path fix has to move.
@@ -180,6 +191,24 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
           0.9,
           `${viaOAuth.requestsPerSec.toLocaleString('en-US')} vs ${viaGateway.requestsPerSec.toLocaleString('en-US')} req/s${oauthFailed ? `, ${oauthFailed} failed` : ''}`,
         ),
+        figure(
+          'gateway_vs_bare_ratio',
+          'HTTP path: gateway (every policy on) ÷ bare Node relay',
+          versus(viaBare),
+          '',
+          '>=',
+          0.5,
+          `${viaGateway.requestsPerSec.toLocaleString('en-US')} vs ${viaBare.requestsPerSec.toLocaleString('en-US')} req/s`,
+        ),
+        info(
+          'gateway_vs_nginx_ratio',
+          'HTTP path: gateway ÷ nginx (1 worker, relaying only)',
+          versus(viaNginx),
+          '',
+          viaNginx && nginx
+            ? `${viaGateway.requestsPerSec.toLocaleString('en-US')} vs ${viaNginx.requestsPerSec.toLocaleString('en-US')} req/s; nginx ${nginx.version}: ${round(viaNginx.requestsPerSec / Math.max(1, direct.requestsPerSec), 3)} of direct, ${round((viaNginx.cpu.nginx * 1000) / Math.max(1, viaNginx.total), 3)} ms CPU/req`
+            : 'nginx not installed (apt-get install nginx)',
+        ),
         info(
           'bare_proxy_ratio',
           'Reference: bare Node proxy / direct (http + undici, no gateway work)',
@@ -192,7 +221,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
           'Machine CPU per request, gateway run (every process; direct run)',
           machineMs(viaGateway),
           'ms',
-          `direct ${machineMs(direct)} ms, bare proxy ${machineMs(viaBare)} ms; cores busy ${coresBusy(viaGateway)} of ${cpus().length} (direct ${coresBusy(direct)})`,
+          `direct ${machineMs(direct)} ms, bare proxy ${machineMs(viaBare)} ms${viaNginx ? `, nginx ${machineMs(viaNginx)} ms` : ''}; cores busy ${coresBusy(viaGateway)} of ${cpus().length} (direct ${coresBusy(direct)})`,
         ),
       ],
       details: {
@@ -201,6 +230,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
         direct,
         gateway: viaGateway,
         bareProxy: viaBare,
+        nginx: viaNginx ?? null,
         oauth: viaOAuth,
         edgeCpuMsPerRequest,
         bareCpuMsPerRequest,
@@ -209,6 +239,7 @@ export async function throughput(options: ThroughputOptions): Promise<ScenarioRe
   } finally {
     inspector?.close();
     await gateway.stop();
+    await nginx?.stop();
     await bare.stop();
     await issuer.stop();
     await backend.stop();
@@ -235,10 +266,10 @@ function cannon(
   });
 }
 
-function snapshot(pids: Record<string, number>): Record<string, number> {
+function snapshot(pids: Record<string, number[]>): Record<string, number> {
   const usage = process.cpuUsage();
   return {
-    ...Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)])),
+    ...Object.fromEntries(Object.entries(pids).map(([name, ids]) => [name, cpuSecondsOf(ids)])),
     'load generator': (usage.user + usage.system) / 1e6,
   };
 }

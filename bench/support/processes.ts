@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as shared from '../../test/support/processes.js';
+import { parseVmRssBytes } from './proc-stats.js';
 
 // The bench uses the test suite's process helpers (one implementation), with its own defaults:
 // quieter services, bounded output for long runs, its own temp-dir prefix.
@@ -29,7 +30,7 @@ export function startProcess(
 }
 
 export function startService(
-  service: 'edge' | 'auth' | 'analytics',
+  service: 'edge' | 'auth' | 'analytics' | 'standalone',
   env: Record<string, string>,
   nodeArgs: string[] = [],
 ): shared.Proc {
@@ -42,8 +43,7 @@ export function waitForHttp(url: string, proc?: shared.Proc, timeoutMs = 30_000)
 
 /** Resident set size of a process in bytes (Linux /proc). */
 export function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
-  if (!kb) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(kb) * 1024;
+  const bytes = parseVmRssBytes(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (bytes === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  return bytes;
 }

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { parseStat } from './proc-stats.js';
 
 export type Comparison = '>=' | '<=';
 
@@ -23,6 +24,8 @@ export interface ScenarioResult {
   figures: Figure[];
   /** Raw measurements, written to latest.json. */
   details: Record<string, unknown>;
+  /** A table of its own, printed after the figures (the peer comparison side by side). */
+  summary?: string;
 }
 
 export function figure(
@@ -140,11 +143,7 @@ export function table(figures: readonly Figure[]): string {
 /** CPU seconds a process has used so far (utime + stime from /proc), or NaN when gone. */
 export function cpuSeconds(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Clock ticks are USER_HZ, 100 on Linux.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).cpuSeconds;
   } catch {
     return NaN;
   }
