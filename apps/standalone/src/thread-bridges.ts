@@ -6,6 +6,7 @@ import {
   type EventOf,
   type EventSubject,
   type PinRecord,
+  pinKey,
   type PinStore,
   PinStoreUnavailableError,
   type ReplyOf,
@@ -145,7 +146,7 @@ export class LinkedPinStore implements PinStore {
   }
 
   get(namespace: string, tool: string): StoredPin | undefined {
-    return this.pins.get(`${namespace}/${tool}`);
+    return this.pins.get(pinKey(namespace, tool));
   }
 
   list(): StoredPin[] {
@@ -165,7 +166,7 @@ export class LinkedPinStore implements PinStore {
   }
 
   private replace(pins: StoredPin[]): void {
-    this.pins = new Map(pins.map((pin) => [`${pin.record.namespace}/${pin.record.tool}`, pin]));
+    this.pins = new Map(pins.map((pin) => [pinKey(pin.record.namespace, pin.record.tool), pin]));
     for (const listener of this.listeners) listener();
   }
 }

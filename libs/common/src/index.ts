@@ -27,3 +27,4 @@ export * from './kv/watched-bucket.js';
 export * from './pins/file-pin-store.js';
 export * from './pins/kv-pin-store.js';
 export * from './pins/token-counter.js';
+export * from './files/replace-file.js';

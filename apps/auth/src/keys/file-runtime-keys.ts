@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { replaceFile } from '#common';
 import { z } from 'zod';
 import {
   DuplicateKeyIdError,
@@ -68,17 +68,9 @@ export class FileRuntimeKeys implements RuntimeKeys {
   async close(): Promise<void> {}
 
   private replace(records: RuntimeKeyRecord[]): void {
-    const temporary = `${this.path}.${randomUUID()}.tmp`;
     try {
-      writeFileSync(temporary, `${JSON.stringify({ version: 1, keys: records }, null, 2)}\n`, {
-        mode: 0o600,
-        flag: 'wx',
-      });
-      // The mode of a new file is masked by the umask; 0600 is not, but say it anyway.
-      chmodSync(temporary, 0o600);
-      renameSync(temporary, this.path);
+      replaceFile(this.path, `${JSON.stringify({ version: 1, keys: records }, null, 2)}\n`, 0o600);
     } catch (error) {
-      rmSync(temporary, { force: true });
       throw new KeyStoreUnavailableError('the keys file cannot be written', { cause: error });
     }
     this.records = records;

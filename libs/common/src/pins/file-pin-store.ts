@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { replaceFile } from '../files/replace-file.js';
 import { z } from 'zod';
 import { pinKey } from './kv-pin-store.js';
 import {
@@ -28,7 +28,7 @@ export class PinsFileError extends Error {
  * counted in memory: compare-and-set only has to hold within the process.
  */
 export class FilePinStore implements PinStore {
-  private readonly pins = new Map<string, StoredPin>();
+  private pins = new Map<string, StoredPin>();
   private readonly listeners: Array<() => void> = [];
   private revision = 0;
 
@@ -60,7 +60,7 @@ export class FilePinStore implements PinStore {
     if (this.pins.get(key)?.revision !== revision) return false;
     const next = new Map(this.pins).set(key, { record, revision: ++this.revision });
     this.write([...next.values()].map((pin) => pin.record));
-    this.pins.set(key, { record, revision: this.revision });
+    this.pins = next;
     for (const listener of this.listeners) listener();
     return true;
   }
@@ -68,14 +68,9 @@ export class FilePinStore implements PinStore {
   async close(): Promise<void> {}
 
   private write(records: PinRecord[]): void {
-    const temporary = `${this.path}.${randomUUID()}.tmp`;
     try {
-      writeFileSync(temporary, `${JSON.stringify({ version: 1, pins: records }, null, 2)}\n`, {
-        flag: 'wx',
-      });
-      renameSync(temporary, this.path);
+      replaceFile(this.path, `${JSON.stringify({ version: 1, pins: records }, null, 2)}\n`);
     } catch (error) {
-      rmSync(temporary, { force: true });
       throw new PinStoreUnavailableError('the pins file cannot be written', { cause: error });
     }
   }
