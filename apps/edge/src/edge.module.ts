@@ -13,6 +13,7 @@ import {
 import { RejectionTally } from './events/rejection-tally.js';
 import { OpsRoutes } from './health/ops-routes.js';
 import { Readiness } from './health/readiness.js';
+import { VirtualServers } from './virtual/virtual-servers.js';
 import { EdgeAddress, EdgeServer } from './http/edge-server.js';
 import { InFlight } from './http/in-flight.js';
 import { EdgeRouter } from './http/router.js';
@@ -85,7 +86,16 @@ function policyProviders(): Provider[] {
     made(ToolCatalog, [o, EdgeMetrics], catalogOf),
     made(
       Admission,
-      [o, KeyVerifier, RateLimiter, SessionCodec, ClosedSessions, ForwardingMarks, ToolCatalog],
+      [
+        o,
+        KeyVerifier,
+        RateLimiter,
+        SessionCodec,
+        ClosedSessions,
+        ForwardingMarks,
+        ToolCatalog,
+        VirtualServers,
+      ],
       (
         opts: EdgeOptions,
         verifier: KeyVerifier,
@@ -94,6 +104,7 @@ function policyProviders(): Provider[] {
         closedSessions: ClosedSessions,
         marks: ForwardingMarks,
         catalog: ToolCatalog,
+        virtual: VirtualServers,
       ) =>
         new Admission({
           config: opts.config,
@@ -103,6 +114,7 @@ function policyProviders(): Provider[] {
           closedSessions,
           marks,
           catalog,
+          virtual,
         }),
     ),
   ];
@@ -118,6 +130,19 @@ function upstreamProviders(): Provider[] {
         new BridgeSessions(opts.config, metrics, opts.logger),
     ),
     made(
+      VirtualServers,
+      [o, ToolCatalog, BridgeSessions, EdgeMetrics],
+      (opts: EdgeOptions, catalog: ToolCatalog, bridges: BridgeSessions, metrics: EdgeMetrics) =>
+        new VirtualServers(
+          opts.config,
+          catalog,
+          bridges,
+          metrics,
+          opts.logger,
+          process.env.npm_package_version ?? '0.1.0',
+        ),
+    ),
+    made(
       HttpPassthrough,
       [o, SessionCodec, ClosedSessions, EdgeMetrics],
       (opts: EdgeOptions, codec: SessionCodec, closed: ClosedSessions, metrics: EdgeMetrics) =>
@@ -131,16 +156,18 @@ function upstreamProviders(): Provider[] {
     ),
     made(
       BridgedUpstream,
-      [o, BridgeSessions, SessionCodec, EdgeAddress, ToolCatalog],
+      [o, BridgeSessions, SessionCodec, EdgeAddress, ToolCatalog, VirtualServers],
       (
         opts: EdgeOptions,
         bridges: BridgeSessions,
         sessions: SessionCodec,
         address: EdgeAddress,
         catalog: ToolCatalog,
+        virtual: VirtualServers,
       ) =>
         new BridgedUpstream({
           catalog,
+          virtual,
           bridges,
           sessions,
           config: opts.config,

@@ -6,10 +6,11 @@ import { ERROR_MAP, ErrorCode, type NamespaceConfig } from '#common';
 import type { Logger } from 'pino';
 import { outcomeOf, rpcErrorFor } from '../errors/error-writer.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
-import type { ToolGate } from '../pins/tool-catalog.js';
+import type { Gate } from '../pins/tool-catalog.js';
 import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
 import { MessageTap } from '../tap/message-tap.js';
 import { writeTraceMeta } from '../tracing/tracing.js';
+import { VirtualBackend } from '../virtual/virtual-backend.js';
 import type { ClientStream } from './client-stream.js';
 
 export type ClientSide = 'streamable' | 'legacy';
@@ -18,7 +19,8 @@ export interface BridgeSessionOptions {
   namespace: string;
   /** The key that opened it. */
   keyId: string;
-  upstream: NamespaceConfig['upstream'];
+  /** The backend's upstream config (a virtual server's session has none: its members do). */
+  upstream?: NamespaceConfig['upstream'];
   /**
    * The backend connection, made for this session: an SDK client transport, a stdio child (new or
    * warm) or a session's lane on a shared child; its log lines go to `logger` (the session's).
@@ -29,7 +31,7 @@ export interface BridgeSessionOptions {
   client: ClientSide;
   /** The gateway session id; computed lazily because it names this session's id. */
   token: (sessionId: string) => string;
-  gate: () => ToolGate;
+  gate: () => Gate;
   /** The exchange that opened the session: it records server messages that answer no request. */
   exchange: ExchangeRecorder;
   logger: Logger;
@@ -106,6 +108,12 @@ export class BridgeSession {
     this.backend.onclose = () => void this.close('backend closed the connection');
     this.backend.onerror = (error) =>
       this.logger.warn({ err: error.message }, 'backend transport error');
+    if (this.backend instanceof VirtualBackend) {
+      this.backend.onfailure = (id, code, message) => {
+        const entry = this.pending.get(idKey(id));
+        if (entry) this.fail(entry, code, message);
+      };
+    }
   }
 
   get idleTimeoutMs(): number {
@@ -172,7 +180,7 @@ export class BridgeSession {
         this.track(message, exchange, answers);
         // The message is serialised again by the SDK transport anyway: the trace context goes
         // in its `_meta` (MCP conventions), the one carrier every transport has.
-        if (exchange.tracing) {
+        if (exchange.tracing && this.options.upstream) {
           const context = exchange.backendTrace(message, this.options.upstream);
           if (context) writeTraceMeta(message.value, context);
         }

@@ -28,6 +28,8 @@ export type NewSession = Omit<
   keyId: string;
   /** `server.max_sessions_per_key` */
   maxPerKey: number;
+  /** A backend of the caller's making (a virtual server's); else the namespace's upstream's. */
+  connect?: BridgeSessionOptions['connect'];
 };
 
 /**
@@ -76,7 +78,8 @@ export class BridgeSessions implements WarmPoolHost {
 
   async create(options: NewSession): Promise<BridgeSession> {
     const { namespace } = options;
-    const stdio = isStdioUpstream(options.upstream) ? options.upstream : undefined;
+    const stdio =
+      options.upstream && isStdioUpstream(options.upstream) ? options.upstream : undefined;
     const owned = stdio !== undefined && !stdio.shared;
     this.admit(options, stdio);
     const labels = { namespace, key_id: options.keyId };
@@ -84,7 +87,7 @@ export class BridgeSessions implements WarmPoolHost {
     if (owned) this.held.set(namespace, (this.held.get(namespace) ?? 0) + 1);
     const session = new BridgeSession({
       ...options,
-      connect: this.connector(namespace, options.upstream),
+      connect: options.connect ?? this.connector(namespace, options.upstream!),
       idleTimeoutMs: stdio?.idle_timeout ?? DEFAULT_IDLE_MS,
       logger: this.logger,
       onClosed: (closed) => {
@@ -114,6 +117,38 @@ export class BridgeSessions implements WarmPoolHost {
       throw new GatewayError(ErrorCode.UpstreamError, 'Backend failed to start');
     }
     return session;
+  }
+
+  /**
+   * A connection to `namespace`'s backend for a member of a virtual server's session: a stdio
+   * member's child counts against its namespace's `max_children` (a full namespace refuses, as
+   * for a session of its own) until `release`.
+   */
+  memberConnection(namespace: string, logger: Logger): { transport: Transport; release(): void } {
+    const upstream = this.config.current.namespaces[namespace]?.upstream;
+    if (!upstream) throw new Error(`namespace ${namespace} is no longer configured`);
+    const owned = isStdioUpstream(upstream) && !upstream.shared;
+    if (owned) {
+      const used =
+        (this.held.get(namespace) ?? 0) +
+        this.warm.size(namespace) -
+        (this.warm.has(namespace, upstream) ? 1 : 0);
+      if (used >= upstream.max_children)
+        throw new Error(`namespace ${namespace} has no room for another child`);
+      this.held.set(namespace, (this.held.get(namespace) ?? 0) + 1);
+    }
+    const transport = this.connector(namespace, upstream)(logger);
+    if (isStdioUpstream(upstream)) this.warm.refill(namespace);
+    let released = false;
+    return {
+      transport,
+      release: () => {
+        if (released || !owned) return;
+        released = true;
+        this.held.set(namespace, (this.held.get(namespace) ?? 1) - 1);
+        this.warm.refill(namespace);
+      },
+    };
   }
 
   childrenInUse(namespace: string): number {

@@ -39,6 +39,13 @@ export interface ExchangeIdentity {
   client_version: string | null;
   /** How the client proved who it is: `none` until a credential is accepted. */
   auth_method: AuthMethod;
+  /** The virtual server the exchange is on, or null. */
+  server: string | null;
+  /**
+   * On a virtual server: the member and backend name of a tool the client named, so a call's
+   * events carry the member's `namespace`, the backend's `tool` and the client's `client_tool`.
+   */
+  route?: (clientTool: string) => { namespace: string; tool: string } | undefined;
 }
 
 interface Pending {
@@ -348,12 +355,23 @@ export class ExchangeRecorder {
    */
   private emit(fields: EventFields): void {
     const who = this.identity;
+    let namespace = fields.namespace ?? who.namespace;
+    let tool = fields.tool ?? null;
+    let clientTool: string | null = null;
+    if (who.route && tool !== null) {
+      const routed = who.route(tool);
+      if (routed) {
+        namespace = routed.namespace;
+        if (routed.tool !== tool) clientTool = tool;
+        tool = routed.tool;
+      }
+    }
     this.publisher.publish({
       id: randomUUID(),
       ts: new Date().toISOString(),
       edge_id: who.edge_id,
       request_id: who.request_id,
-      namespace: fields.namespace ?? who.namespace,
+      namespace,
       transport: who.transport,
       tenant: who.tenant,
       key_id: who.key_id,
@@ -365,7 +383,7 @@ export class ExchangeRecorder {
       kind: fields.kind ?? null,
       jsonrpc_id: fields.jsonrpc_id ?? null,
       method: fields.method ?? null,
-      tool: fields.tool ?? null,
+      tool,
       http_status: fields.http_status ?? null,
       error_code: fields.error_code ?? null,
       duration_ms: fields.duration_ms ?? null,
@@ -374,9 +392,9 @@ export class ExchangeRecorder {
       bytes_out: fields.bytes_out ?? null,
       direction: fields.direction,
       outcome: fields.outcome,
-      server: null,
+      server: who.server,
       auth_method: who.auth_method,
-      client_tool: null,
+      client_tool: clientTool,
       count: 1,
       client_network: fields.client_network ?? null,
       tools_listed: fields.tools_listed ?? null,

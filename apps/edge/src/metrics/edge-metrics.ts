@@ -106,6 +106,20 @@ export class EdgeMetrics {
     registers: [this.registry],
   });
 
+  readonly virtualMembersDown = new Counter({
+    name: 'mcp_gateway_virtual_member_unavailable_total',
+    help: 'Times a member of a virtual server was left out (down, or slower than the bounded wait) or lost mid-session',
+    labelNames: ['server', 'namespace'] as const,
+    registers: [this.registry],
+  });
+
+  readonly virtualNameCollisions = new Counter({
+    name: 'mcp_gateway_virtual_name_collisions_total',
+    help: 'Tools or prompts of a virtual server left out because two members gave them the same name',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  });
+
   // Labelled series of the hot path, looked up once: prom-client hashes the label set on every
   // inc()/observe() that names it.
   private readonly requestSeries = new Map<string, Counter.Internal>();

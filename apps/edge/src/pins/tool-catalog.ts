@@ -143,6 +143,25 @@ export class ToolCatalog {
     return { changed, listed };
   }
 
+  /**
+   * One tool of a virtual server's list: pinned on its member's namespace by the backend's
+   * definition, counted as the client receives it (prefixed, overridden). The client's tokens,
+   * or undefined when the tool is to be hidden (block mode, drifted).
+   */
+  reviewMember(
+    namespace: string,
+    backend: Record<string, unknown>,
+    shown: Record<string, unknown>,
+    exchange: ExchangeRecorder,
+  ): number | undefined {
+    const mode = this.mode;
+    if (mode !== 'off' && typeof backend.name === 'string') {
+      const facts = this.factsOf(backend);
+      if (!this.pinned(namespace, backend.name, facts, mode, exchange)) return undefined;
+    }
+    return this.factsOf(shown).tokens;
+  }
+
   /** Compares with the pin; false when the tool is to be hidden (block mode, drifted). */
   private pinned(
     namespace: string,
@@ -260,10 +279,22 @@ function diffOf(pinned: string | null, current: string): string {
 }
 
 /**
+ * What the tap asks about the tools a client may see and call on one route: a namespace's
+ * (ToolGate) or a virtual server's (virtual/virtual-gate.ts).
+ */
+export interface Gate {
+  /** Calls are decided here: the backend gets exactly the objects checked, re-serialised. */
+  readonly decidesCalls: boolean;
+  allowsCall(tool: unknown): boolean;
+  /** Filters a result carrying a `tools` array in place; undefined for any other result. */
+  reviewList(result: unknown, exchange: ExchangeRecorder): ListReview | undefined;
+}
+
+/**
  * What the tap asks about one namespace's tools, for one principal: the filter's rules, then
  * the pins. Used for calls (hidden or drifted: never delivered) and for list results.
  */
-export class ToolGate {
+export class ToolGate implements Gate {
   constructor(
     readonly namespace: string,
     readonly filter: ToolFilter,

@@ -6,13 +6,15 @@ import {
   isStdioUpstream,
   type NamespaceConfig,
   type Principal,
+  type ServerConfig,
 } from '#common';
 import { challenged } from '../auth/challenge.js';
 import { type KeyVerifier, mayUseNamespace } from '../auth/key-verifier.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import { enforceRequestPolicy } from '../filtering/request-policy.js';
 import { toolFilterFor } from '../filtering/tool-filter.js';
-import type { ToolCatalog, ToolGate } from '../pins/tool-catalog.js';
+import type { Gate, ToolCatalog } from '../pins/tool-catalog.js';
+import type { VirtualServers } from '../virtual/virtual-servers.js';
 import { type ParsedBody, parseJsonRpcBody } from '../jsonrpc/messages.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ClosedSessions } from '../sessions/closed-sessions.js';
@@ -46,7 +48,9 @@ export interface Admitted {
    * The namespace's tool filter intersected with the principal's scope, and the namespace's
    * pins, as the tap applies them.
    */
-  gate: ToolGate;
+  gate: Gate;
+  /** A virtual server's request (`namespace` is then a stand-in: its members have their own). */
+  server?: ServerConfig;
   /** The body's JSON-RPC messages (POST). */
   parsed?: ParsedBody;
   claims?: SessionClaims;
@@ -63,7 +67,23 @@ export interface AdmissionDeps {
   closedSessions: ClosedSessions;
   marks: ForwardingMarks;
   catalog: ToolCatalog;
+  virtual: VirtualServers;
 }
+
+/**
+ * What a virtual server's request stands on where a namespace's config is read: a bridged
+ * session's timeout (each member's call is bounded by its own namespace's), no filter of its own
+ * (the server's gate applies the server's and each member's).
+ */
+const VIRTUAL_STAND_IN = (server: ServerConfig, members: Record<string, NamespaceConfig>) =>
+  ({
+    upstream: { url: 'http://virtual.invalid/', transport: 'streamable', headers: {} },
+    timeout_ms: Math.max(
+      1_000,
+      ...server.namespaces.map((ns) => (Object.hasOwn(members, ns) ? members[ns].timeout_ms : 0)),
+    ),
+    tools: { allow: ['*'], deny: [] },
+  }) satisfies NamespaceConfig;
 
 /**
  * Admission: everything a request must pass before any backend sees it, in SPEC order, and
@@ -95,22 +115,31 @@ export class Admission {
         throw challenged(error, this.deps.config.current, request.namespace);
       });
     exchange.identify(principal);
-    const namespace = this.namespaceOf(request, principal, exchange);
+    const server = this.deps.virtual.get(request.namespace);
+    const namespace = server
+      ? this.serverOf(request, server, principal, exchange)
+      : this.namespaceOf(request, principal, exchange);
     const parsed =
       request.raw.method === 'POST' ? parseJsonRpcBody(request.body ?? EMPTY) : undefined;
     exchange.parsed = parsed;
-    const { claims, token } = this.sessionOf(request, principal, namespace);
+    const { claims, token } = this.sessionOf(request, principal, namespace, server);
     exchange.joinSession(token, claims);
     if (parsed) enforceRequestPolicy(parsed, request.raw.headers, protocolOf(request, claims));
     const forwarded = this.forwardedHere(request, principal);
     // A request forwarded by another edge (for a session held here) was counted there.
     if (!forwarded) await this.consume(request, principal, parsed);
-    const gate = this.deps.catalog.gate(request.namespace, toolFilterFor(namespace, principal));
+    const gate = server
+      ? this.deps.virtual.gate(
+          this.deps.virtual.names(request.namespace, server, principal),
+          principal,
+        )
+      : this.deps.catalog.gate(request.namespace, toolFilterFor(namespace, principal));
     return {
       request,
       principal,
       namespace,
       gate,
+      server,
       parsed,
       claims,
       forwarded,
@@ -139,6 +168,23 @@ export class Admission {
     return namespace;
   }
 
+  /** A virtual server: the caller may use it (as a namespace); its members are judged one by one. */
+  private serverOf(
+    request: McpRequest,
+    server: ServerConfig,
+    principal: Principal,
+    exchange: ExchangeRecorder,
+  ): NamespaceConfig {
+    if (!mayUseNamespace(principal, request.namespace)) {
+      throw new GatewayError(
+        ErrorCode.ForbiddenNamespace,
+        `This credential may not use server ${request.namespace}`,
+      );
+    }
+    exchange.identity.server = request.namespace;
+    return VIRTUAL_STAND_IN(server, this.deps.config.current.namespaces);
+  }
+
   /**
    * The client's session id (header, or `?session=` on legacy routes) must be signed by us, for
    * this key and namespace and the session kind the route serves, and not ended with DELETE.
@@ -148,6 +194,7 @@ export class Admission {
     request: McpRequest,
     principal: Principal,
     namespace: NamespaceConfig,
+    server: ServerConfig | undefined,
   ): { claims?: SessionClaims; token?: string } {
     const token = sessionTokenOf(request);
     if (token === undefined) {
@@ -160,7 +207,7 @@ export class Admission {
       !claims ||
       claims.k !== principal.keyId ||
       claims.n !== request.namespace ||
-      claims.t !== (isPassthrough(request.route, namespace) ? 'h' : 'b') ||
+      claims.t !== (isPassthrough(request.route, namespace, server) ? 'h' : 'b') ||
       this.deps.closedSessions.has(claims)
     ) {
       throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');
@@ -201,7 +248,12 @@ export class Admission {
  * A Streamable HTTP client on a Streamable HTTP backend: relayed by any edge (session kind `h`).
  * Everything else (stdio, legacy SSE on either side) is bridged in one edge (kind `b`).
  */
-export function isPassthrough(route: McpRoute, namespace: NamespaceConfig): boolean {
+export function isPassthrough(
+  route: McpRoute,
+  namespace: NamespaceConfig,
+  server?: ServerConfig,
+): boolean {
+  if (server) return false; // a virtual server's session is held where its members are joined
   const upstream = namespace.upstream;
   return route === 'streamable' && !isStdioUpstream(upstream) && upstream.transport !== 'sse';
 }

@@ -64,7 +64,7 @@ export class McpPipeline {
     ) {
       return this.deps.forwarded;
     }
-    return isPassthrough(admitted.request.route, admitted.namespace)
+    return isPassthrough(admitted.request.route, admitted.namespace, admitted.server)
       ? this.deps.http
       : this.deps.bridged;
   }
@@ -85,6 +85,7 @@ export class McpPipeline {
       client_name: null,
       client_version: null,
       auth_method: 'none',
+      server: null,
     };
     const started = performance.now();
     const { server } = this.deps.config.current;
@@ -92,7 +93,8 @@ export class McpPipeline {
       identity,
       this.deps.publisher,
       this.deps.metrics,
-      request.namespace in this.deps.config.current.namespaces
+      Object.hasOwn(this.deps.config.current.namespaces, request.namespace) ||
+        Object.hasOwn(this.deps.config.current.servers, request.namespace)
         ? request.namespace
         : UNKNOWN_NAMESPACE_LABEL,
       started,

@@ -1,5 +1,5 @@
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
-import type { ToolGate } from '../pins/tool-catalog.js';
+import type { Gate } from '../pins/tool-catalog.js';
 import { toolNotFound } from '../errors/error-writer.js';
 import type { RpcMessage } from '../jsonrpc/messages.js';
 
@@ -26,7 +26,7 @@ const DELIVER: Inbound = { deliver: true };
  */
 export const MessageTap = {
   /** Client to server. */
-  inbound(message: RpcMessage, bytes: number, gate: ToolGate, exchange: ExchangeRecorder): Inbound {
+  inbound(message: RpcMessage, bytes: number, gate: Gate, exchange: ExchangeRecorder): Inbound {
     if (message.method === 'tools/call' && !gate.allowsCall(message.tool)) {
       if (message.kind !== 'request') {
         exchange.answeredLocally(message, 'denied_tool', bytes, null);
@@ -48,7 +48,7 @@ export const MessageTap = {
     value: Record<string, unknown>,
     bytes: number,
     httpStatus: number,
-    gate: ToolGate,
+    gate: Gate,
     exchange: ExchangeRecorder,
   ): boolean {
     const review = 'result' in value ? gate.reviewList(value.result, exchange) : undefined;

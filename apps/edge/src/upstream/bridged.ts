@@ -6,10 +6,13 @@ import { toolFilterFor } from '../filtering/tool-filter.js';
 import type { ToolCatalog } from '../pins/tool-catalog.js';
 import type { Admitted } from '../pipeline/admission.js';
 import type { SessionCodec } from '../sessions/session-codec.js';
+import type { ServerNames } from '../virtual/server-names.js';
+import type { VirtualServers } from '../virtual/virtual-servers.js';
 import type { Upstream } from './upstream.js';
 
 export interface BridgedDeps {
   catalog: ToolCatalog;
+  virtual: VirtualServers;
   bridges: BridgeSessions;
   sessions: SessionCodec;
   config: ConfigStore;
@@ -31,6 +34,8 @@ export class BridgedUpstream implements Upstream {
    * so a changed key or role applies to open sessions as a changed namespace filter does.
    */
   private readonly scopes = new WeakMap<BridgeSession, { principal: Principal }>();
+  /** A virtual server's session: the names of its members, as the session was opened. */
+  private readonly names = new WeakMap<BridgeSession, ServerNames>();
 
   constructor(private readonly deps: BridgedDeps) {}
 
@@ -50,6 +55,8 @@ export class BridgedUpstream implements Upstream {
     const scope = this.scopes.get(session);
     if (scope) scope.principal = admitted.principal;
     admitted.exchange.identity.session_id = session.token;
+    const names = this.names.get(session);
+    if (names) admitted.exchange.identity.route = (tool) => routeOf(names, tool);
     if (request.route === 'sse') {
       const endpoint = `/mcp/${request.namespace}/messages?session=${encodeURIComponent(session.token)}`;
       const stream = new ClientStream(request.res, {}, `event: endpoint\ndata: ${endpoint}\n\n`);
@@ -101,24 +108,32 @@ export class BridgedUpstream implements Upstream {
   }
 
   private async open(admitted: Admitted): Promise<BridgeSession> {
-    const { request, namespace, principal, exchange } = admitted;
+    const { request, namespace, principal, exchange, server } = admitted;
     const name = request.namespace;
     const { deps } = this;
     const scope = { principal };
+    // A virtual server's session: its members are those the caller may use as it opens; the
+    // gate follows the config in force and the caller's latest scope, as a namespace's does.
+    const names = server ? deps.virtual.names(name, server, principal) : undefined;
+    if (names) exchange.identity.route = (tool) => routeOf(names, tool);
+    const virtualGate = () => deps.virtual.gate(names!, scope.principal);
     const session = await deps.bridges.create({
       namespace: name,
       keyId: principal.keyId,
       maxPerKey: deps.config.current.server.max_sessions_per_key,
-      upstream: namespace.upstream,
+      upstream: names ? undefined : namespace.upstream,
+      connect: names ? (logger) => deps.virtual.backend(names, virtualGate, logger) : undefined,
       timeoutMs: namespace.timeout_ms,
       client: request.route === 'sse' ? 'legacy' : 'streamable',
       exchange,
       // A reload applies to open sessions too.
-      gate: () =>
-        deps.catalog.gate(
-          name,
-          toolFilterFor(deps.config.current.namespaces[name] ?? namespace, scope.principal),
-        ),
+      gate: names
+        ? virtualGate
+        : () =>
+            deps.catalog.gate(
+              name,
+              toolFilterFor(deps.config.current.namespaces[name] ?? namespace, scope.principal),
+            ),
       token: (sessionId) =>
         deps.sessions.encode({
           k: principal.keyId,
@@ -133,6 +148,7 @@ export class BridgedUpstream implements Upstream {
         }),
     });
     this.scopes.set(session, scope);
+    if (names) this.names.set(session, names);
     return session;
   }
 
@@ -197,4 +213,13 @@ function acceptsEventStream(accept: string | undefined): void {
     ErrorCode.NotAcceptable,
     'Not Acceptable: the client must accept text/event-stream',
   );
+}
+
+/** The member and backend name of a tool a virtual server's client named (the first candidate). */
+function routeOf(
+  names: ServerNames,
+  tool: string,
+): { namespace: string; tool: string } | undefined {
+  const candidate = names.candidates(tool)[0];
+  return candidate && { namespace: candidate.namespace, tool: candidate.backend };
 }

@@ -171,6 +171,7 @@ describe('defaults', () => {
         max_sessions_per_key: 16,
       },
       namespaces: {},
+      servers: {},
       tenants: {},
       tool_pinning: { mode: 'alert' },
       roles: {},
@@ -469,7 +470,7 @@ describe('validation rules', () => {
     [
       'a key naming an unknown namespace',
       NS + `keys:\n  - { id: a, key_sha256: ${SHA}, namespaces: ["search", "serch"] }\n`,
-      { path: 'keys.0.namespaces.1', message: 'unknown namespace "serch"' },
+      { path: 'keys.0.namespaces.1', message: 'unknown namespace or server "serch"' },
     ],
     [
       'an unknown role',
@@ -728,7 +729,7 @@ keys:
     [
       'a role naming an unknown namespace',
       NS + 'roles:\n  analyst: { namespaces: [search, serch] }\n',
-      { path: 'roles.analyst.namespaces.1', message: 'unknown namespace "serch"' },
+      { path: 'roles.analyst.namespaces.1', message: 'unknown namespace or server "serch"' },
     ],
     [
       'a typo in a role field',
@@ -812,5 +813,86 @@ keys:
         'keys.0.roles.1',
       ].sort(),
     );
+  });
+});
+
+describe('(v2) virtual servers', () => {
+  const MEMBERS =
+    'namespaces:\n' +
+    ['search', 'files', 'a', 'a_b']
+      .map((ns) => `  ${ns}: { upstream: { url: "http://127.0.0.1:3001/mcp" } }\n`)
+      .join('');
+
+  it('fills a server with its defaults, and lets keys and roles name it', () => {
+    const config = parseConfig(
+      MEMBERS +
+        'servers:\n  workbench: { namespaces: [search, files] }\n' +
+        'roles:\n  analyst: { namespaces: [workbench] }\n' +
+        `keys:\n  - { id: a, key_sha256: ${SHA}, namespaces: [workbench] }\n`,
+      {},
+    );
+    expect(config.servers.workbench).toEqual({
+      namespaces: ['search', 'files'],
+      prefix: '{ns}__',
+      tools: { allow: ['*'], deny: [] },
+      overrides: {},
+    });
+  });
+
+  it.each<[string, string, ConfigIssue]>([
+    [
+      'a server named as a namespace',
+      'servers:\n  search: { namespaces: [files] }\n',
+      {
+        path: 'servers.search',
+        message: '"search" is the name of a namespace too; a server needs a name of its own',
+      },
+    ],
+    [
+      'an unknown member',
+      'servers:\n  wb: { namespaces: [search, serch] }\n',
+      { path: 'servers.wb.namespaces.1', message: 'unknown namespace "serch"' },
+    ],
+    [
+      'a prefix that makes one member’s names start another’s',
+      'servers:\n  wb: { namespaces: [a, a_b], prefix: "{ns}_" }\n',
+      {
+        path: 'servers.wb.prefix',
+        message: '"{ns}_" makes the names of members a and a_b collide',
+      },
+    ],
+    [
+      'a prefix with characters no tool name holds',
+      'servers:\n  wb: { namespaces: [a], prefix: "{ns}/" }\n',
+      {
+        path: 'servers.wb.prefix',
+        message: 'a prefix holds {ns} and the characters of tool names (A-Z a-z 0-9 _ . -)',
+      },
+    ],
+    [
+      'an override of a tool no member has',
+      'servers:\n  wb: { namespaces: [search], overrides: { files__read: { description: x } } }\n',
+      {
+        path: 'servers.wb.overrides.files__read',
+        message: 'no member\'s tool is named "files__read" (names are prefixed: "{ns}__")',
+      },
+    ],
+    [
+      'two overrides to one name',
+      'servers:\n  wb: { namespaces: [search, files], overrides: { search__a: { name: go }, files__b: { name: go } } }\n',
+      { path: 'servers.wb.overrides.files__b', message: '"go" is already the name of search__a' },
+    ],
+    [
+      'a typo in a server field',
+      'servers:\n  wb: { namespace: [search] }\n',
+      { path: 'servers.wb', message: 'unknown field(s): namespace' },
+    ],
+  ])('refuses %s, naming its path', (_name, yaml, issue) => {
+    expect(issuesOf(MEMBERS + yaml)).toContainEqual(issue);
+  });
+
+  it('allows a shared prefix ("" or one without {ns}): collisions are found in the lists', () => {
+    const yaml = MEMBERS + 'servers:\n  wb: { namespaces: [search, files], prefix: "" }\n';
+    expect(parseConfig(yaml, {}).servers.wb.prefix).toBe('');
   });
 });

@@ -119,6 +119,39 @@ const namespace = z.strictObject({
   rate_limit: rateLimit.optional(),
 });
 
+/** What a virtual server's client sees of one tool instead of the backend's definition. */
+const toolOverride = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,128}$/, 'tool names are 1-128 characters of A-Z a-z 0-9 _ . -')
+    .optional(),
+  title: z.string().optional(),
+  description: z.string().optional(),
+  annotations: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** `{ns}` stands for the member's name; the rest is what a tool name may hold. */
+export const SERVER_PREFIX = /^(?:\{ns\}|[A-Za-z0-9_.-])*$/;
+
+/** A virtual server (SPEC §3 v2): one MCP endpoint over several namespaces, curated. */
+const virtualServer = z.strictObject({
+  /** Member namespaces; "*": every namespace the caller may use. */
+  namespaces: z.array(z.string()).min(1),
+  /** Prefix of tool and prompt names (`{ns}`: the member's name); "" only when names never collide. */
+  prefix: z
+    .string()
+    .max(64)
+    .regex(
+      SERVER_PREFIX,
+      'a prefix holds {ns} and the characters of tool names (A-Z a-z 0-9 _ . -)',
+    )
+    .default('{ns}__'),
+  /** On the prefixed names; intersected with each member's own filter and the caller's scope. */
+  tools: toolRules.default({ allow: ['*'], deny: [] }),
+  /** By prefixed name: what the client sees instead (name, title, description, annotations). */
+  overrides: z.record(z.string(), toolOverride).default({}).transform(withoutPrototype),
+});
+
 /** A named permission set that keys (and OAuth principals) hold. */
 const role = z.strictObject({
   /** Namespaces this role may use, added to the holder's own. */
@@ -236,6 +269,10 @@ export const gatewayConfigSchema = z
       .record(z.string().regex(NAMESPACE_NAME, 'invalid namespace name'), namespace)
       .default({})
       .transform(withoutPrototype),
+    servers: z
+      .record(z.string().regex(NAMESPACE_NAME, 'invalid server name'), virtualServer)
+      .default({})
+      .transform(withoutPrototype),
     tenants: z
       .record(z.string(), z.strictObject({ rate_limit: rateLimit.optional() }))
       .default({})
@@ -303,18 +340,28 @@ export const gatewayConfigSchema = z
       if (!isRecord(config)) return;
       const namespaces: object = isRecord(config.namespaces) ? config.namespaces : {};
       const roles: object = isRecord(config.roles) ? config.roles : {};
+      const servers: object = isRecord(config.servers) ? config.servers : {};
+      // Keys and roles name namespaces and virtual servers alike.
       const knownNamespaces = (list: unknown, path: Array<string | number>) => {
         if (!Array.isArray(list)) return;
         list.forEach((ns: unknown, j) => {
-          if (typeof ns === 'string' && ns !== '*' && !Object.hasOwn(namespaces, ns)) {
+          if (
+            typeof ns === 'string' &&
+            ns !== '*' &&
+            !Object.hasOwn(namespaces, ns) &&
+            !Object.hasOwn(servers, ns)
+          ) {
             ctx.addIssue({
               code: 'custom',
               path: [...path, j],
-              message: `unknown namespace "${ns}"`,
+              message: `unknown namespace or server "${ns}"`,
             });
           }
         });
       };
+      for (const [name, server] of Object.entries(servers)) {
+        for (const issue of serverIssues(name, server, namespaces)) ctx.addIssue(issue);
+      }
       for (const [name, value] of Object.entries(roles)) {
         if (isRecord(value)) knownNamespaces(value.namespaces, ['roles', name, 'namespaces']);
       }
@@ -373,6 +420,58 @@ export const gatewayConfigSchema = z
     { when: () => true },
   );
 
+/** The prefix of `server`'s tool and prompt names for member `namespace`. */
+export function memberPrefix(prefix: string, namespace: string): string {
+  return prefix.replaceAll('{ns}', namespace);
+}
+
+/**
+ * What the file can tell about a virtual server: its name is not a namespace's, its members
+ * exist, no member's prefix starts another's (their names would collide: `{ns}_` over `a` and
+ * `a_b` gives `a_b_x` to both), and each override names a member's prefixed tool and a name no
+ * other override takes. Collisions the file cannot show (a prefix shared by several members, as
+ * `""` is) are found when the members list their tools.
+ */
+function serverIssues(name: string, server: unknown, namespaces: object): z.core.$ZodRawIssue[] {
+  const issues: z.core.$ZodRawIssue[] = [];
+  const at = (path: Array<string | number>, message: string) =>
+    issues.push({ code: 'custom', path: ['servers', name, ...path], message, input: undefined });
+  if (Object.hasOwn(namespaces, name))
+    at([], `"${name}" is the name of a namespace too; a server needs a name of its own`);
+  if (!isRecord(server)) return issues;
+  const listed: unknown[] = Array.isArray(server.namespaces) ? server.namespaces : [];
+  listed.forEach((ns, j) => {
+    if (typeof ns === 'string' && ns !== '*' && !Object.hasOwn(namespaces, ns))
+      at(['namespaces', j], `unknown namespace "${ns}"`);
+  });
+  const prefix = typeof server.prefix === 'string' ? server.prefix : '{ns}__';
+  const members = listed.includes('*')
+    ? Object.keys(namespaces)
+    : listed.filter((ns): ns is string => typeof ns === 'string' && Object.hasOwn(namespaces, ns));
+  const prefixes = members.map((ns) => [ns, memberPrefix(prefix, ns)] as const);
+  for (const [a, pa] of prefixes) {
+    for (const [b, pb] of prefixes) {
+      if (a < b && pa !== pb && (pa.startsWith(pb) || pb.startsWith(pa)))
+        at(['prefix'], `"${prefix}" makes the names of members ${a} and ${b} collide`);
+    }
+  }
+  const overrides = isRecord(server.overrides) ? server.overrides : {};
+  const taken = new Map<string, string>();
+  for (const [tool, override] of Object.entries(overrides)) {
+    const owner = prefixes.find(([, p]) => tool.length > p.length && tool.startsWith(p));
+    if (!owner)
+      at(
+        ['overrides', tool],
+        `no member's tool is named "${tool}" (names are prefixed: "${prefix}")`,
+      );
+    const shown = isRecord(override) && typeof override.name === 'string' ? override.name : tool;
+    const other = taken.get(shown);
+    if (other !== undefined) at(['overrides', tool], `"${shown}" is already the name of ${other}`);
+    taken.set(shown, tool);
+  }
+  return issues;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -386,6 +485,7 @@ function withoutKeys(
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type NamespaceConfig = GatewayConfig['namespaces'][string];
+export type ServerConfig = GatewayConfig['servers'][string];
 export type KeyConfig = GatewayConfig['keys'][number];
 export type RoleConfig = GatewayConfig['roles'][string];
 export type OAuthConfig = NonNullable<GatewayConfig['auth']['oauth']>;

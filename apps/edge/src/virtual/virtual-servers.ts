@@ -1,0 +1,106 @@
+import type { ConfigStore, Principal, ServerConfig, ToolRules } from '#common';
+import type { Logger } from 'pino';
+import { mayUseNamespace } from '../auth/key-verifier.js';
+import type { BridgeSessions } from '../bridge/bridge-sessions.js';
+import { ToolFilter, toolFilterFor } from '../filtering/tool-filter.js';
+import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import type { ToolCatalog, ToolGate } from '../pins/tool-catalog.js';
+import { ServerNames } from './server-names.js';
+import { VirtualBackend } from './virtual-backend.js';
+import { VirtualGate } from './virtual-gate.js';
+
+const ALLOW_ALL: ToolRules = { allow: ['*'], deny: [] };
+/** Distinct caller scopes kept per server config; past it the cache starts over. */
+const MAX_SCOPES = 1_024;
+
+/**
+ * The virtual servers of the config (SPEC §3 v2 `servers`): which members a caller may use,
+ * the gate the tap applies on a server for a caller, and the backend of a new session.
+ */
+export class VirtualServers {
+  /** Per server config object: its `tools` filter. */
+  private readonly serverFilters = new WeakMap<ServerConfig, ToolFilter>();
+  /** Per caller scope (a principal's tool rules): the filter on the names the client sees. */
+  private readonly scopeFilters = new Map<string, ToolFilter>();
+
+  constructor(
+    private readonly config: ConfigStore,
+    private readonly catalog: ToolCatalog,
+    private readonly bridges: BridgeSessions,
+    private readonly metrics: EdgeMetrics,
+    private readonly logger: Logger,
+    private readonly version: string,
+  ) {}
+
+  get(name: string): ServerConfig | undefined {
+    const servers = this.config.current.servers;
+    return Object.hasOwn(servers, name) ? servers[name] : undefined;
+  }
+
+  /** The server's members this caller may use ("*": every namespace it may use), in order. */
+  members(server: ServerConfig, principal: Principal): string[] {
+    const namespaces = this.config.current.namespaces;
+    const listed = server.namespaces.includes('*') ? Object.keys(namespaces) : server.namespaces;
+    return [...new Set(listed)].filter(
+      (ns) => Object.hasOwn(namespaces, ns) && mayUseNamespace(principal, ns),
+    );
+  }
+
+  names(name: string, server: ServerConfig, principal: Principal): ServerNames {
+    return new ServerNames(name, server, this.members(server, principal));
+  }
+
+  /** The tap's gate for a caller on a server (rules of the config in force). */
+  gate(names: ServerNames, principal: Principal): VirtualGate {
+    const server = this.get(names.server) ?? names.config;
+    let serverFilter = this.serverFilters.get(server);
+    if (!serverFilter) {
+      serverFilter = new ToolFilter(server.tools);
+      this.serverFilters.set(server, serverFilter);
+    }
+    return new VirtualGate(
+      names,
+      serverFilter,
+      this.scopeFilter(principal),
+      (namespace) => this.memberGate(namespace, principal, names),
+      this.catalog,
+    );
+  }
+
+  /** The backend of a new session of the server: a connection per member, made as needed. */
+  backend(names: ServerNames, gate: () => VirtualGate, logger: Logger): VirtualBackend {
+    return new VirtualBackend({
+      names,
+      gate,
+      connect: (namespace, memberLogger) => this.bridges.memberConnection(namespace, memberLogger),
+      timeoutMs: (namespace) => this.config.current.namespaces[namespace]?.timeout_ms ?? 300_000,
+      metrics: this.metrics,
+      logger: logger ?? this.logger,
+      version: this.version,
+    });
+  }
+
+  /** A member's own gate for the caller, or undefined when it is no member (any more). */
+  private memberGate(
+    namespace: string,
+    principal: Principal,
+    names: ServerNames,
+  ): ToolGate | undefined {
+    if (!names.members.includes(namespace)) return undefined;
+    const config = this.config.current.namespaces[namespace];
+    if (!config || !mayUseNamespace(principal, namespace)) return undefined;
+    return this.catalog.gate(namespace, toolFilterFor(config, principal));
+  }
+
+  private scopeFilter(principal: Principal): ToolFilter {
+    const scope = principal.tools ?? [];
+    const key = JSON.stringify(scope.map((rules) => [rules.allow, rules.deny]));
+    let filter = this.scopeFilters.get(key);
+    if (!filter) {
+      if (this.scopeFilters.size >= MAX_SCOPES) this.scopeFilters.clear();
+      filter = new ToolFilter(ALLOW_ALL, ...scope);
+      this.scopeFilters.set(key, filter);
+    }
+    return filter;
+  }
+}
