@@ -7,7 +7,13 @@ import {
   sha256Hex,
 } from '#common';
 import { request as httpRequest } from 'node:http';
-import type { KeyStats, LatencyHistogram, Summary } from '../src/api/answers.js';
+import type {
+  KeyStats,
+  LatencyHistogram,
+  NamespaceStats,
+  Summary,
+  ToolStats,
+} from '../src/api/answers.js';
 import { LATENCY_BUCKET_BOUNDS } from '../src/api/latency-histogram.js';
 import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
 import { makeEvent, memoryLogger, tempDir, testConfig, type TempDir } from './fixtures.js';
@@ -17,7 +23,8 @@ const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
 
 // A hand-computed event set (SPEC §7 semantics). Requests are #1-#7: client-to-server requests
 // plus one rejected HTTP request (kind null, no key: rejected, not an error). Errors are #2 and
-// #5. #8-#10 are recorded but are not requests.
+// #5. #8-#10 are recorded but are not requests. #1 and #4 came through the virtual server
+// `assistant` (#4 called as `files_read`); the others by their namespace's route.
 const EVENTS: McpEvent[] = [
   makeEvent({
     id: 'e01',
@@ -29,6 +36,7 @@ const EVENTS: McpEvent[] = [
     tool: 'web',
     outcome: 'ok',
     duration_ms: 10,
+    server: 'assistant',
   }),
   makeEvent({
     id: 'e02',
@@ -61,6 +69,8 @@ const EVENTS: McpEvent[] = [
     user: 'bob@acme',
     tool: 'read',
     duration_ms: 40,
+    server: 'assistant',
+    client_tool: 'files_read',
   }),
   makeEvent({
     id: 'e05',
@@ -473,6 +483,43 @@ describe('analytics REST API', () => {
     ]);
   });
 
+  it('server keeps the traffic of that virtual server in every answer', async () => {
+    const query = '?server=assistant';
+    expect(await json<Summary>(`/api/v1/summary${query}`)).toMatchObject({
+      requests: 2,
+      rejected: 0,
+      errors: 0,
+      tool_calls: 2,
+      unique_keys: 2,
+      p50_ms: 25,
+    });
+    // Its calls under the member namespace and the backend's tool name.
+    expect(
+      (await json<ToolStats[]>(`/api/v1/tools${query}`)).map((t) => [t.namespace, t.tool]),
+    ).toEqual([
+      ['files', 'read'],
+      ['search', 'web'],
+    ]);
+    expect(
+      (await json<NamespaceStats[]>(`/api/v1/namespaces${query}`)).map((n) => n.namespace),
+    ).toEqual(['files', 'search']);
+    const events = await json<{ events: McpEvent[] }>(`/api/v1/events${query}`);
+    expect(events.events.map((event) => event.id)).toEqual(['e04', 'e01']);
+    const keys = await json<KeyStats[]>(`/api/v1/keys${query}`);
+    expect(keys.map((k) => [k.key_id, k.requests])).toEqual([
+      ['alice', 1],
+      ['bob', 1],
+    ]);
+    expect((await json<Summary>('/api/v1/summary?server=nowhere')).requests).toBe(0);
+  });
+
+  it('GET /api/v1/servers answers per virtual server, namespace routes in no row', async () => {
+    expect(await json('/api/v1/servers')).toEqual([
+      { server: 'assistant', requests: 2, rejected: 0, errors: 0, error_rate: 0, p95_ms: 38.5 },
+    ]);
+    expect(await json('/api/v1/servers?tenant=globex')).toEqual([]);
+  });
+
   it('GET /api/v1/histogram counts the durations of the filtered requests in fixed log-scale buckets', async () => {
     const nonEmpty = (histogram: LatencyHistogram) =>
       histogram.buckets.filter((b) => b.requests > 0);
@@ -522,6 +569,9 @@ describe('analytics REST API', () => {
       [`/api/v1/summary?from=${at(10)}&to=${at(5)}`, 'from'],
       ['/api/v1/summary?tenat=acme', 'tenat'],
       ['/api/v1/summary?namespace=a&namespace=b', 'namespace'],
+      ['/api/v1/tools?server=', 'server'],
+      [`/api/v1/servers?server=${'x'.repeat(257)}`, 'server'],
+      ['/api/v1/events?server=a&server=b', 'server'],
       ['/api/v1/tools?limit=0', 'limit'],
       ['/api/v1/timeseries?bucket=5m', 'bucket'],
       ['/api/v1/timeseries?bucket=1m&from=2020-01-01&to=2025-01-01', 'bucket'],
@@ -729,6 +779,7 @@ describe('analytics REST API', () => {
           'namespaces',
           'pins',
           'pins/{namespace}/{tool}/approve',
+          'servers',
           'summary',
           'timeseries',
           'tools',

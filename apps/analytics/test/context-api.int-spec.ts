@@ -104,18 +104,10 @@ const row = (
   listings,
 });
 
-describe('GET /api/v1/context', () => {
-  let dir: TempDir;
-  let analytics: AnalyticsHandle;
-
-  const get = (path: string, key = KEYS.admin) =>
-    fetch(`${analytics.url}${path}`, { headers: { Authorization: `Bearer ${key}` } });
-  const context = async (query = '', key = KEYS.admin): Promise<ContextBudget> => {
-    const response = await get(`/api/v1/context${query}`, key);
-    const body = (await response.json()) as ContextBudget;
-    if (response.status !== 200) throw new Error(`${response.status} ${JSON.stringify(body)}`);
-    return body;
-  };
+/** The analytics service over its own file holding `events`, and the context API as a client. */
+function serving(events: McpEvent[]) {
+  let dir: TempDir | undefined;
+  let analytics: AnalyticsHandle | undefined;
 
   beforeAll(async () => {
     dir = tempDir();
@@ -134,7 +126,7 @@ describe('GET /api/v1/context', () => {
       logger: memoryLogger().logger,
       events: { kind: 'in-process', channel },
     });
-    for (const event of EVENTS) channel.publish(event);
+    for (const event of events) channel.publish(event);
     await channel.flush();
   });
 
@@ -142,6 +134,20 @@ describe('GET /api/v1/context', () => {
     await analytics?.close();
     dir?.remove();
   });
+
+  const get = (path: string, key = KEYS.admin) =>
+    fetch(`${analytics!.url}${path}`, { headers: { Authorization: `Bearer ${key}` } });
+  const context = async (query = '', key = KEYS.admin): Promise<ContextBudget> => {
+    const response = await get(`/api/v1/context${query}`, key);
+    const body = (await response.json()) as ContextBudget;
+    if (response.status !== 200) throw new Error(`${response.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+  return { get, context, url: () => analytics!.url };
+}
+
+describe('GET /api/v1/context', () => {
+  const { get, context, url } = serving(EVENTS);
 
   it('answers each listed tool, unused first then by tokens, and the totals', async () => {
     expect(await context()).toEqual({
@@ -274,7 +280,7 @@ describe('GET /api/v1/context', () => {
     expect(((await refused.json()) as { error: { message: string } }).error.message).toContain(
       '"limit"',
     );
-    expect((await fetch(`${analytics.url}/api/v1/context`)).status).toBe(401);
+    expect((await fetch(`${url()}/api/v1/context`)).status).toBe(401);
   });
 
   it('answers the listed tools and the drift detail in the raw events', async () => {
@@ -294,5 +300,66 @@ describe('GET /api/v1/context', () => {
       detail: EVENTS.find((event) => event.id === 'D1')!.detail,
     });
     expect(byId.get('C1')).toMatchObject({ tools_listed: null, detail: null });
+  });
+});
+
+// A virtual server `assistant` over the namespaces `search` and `files`, whose tools it lists
+// prefixed with `files_`. Its merged listing is recorded under the server's name and the names
+// the client sees; each call under its member namespace and the backend's name, with the
+// client's name in `client_tool` when the prefix changed it. `files` is also routed directly
+// (carol), where listing and call keep their own names.
+const listedByAssistant = { namespace: 'assistant', server: 'assistant' };
+const VIRTUAL_EVENTS: McpEvent[] = [
+  makeListing(
+    { web: 100, news: 50, files_read: 40 },
+    { ...alice, ...listedByAssistant, id: 'VL1', ts: at(0), session_id: 'v1' },
+  ),
+  makeListing(
+    { web: 100, news: 50, files_read: 40 },
+    { ...bob, ...listedByAssistant, id: 'VL2', ts: at(1), session_id: 'v2' },
+  ),
+  makeEvent({ ...alice, server: 'assistant', id: 'VC1', ts: at(2), tool: 'web' }),
+  ...[alice, bob].map((who, i) =>
+    makeEvent({
+      ...who,
+      namespace: 'files',
+      server: 'assistant',
+      id: `VC${i + 2}`,
+      ts: at(3 + i),
+      tool: 'read',
+      client_tool: 'files_read',
+    }),
+  ),
+  makeListing({ read: 40 }, { ...carol, id: 'DL1', ts: at(5), session_id: null }),
+  makeEvent({ ...carol, id: 'DC1', ts: at(6), tool: 'read' }),
+];
+
+describe('GET /api/v1/context on a virtual server', () => {
+  const { context } = serving(VIRTUAL_EVENTS);
+
+  it('counts a call through the server under the name the server listed the tool by', async () => {
+    expect((await context()).tools).toEqual([
+      row('assistant', 'news', 50, 0, 2, 0, 2),
+      row('assistant', 'web', 100, 1, 2, 1, 2),
+      // Called as files_read, recorded as files' read: the server's row, not the namespace's.
+      row('assistant', 'files_read', 40, 2, 2, 2, 2),
+      // The direct route keeps its own names: carol's call only.
+      row('files', 'read', 40, 1, 1, 1, 1),
+    ]);
+  });
+
+  const serverRows = [
+    ['assistant/news', 0],
+    ['assistant/web', 1],
+    ['assistant/files_read', 2],
+  ];
+  it.each([
+    ['server', '?server=assistant', serverRows],
+    ['namespace, the server’s name', '?namespace=assistant', serverRows],
+    ['namespace, a member routed directly', '?namespace=files', [['files/read', 1]]],
+    ['tool, the client’s name', '?tool=files_read', [['assistant/files_read', 2]]],
+  ])('filters by %s, listings and calls alike', async (_name, query, expected) => {
+    const { tools } = await context(query);
+    expect(tools.map((t) => [`${t.namespace}/${t.tool}`, t.calls])).toEqual(expected);
   });
 });

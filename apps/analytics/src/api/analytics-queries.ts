@@ -13,6 +13,7 @@ import type {
   KeyStats,
   LatencyHistogram,
   NamespaceStats,
+  ServerStats,
   Summary,
   TimeseriesPoint,
   ToolStats,
@@ -35,6 +36,7 @@ export type {
   KeyStats,
   LatencyHistogram,
   NamespaceStats,
+  ServerStats,
   Summary,
   TimeseriesPoint,
   ToolStats,
@@ -52,6 +54,20 @@ const REQUESTS = `sum(${REQUEST_WEIGHT})`;
 const REQUEST_FIGURES = `${REQUESTS} AS requests, ${REQUESTS} FILTER (WHERE is_rejected) AS rejected,
   ${REQUESTS} FILTER (WHERE is_error) AS errors`;
 
+/** The figures of a row of requestsPer. */
+function groupFigures(row: Row): Omit<NamespaceStats, 'namespace'> {
+  const requests = count(row.requests);
+  const rejected = count(row.rejected);
+  const errors = count(row.errors);
+  return {
+    requests,
+    rejected,
+    errors,
+    error_rate: errorRate(errors, requests, rejected),
+    p95_ms: quantiles(row.q, 1)[0],
+  };
+}
+
 const BUCKET_SPECS: Record<Bucket, { ms: number; defaultSpanMs: number }> = {
   '1m': { ms: 60_000, defaultSpanMs: 3_600_000 },
   '1h': { ms: 3_600_000, defaultSpanMs: 24 * 3_600_000 },
@@ -62,12 +78,12 @@ export const MAX_BUCKETS = 10_000;
 /**
  * The read side of SPEC §7: every answer is one parameterised DuckDB query with the common
  * filters; figures are computed in SQL, never by scanning rows in JavaScript. Request figures
- * (summary, tools, timeseries, namespaces) come from the narrow `requests` table, keys and raw
- * events from `events`. Counts are exact and sum each row's `count` (REQUESTS), since a per-minute
- * row of rejected requests stands for many; percentiles (quantile_cont, linear interpolation,
- * over the requests' duration_ms, which such a row does not have) are exact up to
- * EXACT_QUANTILE_LIMIT requests per group and computed over a uniform sample of that size above
- * (see sampled-quantiles.ts).
+ * (summary, tools, timeseries, namespaces, servers) come from the narrow `requests` table, keys
+ * and raw events from `events`. Counts are exact and sum each row's `count` (REQUESTS), since a
+ * per-minute row of rejected requests stands for many; percentiles (quantile_cont, linear
+ * interpolation, over the requests' duration_ms, which such a row does not have) are exact up
+ * to EXACT_QUANTILE_LIMIT requests per group and computed over a uniform sample of that size
+ * above (see sampled-quantiles.ts).
  */
 export class AnalyticsQueries {
   constructor(
@@ -243,29 +259,31 @@ export class AnalyticsQueries {
   }
 
   async namespaces(filters: EventFilters): Promise<NamespaceStats[]> {
+    const rows = await this.requestsPer('namespace', filters);
+    return rows.map((row) => ({ namespace: requiredText(row.namespace), ...groupFigures(row) }));
+  }
+
+  /** Per virtual server; the requests of namespace routes (no server) are in no row. */
+  async servers(filters: EventFilters): Promise<ServerStats[]> {
+    const rows = await this.requestsPer('server', filters);
+    return rows.map((row) => ({ server: requiredText(row.server), ...groupFigures(row) }));
+  }
+
+  /**
+   * The figures of the requests per value of `column`, most requests first; a request without
+   * one (a namespace route has no server) is in no row.
+   */
+  private requestsPer(column: 'namespace' | 'server', filters: EventFilters): Promise<Row[]> {
     const params = new SqlParams();
-    const rows = await this.query(
+    return this.query(
       `${groupedQuantilesSql({
-        source: `SELECT * FROM requests WHERE ${filterConditions(filters, params)}`,
-        groupBy: ['namespace'],
+        source: `SELECT * FROM requests WHERE ${filterConditions(filters, params)} AND ${column} IS NOT NULL`,
+        groupBy: [column],
         aggregates: REQUEST_FIGURES,
         quantiles: '[0.95]',
-      })} ORDER BY requests DESC, namespace`,
+      })} ORDER BY requests DESC, ${column}`,
       params.values,
     );
-    return rows.map((row) => {
-      const requests = count(row.requests);
-      const rejected = count(row.rejected);
-      const errors = count(row.errors);
-      return {
-        namespace: requiredText(row.namespace),
-        requests,
-        rejected,
-        errors,
-        error_rate: errorRate(errors, requests, rejected),
-        p95_ms: quantiles(row.q, 1)[0],
-      };
-    });
   }
 
   /** Durations of the filtered requests in fixed log-scale buckets (see latency-histogram.ts). */

@@ -8,6 +8,7 @@ import {
   type KeyStats,
   type LatencyHistogram,
   type NamespaceStats,
+  type ServerStats,
   type Summary,
   type TimeseriesPoint,
   type ToolStats,
@@ -57,6 +58,12 @@ export class AnalyticsController {
   ): Promise<NamespaceStats[]> {
     const params = new QueryParams(query, FILTER_PARAMETERS);
     return this.queries.namespaces(scopeToPrincipal(params.filters(), principal));
+  }
+
+  @Get('servers')
+  servers(@Query() query: unknown, @AdminPrincipal() principal: Principal): Promise<ServerStats[]> {
+    const params = new QueryParams(query, FILTER_PARAMETERS);
+    return this.queries.servers(scopeToPrincipal(params.filters(), principal));
   }
 
   @Get('histogram')

@@ -66,6 +66,16 @@ export interface NamespaceStats {
   p95_ms: number;
 }
 
+/** A virtual server's traffic: the requests of its sessions, whichever member answered them. */
+export interface ServerStats {
+  server: string;
+  requests: number;
+  rejected: number;
+  errors: number;
+  error_rate: number;
+  p95_ms: number;
+}
+
 /** One bucket of the latency histogram: requests whose duration is in [lower_ms, upper_ms). */
 export interface HistogramBucket {
   lower_ms: number;

@@ -8,6 +8,22 @@ import { filterConditions, REQUEST_WEIGHT, type SqlParams } from './sql-filters.
 // what they use. A listing is the `response` event of a `tools/list`: its `tools_listed` holds
 // each tool the client received with the tokens of its definition as received. Calls come from
 // the `requests` table, as in every other answer about requests.
+//
+// A row is a tool as its listing names it. On a namespace route that is (namespace, tool) for
+// listing and call alike. A virtual server lists its members' tools merged, under the server's
+// name and the names its clients see (a prefix or override may rename them), while each call is
+// recorded under its member namespace and the backend's name (`client_tool` keeping the client's
+// when it differs): CALL_KEYS names such a call as its listing did, so a listed tool that was
+// called never reads as unused. The `namespace` and `tool` filters select these names.
+
+/**
+ * Every tool call under the name its listing gave it: on a virtual server (`server` set) the
+ * server's name and the client's tool name, elsewhere its own namespace and tool.
+ */
+const CALL_KEYS = `SELECT ts, tenant, key_id, server, ${REQUEST_WEIGHT},
+    coalesce(server, namespace) AS namespace,
+    CASE WHEN server IS NULL THEN tool ELSE coalesce(client_tool, tool) END AS tool
+  FROM requests WHERE is_tool_call`;
 
 /**
  * The listings under the filters. `tool` does not filter listing events (their `tool` column is
@@ -29,7 +45,7 @@ function entriesSql(filters: EventFilters, params: SqlParams): string {
  * One row per listed tool: its tokens in its latest listing of the range that counted them
  * (arg_max skips nulls: a listing the edge could not count does not erase the known figure), the
  * listings and keys that received it, the tokens delivered with it over all its listings, and
- * its calls and calling keys (the tool filter applies to calls as to any request).
+ * its calls and calling keys (the filters select calls by the names of CALL_KEYS).
  */
 export function contextToolsSql(filters: EventFilters, params: SqlParams): string {
   return `WITH listings AS (${listingsSql(filters, params)}),
@@ -44,7 +60,7 @@ export function contextToolsSql(filters: EventFilters, params: SqlParams): strin
   ),
   calls AS (
     SELECT namespace, tool, sum(${REQUEST_WEIGHT}) AS calls, count(DISTINCT key_id) AS keys_calling
-    FROM requests WHERE ${filterConditions(filters, params)} AND is_tool_call
+    FROM (${CALL_KEYS}) WHERE ${filterConditions(filters, params)}
     GROUP BY namespace, tool
   )
   SELECT t.namespace, t.tool, coalesce(t.tokens, 0) AS tokens, coalesce(c.calls, 0) AS calls,

@@ -59,7 +59,14 @@ const FILTERS = [
     type: 'string',
     format: 'date-time',
   }),
-  query('namespace', 'Only this namespace.'),
+  query(
+    'namespace',
+    'Only this namespace. On a virtual server, a tools/call is of its member namespace, its other events of the server’s name.',
+  ),
+  query(
+    'server',
+    'Only the traffic of this virtual server (events whose `server` is this); namespace routes have none.',
+  ),
   query('tenant', 'Only this tenant. A tenant admin may only name its own tenant.'),
   query('key_id', 'Only this key id.'),
   query('tool', 'Only events of this tool.'),
@@ -221,8 +228,11 @@ const pin = object(
 );
 
 const contextTool = object({
-  namespace: { type: 'string' },
-  tool: { type: 'string' },
+  namespace: {
+    type: 'string',
+    description: 'The namespace that listed it, or the virtual server (its name).',
+  },
+  tool: { type: 'string', description: 'Its name as the listing gave it to clients.' },
   tokens: {
     ...integer,
     description:
@@ -400,6 +410,21 @@ export const OPENAPI_DOCUMENT = {
         p95_ms: ms,
       }),
     }),
+    '/api/v1/servers': operation(
+      'Per virtual server, most requests first: the requests of its sessions, whichever member answered them. Namespace routes are in no row.',
+      FILTERS,
+      {
+        type: 'array',
+        items: object({
+          server: { type: 'string' },
+          requests: integer,
+          rejected,
+          errors,
+          error_rate: rate,
+          p95_ms: ms,
+        }),
+      },
+    ),
     '/api/v1/histogram': operation(
       `Latency histogram of the filtered requests (the dashboard's per-tool histogram: filter by namespace and tool): their duration_ms counted in fixed log-scale buckets with upper bounds ${LATENCY_BUCKET_BOUNDS.join(', ')} ms and an open-ended last one. Exact counts; requests without a duration (per-minute rows of rejected requests) are in no bucket.`,
       FILTERS,
@@ -436,7 +461,7 @@ export const OPENAPI_DOCUMENT = {
       }),
     ),
     '/api/v1/context': operation(
-      'Context budget: the tools listed to clients in the range (each `tools/list` response records the tools the client received and the tokens of their definitions), against their calls. Unused tools (listed, never called) first, then by tokens, most first: the tools whose denial saves the most. Filters apply to listings and calls alike; `tool` keeps that tool of each listing.',
+      'Context budget: the tools listed to clients in the range (each `tools/list` response records the tools the client received and the tokens of their definitions), against their calls. Unused tools (listed, never called) first, then by tokens, most first: the tools whose denial saves the most. A virtual server lists its members’ tools under its own name and the names its clients see, while each call is recorded under the member namespace and the backend’s name: its rows are under the server’s name and the client’s tool name, its calls counted there. Filters apply to listings and calls alike, `namespace` and `tool` to these names; `tool` keeps that tool of each listing.',
       FILTERS,
       object({
         tools: { type: 'array', items: { $ref: '#/components/schemas/ContextTool' } },

@@ -15,12 +15,22 @@ export interface EventFilters {
   from?: Date;
   to?: Date;
   namespace?: string;
+  /** A virtual server: its traffic only (events whose `server` is this). */
+  server?: string;
   tenant?: string;
   keyId?: string;
   tool?: string;
 }
 
-export const FILTER_PARAMETERS = ['from', 'to', 'namespace', 'tenant', 'key_id', 'tool'] as const;
+export const FILTER_PARAMETERS = [
+  'from',
+  'to',
+  'namespace',
+  'server',
+  'tenant',
+  'key_id',
+  'tool',
+] as const;
 
 export type Bucket = '1m' | '1h' | '1d';
 export const BUCKETS: readonly Bucket[] = ['1m', '1h', '1d'];
@@ -97,6 +107,7 @@ export class QueryParams {
       from: this.timestamp('from'),
       to: this.timestamp('to'),
       namespace: this.text('namespace'),
+      server: this.text('server'),
       tenant: this.text('tenant'),
       keyId: this.text('key_id'),
       tool: this.text('tool'),

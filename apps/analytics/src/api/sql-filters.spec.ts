@@ -17,6 +17,7 @@ describe('filterConditions', () => {
         from: new Date('2025-01-01T00:00:00Z'),
         to: new Date('2025-01-02T00:00:00Z'),
         namespace: hostile,
+        server: hostile,
         tenant: hostile,
         keyId: hostile,
         tool: hostile,
@@ -24,15 +25,12 @@ describe('filterConditions', () => {
       params,
     );
     expect(sql).toBe(
-      'ts >= $1::TIMESTAMPTZ AND ts < $2::TIMESTAMPTZ AND namespace = $3 AND tenant = $4 AND key_id = $5 AND tool = $6',
+      'ts >= $1::TIMESTAMPTZ AND ts < $2::TIMESTAMPTZ AND namespace = $3 AND server = $4 AND tenant = $5 AND key_id = $6 AND tool = $7',
     );
     expect(params.values).toEqual([
       '2025-01-01T00:00:00.000Z',
       '2025-01-02T00:00:00.000Z',
-      hostile,
-      hostile,
-      hostile,
-      hostile,
+      ...Array<string>(5).fill(hostile),
     ]);
   });
 });

@@ -31,6 +31,7 @@ export function filterConditions(filters: EventFilters, params: SqlParams): stri
   if (filters.to) conditions.push(`ts < ${params.timestamp(filters.to)}`);
   if (filters.namespace !== undefined)
     conditions.push(`namespace = ${params.add(filters.namespace)}`);
+  if (filters.server !== undefined) conditions.push(`server = ${params.add(filters.server)}`);
   if (filters.tenant !== undefined) conditions.push(`tenant = ${params.add(filters.tenant)}`);
   if (filters.keyId !== undefined) conditions.push(`key_id = ${params.add(filters.keyId)}`);
   if (filters.tool !== undefined) conditions.push(`tool = ${params.add(filters.tool)}`);

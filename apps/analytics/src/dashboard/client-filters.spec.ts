@@ -9,7 +9,7 @@ import {
 
 // The dashboard keeps its filters in the URL: a link must come back as the page it was.
 
-const NONE = { namespace: null, tool: null, key_id: null, tenant: null };
+const NONE = { server: null, namespace: null, tool: null, key_id: null, tenant: null };
 
 describe('the dashboard filters in the URL', () => {
   it.each([
@@ -19,6 +19,11 @@ describe('the dashboard filters in the URL', () => {
       'a tool of a namespace',
       '?namespace=search&tool=web',
       { range: DEFAULT_RANGE, ...NONE, namespace: 'search', tool: 'web' },
+    ],
+    [
+      'a virtual server',
+      '?server=assistant&range=24h',
+      { range: '24h', ...NONE, server: 'assistant' },
     ],
     ['an unknown range', '?range=2y', { range: DEFAULT_RANGE, ...NONE }],
     ['an empty value', '?tool=&key_id=alice', { range: DEFAULT_RANGE, ...NONE, key_id: 'alice' }],
@@ -57,5 +62,17 @@ describe('the dashboard filters in the URL', () => {
     expect(apiParams(null, '2025-01-01T00:00:00.000Z').toString()).toBe(
       'from=2025-01-01T00%3A00%3A00.000Z',
     );
+  });
+
+  it('keeps a virtual server in the link and asks the API with it, before the namespace', () => {
+    const filters = withChange(parseFilters('?namespace=search'), { server: 'assistant' });
+    expect(isFiltered(withChange(parseFilters(''), { server: 'assistant' }))).toBe(true);
+    const query = filtersQuery(filters);
+    expect(query).toBe('?server=assistant&namespace=search');
+    expect(parseFilters(query)).toEqual(filters);
+    expect(apiParams(filters, '2025-01-01T00:00:00.000Z').toString()).toBe(
+      'from=2025-01-01T00%3A00%3A00.000Z&server=assistant&namespace=search',
+    );
+    expect(filtersQuery(withChange(filters, { server: null }))).toBe('?namespace=search');
   });
 });

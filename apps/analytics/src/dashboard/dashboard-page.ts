@@ -42,6 +42,9 @@ export function dashboardHtml(assets: {
       <option value="30d">Last 30 days</option>
     </select>
   </label>
+  <label id="server-filter" hidden>Virtual server
+    <select id="server"><option value="">All virtual servers</option></select>
+  </label>
   <label>Namespace
     <select id="namespace"><option value="">All namespaces</option></select>
   </label>

@@ -90,9 +90,11 @@ describe('opening a file of the version before v2', () => {
         .filter((c) => !c.is_nullable)
         .map((c) => c.column_name),
     ).toEqual(expect.arrayContaining(['auth_method', 'count']));
-    expect(of('requests').slice(-2)).toEqual([
+    expect(of('requests').slice(-4)).toEqual([
       expect.objectContaining({ column_name: 'count', is_nullable: false }),
       expect.objectContaining({ column_name: 'is_rejected', is_nullable: false }),
+      expect.objectContaining({ column_name: 'server', is_nullable: true }),
+      expect.objectContaining({ column_name: 'client_tool', is_nullable: true }),
     ]);
 
     expect(
@@ -218,6 +220,40 @@ describe('opening a file of the version before v2', () => {
     store = await EventStore.open(path, { logger });
     expect(lines.filter((line) => line.includes('migrated table'))).toHaveLength(2);
     expect((await new AnalyticsQueries(store).summary({})).rejected).toBe(42);
+  });
+
+  it('refills the requests of a file from before virtual servers, so their stored calls filter by server', async () => {
+    // Edges published `server` and `client_tool` before `requests` kept them: only events hold them.
+    const path = dir.file('before-servers.duckdb');
+    const earlier = REQUESTS_TABLE.columns.filter(
+      (c) => !['server', 'client_tool'].includes(c.name),
+    );
+    await writeFile(path, [
+      createTableSql(EVENTS_TABLE),
+      createTableSql({ ...REQUESTS_TABLE, columns: earlier }),
+      `INSERT INTO events (id, ts, namespace, transport, direction, kind, "method", tool, outcome,
+         key_id, auth_method, "count", server, client_tool)
+       VALUES ('routed', '2025-01-01T00:00:00Z', 'files', 'streamable', 'client_to_server',
+           'request', 'tools/call', 'read', 'ok', 'alice', 'key', 1, NULL, NULL),
+         ('virtual', '2025-01-01T00:00:01Z', 'files', 'streamable', 'client_to_server',
+           'request', 'tools/call', 'read', 'ok', 'alice', 'key', 1, 'assistant', 'files_read')`,
+      `INSERT INTO requests BY NAME
+        SELECT ts, namespace, tenant, key_id, tool, true AS is_tool_call, false AS is_error,
+          duration_ms, (hash(id) % 65536)::USMALLINT AS sample, "count", false AS is_rejected
+        FROM events`,
+    ]);
+    const { logger, lines } = memoryLogger();
+    store = await EventStore.open(path, { logger });
+    const migrated = lines.find((line) => line.includes('migrated table'));
+    expect(migrated).toContain('"added":["server","client_tool"]');
+    expect(migrated).toContain('"refilled":true');
+    const queries = new AnalyticsQueries(store);
+    expect(await queries.summary({})).toMatchObject({ requests: 2, tool_calls: 2 });
+    expect(await queries.summary({ server: 'assistant' })).toMatchObject({
+      requests: 1,
+      tool_calls: 1,
+    });
+    expect(await queries.servers({})).toEqual([expect.objectContaining({ server: 'assistant' })]);
   });
 
   it('adds tools_listed and detail to a v2 file from before them, and takes listings by both paths', async () => {

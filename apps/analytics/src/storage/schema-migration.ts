@@ -14,9 +14,9 @@ import {
  * Migrations are additive: a column added to a table spec is added to the file, its existing
  * rows filled with the column's default or backfill (what they meant before the column
  * existed), then made NOT NULL when the spec says so. Nothing is ever dropped or renamed. A
- * derived table (`requests`) whose new column cannot be filled from its own rows is refilled
- * from its source instead (TableSpec.refill), in the same transaction; `events` is migrated
- * first, so the refill reads it in the current schema.
+ * derived table (`requests`) whose new column has no backfill (its own rows cannot say what it
+ * holds) is refilled from its source instead (TableSpec.refill), in the same transaction;
+ * `events` is migrated first, so the refill reads it in the current schema.
  *
  * Adding and filling happen in one transaction; DuckDB then needs a committed table to add the
  * NOT NULL constraint (it refuses while the fill is outstanding), and adds no column with a
@@ -49,7 +49,9 @@ async function migrateTable(
   const missing = table.columns.filter((c) => !existing.has(c.name));
   const toConstrain = table.columns.filter((c) => c.notNull && existing.get(c.name) !== false);
   if (missing.length === 0 && toConstrain.length === 0) return;
-  const refill = table.refill !== undefined && toConstrain.some((c) => c.backfill === undefined);
+  const refill =
+    table.refill !== undefined &&
+    [...missing, ...toConstrain].some((c) => c.backfill === undefined);
   const started = performance.now();
   await writer.run('BEGIN TRANSACTION');
   try {

@@ -114,8 +114,8 @@ export interface TableSpec {
   columns: readonly ColumnSpec[];
   /**
    * A table derived from another: statements that refill it from its source. The migration runs
-   * them when a NOT NULL column has no backfill, i.e. what the rows meant cannot be read from
-   * the rows themselves (it is in the source).
+   * them when a column it adds, or a NOT NULL column, has no backfill, i.e. what the rows meant
+   * cannot be read from the rows themselves (it is in the source).
    */
   refill?: readonly string[];
 }
@@ -202,7 +202,7 @@ export const SAMPLE_SPACE = 65_536;
  * The requests row of an events row (`FROM <events-shaped relation> WHERE IS_REQUEST`). A row
  * standing for several requests keeps no duration: it is no one request's duration.
  */
-export const REQUEST_FACTS = `ts, namespace, tenant, key_id, tool,
+export const REQUEST_FACTS = `ts, namespace, tenant, key_id, tool, server, client_tool,
   coalesce(${IS_TOOL_CALL}, false) AS is_tool_call, ${IS_ERROR} AS is_error,
   CASE WHEN ${REQUEST_WEIGHT} = 1 THEN duration_ms END AS duration_ms,
   (hash(id) % ${SAMPLE_SPACE})::USMALLINT AS sample, ${REQUEST_WEIGHT}, ${IS_REJECTED} AS is_rejected`;
@@ -212,12 +212,14 @@ export const REBUILD_REQUESTS_SQL = `INSERT INTO requests BY NAME
 SELECT ${REQUEST_FACTS} FROM events WHERE ${IS_REQUEST} ORDER BY ts`;
 
 /**
- * The request facts: one narrow row per request event (half the events, 11 of 30
+ * The request facts: one narrow row per request event (half the events, 13 of 32
  * columns), written in the same transaction as `events`. summary, tools, namespaces and
  * timeseries read only this table; scanning it is ~10x cheaper than filtering `events` on its
  * string columns. `count` is how many requests the row stands for (1, or a per-minute count of
  * rejected requests, whose row has no duration: percentiles see only single requests).
  * `is_error` and `is_rejected` class its outcome (OUTCOME_CLASSES); a row is at most one.
+ * `server` and `client_tool` are null but on a virtual server's traffic: every answer filters
+ * by `server`, and the context budget names a call as its listing did (client_tool).
  */
 export const REQUESTS_TABLE: TableSpec = {
   name: 'requests',
@@ -237,6 +239,10 @@ export const REQUESTS_TABLE: TableSpec = {
     // it was rejected (only `events` keeps the outcome, and `is_error` then meant "not ok"): the
     // migration refills the table from `events` instead.
     { name: 'is_rejected', type: 'BOOLEAN', notNull: true },
+    // Added with virtual servers. Edges published both before this table kept them, so only
+    // `events` says which stored requests went through a server: no backfill, a refill.
+    { name: 'server', type: 'VARCHAR', notNull: false },
+    { name: 'client_tool', type: 'VARCHAR', notNull: false },
   ],
   refill: ['DELETE FROM requests', REBUILD_REQUESTS_SQL],
 };

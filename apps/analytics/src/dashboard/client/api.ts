@@ -6,6 +6,7 @@ import type {
   LatencyHistogram,
   NamespaceStats,
   PinView,
+  ServerStats,
   Summary,
   TimeseriesPoint,
   ToolStats,
@@ -19,6 +20,7 @@ export type {
   LatencyHistogram,
   NamespaceStats,
   PinView,
+  ServerStats,
   Summary,
   TimeseriesPoint,
   ToolStats,
@@ -29,6 +31,7 @@ export interface EventRow {
   ts: string;
   direction: 'client_to_server' | 'server_to_client';
   namespace: string;
+  server: string | null;
   key_id: string | null;
   client_name: string | null;
   method: string | null;
@@ -52,6 +55,7 @@ export interface Answers {
   tools: ToolStats[];
   keys: KeyStats[];
   namespaces: NamespaceStats[];
+  servers: ServerStats[];
   events: EventsPage;
   histogram: LatencyHistogram;
   context: ContextBudget;

@@ -26,10 +26,10 @@ export type RangeName = keyof typeof RANGES;
 export const DEFAULT_RANGE: RangeName = '1h';
 
 /**
- * The API filters a click can set (SPEC §7 query parameters), in the order the URL lists them.
- * A virtual server joins this list once the API filters by it.
+ * The API filters a click can set (SPEC §7 query parameters), in the order the URL lists them:
+ * a virtual server before the namespaces it spans.
  */
-export const FILTER_NAMES = ['namespace', 'tool', 'key_id', 'tenant'] as const;
+export const FILTER_NAMES = ['server', 'namespace', 'tool', 'key_id', 'tenant'] as const;
 export type FilterName = (typeof FILTER_NAMES)[number];
 
 export type PageFilters = { range: RangeName } & Record<FilterName, string | null>;
@@ -47,6 +47,7 @@ export function parseFilters(query: string): PageFilters {
   const range = params.get('range');
   const filters: PageFilters = {
     range: isRange(range) ? range : DEFAULT_RANGE,
+    server: null,
     namespace: null,
     tool: null,
     key_id: null,

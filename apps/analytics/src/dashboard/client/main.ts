@@ -1,8 +1,9 @@
 // The dashboard's entry module (served as /dashboard/main.js, a module script: deferred, so
 // the page is parsed and uPlot loaded before it runs). It asks the person for the admin key,
 // keeps it in sessionStorage (never in the URL), and calls /api/v1/* with it, refreshing live.
-// The filters live in the URL's query string (navigation.ts): every tool, key, namespace and
-// tenant on the page is a link that filters the whole page, and the back button undoes it.
+// The filters live in the URL's query string (navigation.ts): every tool, key, namespace,
+// virtual server and tenant on the page is a link that filters the whole page, and the back
+// button undoes it.
 import { type Answers, ApiError, getAnswer } from './api.js';
 import { HistogramChart, TimeCharts } from './charts.js';
 import { renderContext } from './context-panel.js';
@@ -114,6 +115,7 @@ async function refresh(): Promise<void> {
       buckets,
       allNamespaces,
       allKeys,
+      allServers,
     ] = await Promise.all([
       summaryAnswer,
       ask('timeseries', { bucket: range.bucket }),
@@ -127,6 +129,8 @@ async function refresh(): Promise<void> {
       // The filter choices come from the whole range, not from the filtered answer.
       filtered ? ask('namespaces', undefined, true) : null,
       filtered ? ask('keys', undefined, true) : null,
+      // No table shows the virtual servers: they are asked for the select's choices only.
+      ask('servers', undefined, true),
     ]);
     if (generation !== state.generation) return;
     drawing = true;
@@ -147,10 +151,11 @@ async function refresh(): Promise<void> {
     renderContext(ui.context, ui.contextTotals, context, navigation);
     renderEvents(ui.events, events.events, navigation);
     alarms.render(pinned.answer, pinned.failure);
-    navigation.setChoices(
-      (allNamespaces ?? namespaces).map((n) => n.namespace),
-      (allKeys ?? keys).map((k) => k.tenant),
-    );
+    navigation.setChoices({
+      server: allServers.map((s) => s.server),
+      namespace: (allNamespaces ?? namespaces).map((n) => n.namespace),
+      tenant: (allKeys ?? keys).map((k) => k.tenant),
+    });
     sessionStorage.setItem(KEY_STORAGE, state.key);
     state.authFailed = false;
     state.lastUpdated = new Date();

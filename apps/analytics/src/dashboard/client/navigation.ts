@@ -16,17 +16,30 @@ import {
 import type { Links } from './tables.js';
 
 const LABELS: Record<FilterName, string> = {
+  server: 'Virtual server',
   namespace: 'Namespace',
   tool: 'Tool',
   key_id: 'Key',
   tenant: 'Tenant',
 };
 
+/** The filters the toolbar offers as selects. */
+const SELECT_NAMES = ['server', 'namespace', 'tenant'] as const satisfies readonly FilterName[];
+type SelectName = (typeof SELECT_NAMES)[number];
+
+/** The values each select offers, from the answers. */
+export type FilterChoices = Record<SelectName, (string | null)[]>;
+
 export class FilterNavigation implements Links {
   filters = readUrl();
   private readonly range = byId('range', HTMLSelectElement);
-  private readonly namespace = byId('namespace', HTMLSelectElement);
-  private readonly tenant = byId('tenant', HTMLSelectElement);
+  private readonly selects: Record<SelectName, HTMLSelectElement> = {
+    server: byId('server', HTMLSelectElement),
+    namespace: byId('namespace', HTMLSelectElement),
+    tenant: byId('tenant', HTMLSelectElement),
+  };
+  /** Shown once there is a virtual server to choose: most gateways have none. */
+  private readonly serverFilter = byId('server-filter', HTMLLabelElement);
   private readonly bar = byId('filters', HTMLElement);
   private readonly chips = byId('filter-chips', HTMLUListElement);
   private readonly clear = byId('clear-filters', HTMLAnchorElement);
@@ -36,8 +49,8 @@ export class FilterNavigation implements Links {
     this.range.addEventListener('change', () => {
       if (isRange(this.range.value)) this.go(withChange(this.filters, { range: this.range.value }));
     });
-    for (const select of [this.namespace, this.tenant]) {
-      const name = select === this.namespace ? 'namespace' : 'tenant';
+    for (const name of SELECT_NAMES) {
+      const select = this.selects[name];
       select.addEventListener('change', () => {
         this.go(withChange(this.filters, { [name]: select.value || null }));
       });
@@ -67,9 +80,10 @@ export class FilterNavigation implements Links {
   }
 
   /** The choices of the selects, from the answers (kept while a refresh brings none). */
-  setChoices(namespaces: (string | null)[], tenants: (string | null)[]): void {
-    setOptions(this.namespace, namespaces, this.filters.namespace);
-    setOptions(this.tenant, tenants, this.filters.tenant);
+  setChoices(choices: FilterChoices): void {
+    for (const name of SELECT_NAMES)
+      setOptions(this.selects[name], choices[name], this.filters[name]);
+    this.serverFilter.hidden = this.selects.server.options.length <= 1;
   }
 
   /** A new history entry, unless nothing changed. */
@@ -102,7 +116,7 @@ export class FilterNavigation implements Links {
     this.bar.hidden = chips.length === 0;
     // Every filter off, the time range kept.
     this.clear.href = this.href(Object.fromEntries(FILTER_NAMES.map((name) => [name, null])));
-    this.setChoices([], []);
+    this.setChoices({ server: [], namespace: [], tenant: [] });
   }
 }
 

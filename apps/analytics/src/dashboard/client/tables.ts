@@ -1,5 +1,5 @@
-// The page's tables. Every tool, key, namespace and tenant in them is a link that filters the
-// whole page (`links.href` builds its URL from the filters in force).
+// The page's tables. Every tool, key, namespace, virtual server and tenant in them is a link
+// that filters the whole page (`links.href` builds its URL from the filters in force).
 import type { RejectedOutcome } from '../../api/answers.js';
 import type { EventRow, KeyStats, NamespaceStats, ToolStats } from './api.js';
 import { barCell, cell, element, fillTable, filterLink, linkCell } from './dom.js';
@@ -46,6 +46,20 @@ export function namespaceLink(links: Links, namespace: string): HTMLAnchorElemen
     `Show only namespace ${namespace}`,
   );
   link.classList.add('ns');
+  return link;
+}
+
+/**
+ * Choosing a virtual server drops the namespace and tool chosen: they may be of no member of it,
+ * and a call through it is of its member namespace, not of the server's name.
+ */
+export function serverLink(links: Links, server: string): HTMLAnchorElement {
+  const link = filterLink(
+    server,
+    links.href({ server, namespace: null, tool: null }),
+    `Show only virtual server ${server}`,
+  );
+  link.classList.add('server');
   return link;
 }
 
@@ -166,6 +180,18 @@ function outcomeClass(outcome: string): string {
   return Object.hasOwn(REJECTED, outcome) ? 'rejected' : 'error';
 }
 
+/**
+ * Where an event went: its namespace, and through a virtual server the server first (a call is
+ * of a member namespace; the server's other events carry the server's name as namespace).
+ */
+function routeCell(links: Links, e: EventRow): HTMLTableCellElement {
+  if (e.server === null) return linkCell(namespaceLink(links, e.namespace));
+  const td = linkCell(serverLink(links, e.server));
+  if (e.namespace !== e.server) td.append(' › ', namespaceLink(links, e.namespace));
+  td.title = e.namespace === e.server ? e.server : `${e.server} › ${e.namespace}`;
+  return td;
+}
+
 export function renderEvents(table: HTMLTableElement, events: EventRow[], links: Links): void {
   fillTable(table, events, 'No events in this range.', (e) => {
     const time = cell(new Date(e.ts).toLocaleTimeString());
@@ -188,7 +214,7 @@ export function renderEvents(table: HTMLTableElement, events: EventRow[], links:
     outcome.title = e.outcome;
     return [
       time,
-      linkCell(namespaceLink(links, e.namespace)),
+      routeCell(links, e),
       optional(links, e.key_id, (keyId) => keyLink(links, keyId)),
       cell(e.client_name ?? '—', e.client_name === null ? 'muted' : undefined),
       what,
