@@ -8,6 +8,7 @@ import { peers } from './scenarios/peers.js';
 import { queries } from './scenarios/queries.js';
 import { sseStreams } from './scenarios/sse-streams.js';
 import { throughput } from './scenarios/throughput.js';
+import { virtualServer } from './scenarios/virtual.js';
 import { ROOT } from './support/processes.js';
 import {
   describeMachine,
@@ -26,7 +27,15 @@ import {
  *                    [--streams=5000] [--events=500000] [--rows=10000000] [--queries=50]
  *                    [--peer-rounds=3] [--peer-duration=6]
  */
-const SCENARIOS = ['throughput', 'latency', 'sse', 'ingest', 'queries', 'peers'] as const;
+const SCENARIOS = [
+  'throughput',
+  'latency',
+  'virtual',
+  'sse',
+  'ingest',
+  'queries',
+  'peers',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: args } = parseArgs({
@@ -78,10 +87,12 @@ console.log(
 
 const profileFile = join(ROOT, 'bench/results/edge-throughput.cpuprofile');
 const analyticsProfileFile = join(ROOT, 'bench/results/analytics-ingest.cpuprofile');
+const virtualProfileFile = join(ROOT, 'bench/results/edge-virtual.cpuprofile');
 if (args.profile) {
   mkdirSync(join(profileFile, '..'), { recursive: true });
   rmSync(profileFile, { force: true });
   rmSync(analyticsProfileFile, { force: true });
+  rmSync(virtualProfileFile, { force: true });
 }
 const runs: Record<Scenario, () => Promise<ScenarioResult>> = {
   throughput: () =>
@@ -96,6 +107,13 @@ const runs: Record<Scenario, () => Promise<ScenarioResult>> = {
   // processes on the path (client, edge, backend) and most slow requests of the measured run
   // came in its first second; the figure is the gateway's steady state, not its tier-up.
   latency: () => latency({ requests: Number(args.requests), warmup: 6_000, log }),
+  virtual: () =>
+    virtualServer({
+      requests: 1_000,
+      warmup: 500,
+      profileTo: args.profile ? virtualProfileFile : undefined,
+      log,
+    }),
   sse: () => sseStreams({ streams: Number(args.streams), origins: Number(args.origins), log }),
   ingest: () =>
     ingest({
@@ -144,6 +162,7 @@ const profiles: Record<string, ProfileSummary> = {};
 for (const [name, file] of [
   ['edge (throughput run)', profileFile],
   ['analytics (backlog drain)', analyticsProfileFile],
+  ['edge (virtual server lists)', virtualProfileFile],
 ] as const) {
   if (!args.profile || !existsSync(file)) continue;
   profiles[name] = summariseProfile(file, 30);

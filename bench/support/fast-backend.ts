@@ -5,13 +5,19 @@ import type { AddressInfo } from 'node:net';
  * The "minimal fast backend" of SPEC §10, run as its own process so it never shares an event
  * loop with the load generator: a Streamable HTTP MCP server reduced to what the bench sends.
  * POST answers every request with a ~1 KiB JSON result (`initialize` also issues a session
- * id), notifications get 202, GET opens an SSE stream that stays open and idle, DELETE is 200.
+ * id, `tools/list` lists ten tools), notifications get 202, GET opens an SSE stream that stays open and idle, DELETE is 200.
  *
  *   node dist/bench/support/fast-backend.js [count]   → listens on `count` loopback ports and
  *   prints `BENCH_BACKEND {"ports":[...]}` once all are listening.
  */
 const TEXT = 'x'.repeat(960);
 const SESSION = 'bench-backend-session';
+/** What `tools/list` answers: ten small definitions (the virtual-server row merges three lists). */
+const TOOLS = Array.from({ length: 10 }, (_, i) => ({
+  name: `tool_${i}`,
+  description: `Bench tool number ${i}: does nothing but answer`,
+  inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
+}));
 let openStreams = 0;
 
 function answer(
@@ -55,6 +61,10 @@ function onPost(req: IncomingMessage, res: ServerResponse): void {
         },
         { 'mcp-session-id': SESSION },
       );
+      return;
+    }
+    if (message.method === 'tools/list') {
+      answer(res, message.id, { tools: TOOLS });
       return;
     }
     answer(res, message.id, { content: [{ type: 'text', text: TEXT }], isError: false });

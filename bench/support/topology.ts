@@ -63,7 +63,11 @@ export async function startBareProxy(
  * and a tenant with one, so a request takes all three Redis scopes. Limits are far out of reach.
  * JSON is YAML, so the file is written with JSON.stringify.
  */
-export function benchConfig(namespaces: Record<string, string>, oauthIssuer?: string): string {
+export function benchConfig(
+  namespaces: Record<string, string>,
+  oauthIssuer?: string,
+  servers?: Record<string, string[]>,
+): string {
   return JSON.stringify(
     {
       ...(oauthIssuer && { server: { public_url: BENCH_PUBLIC_URL } }),
@@ -77,6 +81,11 @@ export function benchConfig(namespaces: Record<string, string>, oauthIssuer?: st
           },
         ]),
       ),
+      ...(servers && {
+        servers: Object.fromEntries(
+          Object.entries(servers).map(([name, members]) => [name, { namespaces: members }]),
+        ),
+      }),
       tenants: { benchco: { rate_limit: { requests: HUGE, per: '1m' } } },
       keys: [
         {
@@ -131,6 +140,8 @@ export interface GatewayOptions {
   edgeNodeArgs?: string[];
   /** An OAuth issuer whose JWT access tokens the edge accepts beside keys. */
   oauthIssuer?: string;
+  /** Virtual servers: name → member namespaces. */
+  servers?: Record<string, string[]>;
 }
 
 /** Distributed mode (SPEC §2) as processes: private NATS with JetStream, auth, one edge, analytics. */
@@ -138,7 +149,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const dir = tempDir('gw');
   const nats = await startNats();
   const configPath = join(dir, 'gateway.yaml');
-  writeFileSync(configPath, benchConfig(options.namespaces ?? {}, options.oauthIssuer));
+  writeFileSync(
+    configPath,
+    benchConfig(options.namespaces ?? {}, options.oauthIssuer, options.servers),
+  );
   const env: Record<string, string> = {
     GATEWAY_CONFIG: configPath,
     NATS_URL: nats.url,

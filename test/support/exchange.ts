@@ -29,7 +29,7 @@ export function recordedExchange(): { recorder: ExchangeRecorder; events: McpEve
       client_name: null,
       client_version: null,
       auth_method: 'none',
-    server: null,
+      server: null,
     },
     new InProcessEventPublisher(channel, metrics),
     metrics,

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { ERROR_MAP, ErrorCode, type NamespaceConfig } from '#common';
@@ -11,6 +10,7 @@ import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messa
 import { MessageTap } from '../tap/message-tap.js';
 import { writeTraceMeta } from '../tracing/tracing.js';
 import { VirtualBackend } from '../virtual/virtual-backend.js';
+import { StreamableHttpBackend } from './http-backend.js';
 import type { ClientStream } from './client-stream.js';
 
 export type ClientSide = 'streamable' | 'legacy';
@@ -50,9 +50,9 @@ export class AnswerStream {
 
   /** A response for one of its requests (or the gateway's error in its place). */
   answer(message: unknown): void {
-    this.stream.send(message);
     this.waiting--;
-    this.endIfDone();
+    if (this.waiting <= 0) this.stream.sendLast(message);
+    else this.stream.send(message);
   }
 
   endIfDone(): void {
@@ -269,7 +269,7 @@ export class BridgeSession {
   /** A Streamable HTTP backend needs the negotiated revision on every later request. */
   private adoptVersion(value: Record<string, unknown>): void {
     const version = (value.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
-    if (typeof version === 'string' && this.backend instanceof StreamableHTTPClientTransport)
+    if (typeof version === 'string' && this.backend instanceof StreamableHttpBackend)
       this.backend.setProtocolVersion(version);
   }
 
@@ -314,7 +314,7 @@ export class BridgeSession {
     }
     this.options.onClosed(this);
     this.sessionStream?.end();
-    if (this.backend instanceof StreamableHTTPClientTransport && this.backend.sessionId) {
+    if (this.backend instanceof StreamableHttpBackend && this.backend.sessionId) {
       await this.backend.terminateSession().catch(() => undefined);
     }
     await this.backend.close().catch(() => undefined);

@@ -176,7 +176,7 @@ export class BridgedUpstream implements Upstream {
         .end('Accepted');
       return;
     }
-    const stream = new ClientStream(request.res, { 'mcp-session-id': session.token });
+    const stream = new ClientStream(request.res, { 'mcp-session-id': session.token }, '', true);
     session.fromClient(messages, bytesEach, exchange, new AnswerStream(stream));
   }
 

@@ -1,10 +1,10 @@
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCode } from '#common';
 import type { Logger } from 'pino';
 import { idKey, isResponse, type RpcId } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import { StreamableHttpBackend } from '../bridge/http-backend.js';
 import type { ServerNames } from './server-names.js';
 import { provenance, type VirtualGate } from './virtual-gate.js';
 
@@ -533,7 +533,7 @@ export class VirtualBackend implements Transport {
       if (member.generation !== generation) throw new Error('replaced');
       member.init = answer.result as Json;
       const version = member.init.protocolVersion;
-      if (typeof version === 'string' && transport instanceof StreamableHTTPClientTransport)
+      if (typeof version === 'string' && transport instanceof StreamableHttpBackend)
         transport.setProtocolVersion(version);
       member.state = 'ready';
       member.retryMs = FIRST_RETRY_MS;
@@ -574,7 +574,7 @@ export class VirtualBackend implements Transport {
     connection.release();
     const { transport } = connection;
     transport.onclose = undefined;
-    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId)
+    if (transport instanceof StreamableHttpBackend && transport.sessionId)
       await transport.terminateSession().catch(() => undefined);
     await transport.close().catch(() => undefined);
   }

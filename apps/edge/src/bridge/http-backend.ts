@@ -1,0 +1,228 @@
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { HttpUpstreamConfig } from '#common';
+import { Agent, type Dispatcher } from 'undici';
+import { SseParser } from '../proxy/sse-parser.js';
+
+/**
+ * One agent for every backend connection the bridges make: keep-alive connections are shared by
+ * all sessions on a backend, as the pass-through's are.
+ */
+const agent = new Agent({
+  connections: null,
+  pipelining: 1,
+  keepAliveTimeout: 30_000,
+  connectTimeout: 5_000,
+});
+
+/** Largest JSON answer read from a backend (an SSE event is bounded by the parser). */
+const MAX_JSON_BYTES = 16 * 1024 * 1024;
+/** A GET stream that ended is opened again after this (while the session lasts). */
+const RECONNECT_MS = 1_000;
+
+/**
+ * The client side of a Streamable HTTP session with a backend, for a session the gateway holds
+ * (a virtual server's member, a legacy SSE client on a Streamable HTTP backend): each message is
+ * one POST through a shared undici agent, its answer read as JSON or as an SSE stream, every
+ * message parsed once. After `notifications/initialized` a GET stream carries the backend's
+ * messages that answer no POST (405: the backend has none). Only the configured upstream headers
+ * are sent, never the client's; the backend's session id and negotiated revision follow the
+ * protocol. A 404 on a session the backend issued means the backend forgot it: the transport
+ * closes, so its holder can start anew.
+ */
+export class StreamableHttpBackend implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  sessionId?: string;
+  private protocolVersion?: string;
+  private readonly origin: string;
+  private readonly path: string;
+  private readonly streams = new Set<AbortController>();
+  private closed = false;
+
+  constructor(private readonly upstream: HttpUpstreamConfig) {
+    const url = new URL(upstream.url);
+    this.origin = url.origin;
+    this.path = `${url.pathname}${url.search}`;
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version;
+  }
+
+  /** Resolves once the backend took the message (its answers arrive through `onmessage`). */
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.closed) throw new Error('backend connection closed');
+    const body = JSON.stringify(message);
+    const response = await agent.request({
+      origin: this.origin,
+      path: this.path,
+      method: 'POST',
+      headers: this.headers({
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      }),
+      body,
+    });
+    const session = response.headers['mcp-session-id'];
+    if (typeof session === 'string' && this.sessionId === undefined) this.sessionId = session;
+    const type = String(response.headers['content-type'] ?? '');
+    if (response.statusCode === 202 || response.statusCode === 204) {
+      await response.body.dump();
+      if ((message as { method?: unknown }).method === 'notifications/initialized') this.listen();
+      return;
+    }
+    if (response.statusCode === 404 && this.sessionId !== undefined) {
+      await response.body.dump();
+      void this.close();
+      throw new Error('the backend no longer knows the session (404)');
+    }
+    if (type.startsWith('text/event-stream') && response.statusCode === 200) {
+      void this.read(response.body);
+      return;
+    }
+    if (type.startsWith('application/json')) {
+      const text = await bounded(response.body);
+      // An error status with a JSON-RPC body is an answer (e.g. a 400 for a request).
+      if (this.deliver(text) || response.statusCode < 300) return;
+    } else {
+      await response.body.dump();
+    }
+    throw new Error(`backend answered HTTP ${response.statusCode}`);
+  }
+
+  /** Ends the backend's session (DELETE), as a client that leaves should. */
+  async terminateSession(): Promise<void> {
+    if (this.sessionId === undefined) return;
+    const response = await agent.request({
+      origin: this.origin,
+      path: this.path,
+      method: 'DELETE',
+      headers: this.headers({}),
+    });
+    await response.body.dump();
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    for (const stream of this.streams) stream.abort();
+    this.streams.clear();
+    this.onclose?.();
+    return Promise.resolve();
+  }
+
+  private headers(base: Record<string, string>): Record<string, string> {
+    const headers: Record<string, string> = { ...base };
+    if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
+    if (this.protocolVersion !== undefined) headers['mcp-protocol-version'] = this.protocolVersion;
+    for (const [name, value] of Object.entries(this.upstream.headers))
+      headers[name.toLowerCase()] = value;
+    return headers;
+  }
+
+  /** The GET stream of the backend's own messages; opened again while the session lasts. */
+  private listen(): void {
+    if (this.closed) return;
+    const abort = new AbortController();
+    this.streams.add(abort);
+    const again = () => {
+      this.streams.delete(abort);
+      if (this.closed || abort.signal.aborted) return;
+      setTimeout(() => this.listen(), RECONNECT_MS).unref();
+    };
+    agent
+      .request({
+        origin: this.origin,
+        path: this.path,
+        method: 'GET',
+        headers: this.headers({ accept: 'text/event-stream' }),
+        signal: abort.signal,
+        bodyTimeout: 0,
+      })
+      .then(async (response) => {
+        if (response.statusCode === 405) {
+          this.streams.delete(abort);
+          await response.body.dump();
+          return;
+        }
+        if (response.statusCode === 404 && this.sessionId !== undefined) {
+          await response.body.dump();
+          void this.close();
+          return;
+        }
+        if (response.statusCode !== 200) {
+          await response.body.dump();
+          again();
+          return;
+        }
+        await this.read(response.body);
+        again();
+      })
+      .catch((error: unknown) => {
+        if (!abort.signal.aborted) this.onerror?.(asError(error));
+        again();
+      });
+  }
+
+  /** Each event of an SSE answer, parsed once and handed on. */
+  private async read(body: Dispatcher.ResponseData['body']): Promise<void> {
+    const parser = new SseParser();
+    try {
+      for await (const chunk of body) {
+        for (const event of parser.push(chunk as Buffer)) {
+          if (event.data !== undefined && event.data !== '') this.deliver(event.data);
+        }
+      }
+    } catch (error) {
+      if (!this.closed) this.onerror?.(asError(error));
+    }
+  }
+
+  /** Hands on the JSON-RPC message(s) of `text`; false when it holds none. */
+  private deliver(text: string): boolean {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.onerror?.(new Error('backend sent a message that is not JSON'));
+      return false;
+    }
+    const messages = Array.isArray(value) ? value : [value];
+    let delivered = false;
+    for (const message of messages) {
+      if (
+        !message ||
+        typeof message !== 'object' ||
+        (message as { jsonrpc?: unknown }).jsonrpc !== '2.0'
+      )
+        continue;
+      delivered = true;
+      this.onmessage?.(message as JSONRPCMessage);
+    }
+    return delivered;
+  }
+}
+
+async function bounded(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_JSON_BYTES) {
+      body.destroy();
+      throw new Error('backend answer too large');
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
