@@ -14,6 +14,12 @@ import { RejectionTally } from './events/rejection-tally.js';
 import { OpsRoutes } from './health/ops-routes.js';
 import { Readiness } from './health/readiness.js';
 import { VirtualServers } from './virtual/virtual-servers.js';
+import { EraBridge } from './era/era-bridge.js';
+import { EraProbe } from './era/era-probe.js';
+import { RequestStates } from './era/request-state.js';
+
+/** The gateway's version, as it names itself to clients and backends. */
+const GATEWAY_VERSION = process.env.npm_package_version ?? '0.1.0';
 import { EdgeAddress, EdgeServer } from './http/edge-server.js';
 import { InFlight } from './http/in-flight.js';
 import { EdgeRouter } from './http/router.js';
@@ -133,14 +139,7 @@ function upstreamProviders(): Provider[] {
       VirtualServers,
       [o, ToolCatalog, BridgeSessions, EdgeMetrics],
       (opts: EdgeOptions, catalog: ToolCatalog, bridges: BridgeSessions, metrics: EdgeMetrics) =>
-        new VirtualServers(
-          opts.config,
-          catalog,
-          bridges,
-          metrics,
-          opts.logger,
-          process.env.npm_package_version ?? '0.1.0',
-        ),
+        new VirtualServers(opts.config, catalog, bridges, metrics, opts.logger, GATEWAY_VERSION),
     ),
     made(
       HttpPassthrough,
@@ -149,6 +148,20 @@ function upstreamProviders(): Provider[] {
         new HttpPassthrough(codec, closed, metrics, opts.logger),
     ),
     made(ForwardingMarks, [o], (opts: EdgeOptions) => new ForwardingMarks(opts.sessionSecret)),
+    made(
+      EraBridge,
+      [o, VirtualServers, HttpPassthrough],
+      (opts: EdgeOptions, virtual: VirtualServers, http: HttpPassthrough) =>
+        new EraBridge({
+          config: opts.config,
+          virtual,
+          http,
+          probe: new EraProbe({ name: 'mcp-gateway', version: GATEWAY_VERSION }),
+          states: new RequestStates(opts.sessionSecret),
+          edgeId: opts.edgeId,
+          logger: opts.logger,
+        }),
+    ),
     made(
       ForwardedUpstream,
       [o, ForwardingMarks],
@@ -196,6 +209,7 @@ function pipelineProviders(): Provider[] {
         HttpPassthrough,
         BridgedUpstream,
         ForwardedUpstream,
+        EraBridge,
         TRACING,
       ],
       (
@@ -206,11 +220,12 @@ function pipelineProviders(): Provider[] {
         http: HttpPassthrough,
         bridged: BridgedUpstream,
         forwarded: ForwardedUpstream,
+        era: EraBridge,
         tracing: Tracing | null,
       ) =>
         new McpPipeline({
           ...{ edgeId: opts.edgeId, config: opts.config, logger: opts.logger },
-          ...{ admission, http, bridged, forwarded, publisher, metrics },
+          ...{ admission, http, bridged, forwarded, era, publisher, metrics },
           tracing: tracing ?? undefined,
         }),
     ),

@@ -202,7 +202,17 @@ describe.each(KINDS)('the policy tap on %s', (_name, kind) => {
     ],
     [
       'a 2026-07-28 call whose Mcp-Name disagrees with its body is refused (400, -32020)',
-      call(HIDDEN, 12),
+      {
+        ...call(HIDDEN, 12),
+        params: {
+          name: HIDDEN,
+          arguments: {},
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      },
       ({ status, messages }) => {
         expect(status).toBe(400);
         expect(messages[0]).toMatchObject({ error: { code: -32020 } });

@@ -128,6 +128,8 @@ export function outcomeOf(code: ErrorCode): EventOutcome {
     case ErrorCode.BadRequest:
     case ErrorCode.UriTooLong:
     case ErrorCode.Conflict:
+    case ErrorCode.MethodNotFound:
+    case ErrorCode.InvalidParams:
       return 'bad_request';
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorCode, GatewayError } from '#common';
+import { ENVELOPE, metaOf } from '../era/modern.js';
 import type { ParsedBody, RpcMessage } from '../jsonrpc/messages.js';
 
 /** Protocol versions in which a POST body may be a JSON-RPC batch (removed in 2025-06-18). */
@@ -31,21 +32,56 @@ export function enforceRequestPolicy(
       );
     }
   }
+  const first = parsed.messages[0];
+  const meta = first ? metaOf(first.value) : undefined;
+  // A modern server decides by the body's envelope: the header must say the same, or an
+  // intermediary routing on headers and the backend would see two different requests.
+  if (meta?.[ENVELOPE.version] === STATELESS_VERSION && version !== STATELESS_VERSION) {
+    throw new GatewayError(
+      ErrorCode.HeaderMismatch,
+      'MCP-Protocol-Version header does not match the body: the envelope names 2026-07-28',
+    );
+  }
   if (version === STATELESS_VERSION) {
-    const request = parsed.messages[0];
-    const method = single(headers['mcp-method']);
-    if (request.method !== undefined && method !== request.method) {
+    const request = first;
+    const isRequest = request.kind === 'request';
+    if (
+      isRequest &&
+      (meta?.[ENVELOPE.version] !== STATELESS_VERSION || !isObject(meta[ENVELOPE.capabilities]))
+    ) {
+      throw new GatewayError(
+        ErrorCode.InvalidParams,
+        `Invalid params: a 2026-07-28 request carries params._meta with ${ENVELOPE.version} and ${ENVELOPE.capabilities}`,
+      );
+    }
+    const method = decoded(single(headers['mcp-method']));
+    // Notifications need no Mcp-Method (clients send none), but one that is sent must agree.
+    if (
+      request.method !== undefined &&
+      (isRequest || method !== undefined) &&
+      method !== request.method
+    ) {
       throw new GatewayError(
         ErrorCode.HeaderMismatch,
         `Mcp-Method header does not match the body's method`,
       );
     }
     const expected = nameOf(request);
-    const name = single(headers['mcp-name']);
+    const name = decoded(single(headers['mcp-name']));
     if ((expected !== undefined || name !== undefined) && name !== expected) {
       throw new GatewayError(ErrorCode.HeaderMismatch, `Mcp-Name header does not match the body`);
     }
   }
+}
+
+/** A header value as sent: plain, or `=?base64?…?=` (UTF-8) for what a header cannot carry. */
+function decoded(value: string | undefined): string | undefined {
+  const match = value === undefined ? null : /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(value);
+  return match ? Buffer.from(match[1], 'base64').toString('utf8') : value;
+}
+
+function isObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The value `Mcp-Name` must carry for a request: tool or prompt name, resource URI. */

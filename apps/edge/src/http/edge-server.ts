@@ -11,6 +11,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { BridgeSessions } from '../bridge/bridge-sessions.js';
+import { EraBridge } from '../era/era-bridge.js';
 import { EDGE_OPTIONS, type EdgeOptions, EVENT_PUBLISHER, TRACING } from '../edge-options.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import { Readiness } from '../health/readiness.js';
@@ -50,6 +51,7 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(InFlight) private readonly inflight: InFlight,
     @Inject(HttpPassthrough) private readonly http: HttpPassthrough,
     @Inject(BridgeSessions) private readonly bridges: BridgeSessions,
+    @Inject(EraBridge) private readonly era: EraBridge,
     @Inject(ForwardedUpstream) private readonly forwarded: ForwardedUpstream,
     @Inject(EVENT_PUBLISHER) private readonly publisher: EventPublisher,
     @Inject(TRACING) private readonly tracing: Tracing | null,
@@ -104,6 +106,7 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
       inflight: this.inflight,
       http: this.http,
       bridges: this.bridges,
+      era: this.era,
       forwarded: this.forwarded,
       publisher: this.publisher,
       tracing: this.tracing,

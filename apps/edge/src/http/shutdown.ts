@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import net from 'node:net';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
+import type { EraBridge } from '../era/era-bridge.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Readiness } from '../health/readiness.js';
 import type { Tracing } from '../tracing/tracing.js';
@@ -17,6 +18,8 @@ export interface DrainParts {
   inflight: InFlight;
   http: HttpPassthrough;
   bridges: BridgeSessions;
+  /** Backend sessions held for 2026-07-28 clients. */
+  era?: EraBridge;
   forwarded: ForwardedUpstream;
   publisher: EventPublisher;
   /** Traces, when on: exported before the edge is gone. */
@@ -43,6 +46,7 @@ export async function drain(parts: DrainParts): Promise<void> {
   net.Server.prototype.close.call(server);
   parts.http.endStreams();
   await parts.bridges.closeAll();
+  await parts.era?.closeAll();
   await inflight.idle(parts.graceMs);
   // Let requests already on accepted connections arrive and finish, then close the rest.
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));

@@ -5,6 +5,8 @@ import type { EventPublisher } from '../events/event-publisher.js';
 import { ExchangeRecorder, type ExchangeIdentity } from '../events/exchange-recorder.js';
 import { firstRequestId, type RpcId, salvageId } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import type { EraBridge } from '../era/era-bridge.js';
+import { isModern } from '../era/modern.js';
 import type { BridgedUpstream } from '../upstream/bridged.js';
 import type { ForwardedUpstream } from '../upstream/forwarded.js';
 import type { HttpPassthrough } from '../upstream/http-passthrough.js';
@@ -20,6 +22,8 @@ export interface PipelineDeps {
   http: HttpPassthrough;
   bridged: BridgedUpstream;
   forwarded: ForwardedUpstream;
+  /** 2026-07-28 requests without a session (era bridging, SPEC §4 behaviour 10). */
+  era: EraBridge;
   publisher: EventPublisher;
   metrics: EdgeMetrics;
   logger: Logger;
@@ -50,8 +54,9 @@ export class McpPipeline {
   }
 
   /**
-   * A session bridged in another edge is served there; a Streamable HTTP client on a Streamable
-   * HTTP backend is relayed by any edge; everything else is bridged here.
+   * A session bridged in another edge is served there; a 2026-07-28 request goes to the era
+   * bridge; a Streamable HTTP client on a Streamable HTTP backend is relayed by any edge;
+   * everything else is bridged here.
    */
   private upstreamFor(admitted: Admitted): Upstream {
     const { claims, forwarded } = admitted;
@@ -63,6 +68,15 @@ export class McpPipeline {
       !this.deps.bridged.holds(claims.b)
     ) {
       return this.deps.forwarded;
+    }
+    // A 2026-07-28 request has no session: served by the era bridge (which relays it as is to
+    // a backend of the same era).
+    if (
+      !claims &&
+      admitted.request.route === 'streamable' &&
+      isModern(admitted.parsed, admitted.request.raw.headers)
+    ) {
+      return this.deps.era;
     }
     return isPassthrough(admitted.request.route, admitted.namespace, admitted.server)
       ? this.deps.http

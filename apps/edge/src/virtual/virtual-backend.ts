@@ -25,6 +25,8 @@ export interface VirtualBackendOptions {
   logger: Logger;
   /** The gateway's version, in the serverInfo of the merged initialize. */
   version: string;
+  /** How long initialize waits for a member (default MEMBER_WAIT_MS). */
+  memberWaitMs?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -234,8 +236,8 @@ export class VirtualBackend implements Transport {
     this.initParams = params;
     await Promise.all(
       this.members.map((member) =>
-        within(this.ready(member), MEMBER_WAIT_MS).catch((error: unknown) =>
-          this.leftOut(member, error),
+        within(this.ready(member), this.options.memberWaitMs ?? MEMBER_WAIT_MS).catch(
+          (error: unknown) => this.leftOut(member, error),
         ),
       ),
     );

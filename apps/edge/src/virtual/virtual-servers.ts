@@ -68,10 +68,16 @@ export class VirtualServers {
   }
 
   /** The backend of a new session of the server: a connection per member, made as needed. */
-  backend(names: ServerNames, gate: () => VirtualGate, logger: Logger): VirtualBackend {
+  backend(
+    names: ServerNames,
+    gate: () => VirtualGate,
+    logger: Logger,
+    options: { memberWaitMs?: number } = {},
+  ): VirtualBackend {
     return new VirtualBackend({
       names,
       gate,
+      memberWaitMs: options.memberWaitMs,
       connect: (namespace, memberLogger) => this.bridges.memberConnection(namespace, memberLogger),
       timeoutMs: (namespace) => this.config.current.namespaces[namespace]?.timeout_ms ?? 300_000,
       metrics: this.metrics,

@@ -28,6 +28,10 @@ export enum ErrorCode {
   InsufficientScope = 'insufficient_scope',
   Unavailable = 'unavailable',
   Internal = 'internal_error',
+  /** (v2) 2026-07-28: a method the revision does not have (`ping`, `initialize`, …). */
+  MethodNotFound = 'method_not_found',
+  /** (v2) 2026-07-28: a request without the `_meta` envelope the revision requires. */
+  InvalidParams = 'invalid_params',
 }
 
 export interface ErrorMapping {
@@ -66,6 +70,8 @@ export const ERROR_MAP: Record<ErrorCode, ErrorMapping> = {
   [ErrorCode.InsufficientScope]: { status: 403, rpcCode: -32003 },
   [ErrorCode.Unavailable]: { status: 503, rpcCode: -32053 },
   [ErrorCode.Internal]: { status: 500, rpcCode: -32603 },
+  [ErrorCode.MethodNotFound]: { status: 404, rpcCode: -32601 },
+  [ErrorCode.InvalidParams]: { status: 400, rpcCode: -32602 },
 };
 
 /** An error the gateway answers on purpose; mapped to HTTP + JSON-RPC once, at the boundary. */

@@ -1,0 +1,85 @@
+import type { HttpUpstreamConfig } from '#common';
+import { request } from 'undici';
+import { MODERN_VERSION, ENVELOPE } from './modern.js';
+
+/** How long a verdict on a backend's era is kept; an unreachable backend is asked again soon. */
+const VERDICT_MS = 5 * 60_000;
+const UNREACHABLE_MS = 5_000;
+const PROBE_TIMEOUT_MS = 5_000;
+
+/**
+ * Which era a Streamable HTTP backend speaks (SPEC §4 behaviour 10): asked once with
+ * `server/discover` (as a 2026-07-28 client asks) and remembered per URL. A backend whose answer
+ * is a discover result offering 2026-07-28 is modern and gets the client's requests as they are;
+ * any other answer (a 2025 server's 400 "not initialized", a -32601) means 2025-era, and the
+ * gateway bridges. Concurrent requests share one probe.
+ */
+export class EraProbe {
+  private readonly verdicts = new Map<string, { modern: boolean; until: number }>();
+  private readonly probing = new Map<string, Promise<boolean>>();
+
+  constructor(private readonly clientInfo: { name: string; version: string }) {}
+
+  modern(upstream: HttpUpstreamConfig): Promise<boolean> {
+    const known = this.verdicts.get(upstream.url);
+    if (known && known.until > Date.now()) return Promise.resolve(known.modern);
+    let pending = this.probing.get(upstream.url);
+    if (!pending) {
+      pending = this.probe(upstream).finally(() => this.probing.delete(upstream.url));
+      this.probing.set(upstream.url, pending);
+    }
+    return pending;
+  }
+
+  private async probe(upstream: HttpUpstreamConfig): Promise<boolean> {
+    let modern = false;
+    let until = Date.now() + VERDICT_MS;
+    try {
+      const response = await request(upstream.url, {
+        method: 'POST',
+        headers: {
+          ...Object.fromEntries(
+            Object.entries(upstream.headers).map(([name, value]) => [name.toLowerCase(), value]),
+          ),
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': MODERN_VERSION,
+          'mcp-method': 'server/discover',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'gateway-discover-probe',
+          method: 'server/discover',
+          params: {
+            _meta: {
+              [ENVELOPE.version]: MODERN_VERSION,
+              [ENVELOPE.capabilities]: {},
+              [ENVELOPE.clientInfo]: this.clientInfo,
+            },
+          },
+        }),
+        headersTimeout: PROBE_TIMEOUT_MS,
+        bodyTimeout: PROBE_TIMEOUT_MS,
+      });
+      const text = await response.body.text();
+      modern = response.statusCode === 200 && offersModern(text);
+    } catch {
+      until = Date.now() + UNREACHABLE_MS;
+    }
+    this.verdicts.set(upstream.url, { modern, until });
+    return modern;
+  }
+}
+
+/** A discover answer (JSON, or the first data event of an SSE answer) offering 2026-07-28. */
+function offersModern(text: string): boolean {
+  const data = text.trimStart().startsWith('{') ? text : /^data:\s?(.*)$/m.exec(text)?.[1];
+  if (data === undefined) return false;
+  try {
+    const versions = (JSON.parse(data) as { result?: { supportedVersions?: unknown } }).result
+      ?.supportedVersions;
+    return Array.isArray(versions) && versions.includes(MODERN_VERSION);
+  } catch {
+    return false;
+  }
+}

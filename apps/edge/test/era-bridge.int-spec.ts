@@ -1,0 +1,274 @@
+import { randomUUID } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { eventually } from '../../../test/support/eventually.js';
+import {
+  type InProcessGateway,
+  startInProcessGateway,
+} from '../../../test/support/in-process-gateway.js';
+import { MemberBackend } from '../../../test/support/member-backend.js';
+import { ROOT, tempDir } from '../../../test/support/processes.js';
+
+// A 2026-07-28 client (the TypeScript SDK v2, pinned to the revision: no fallback) on 2025-era
+// backends of every kind (SPEC §4 behaviour 10): the gateway speaks the modern revision to the
+// client and holds 2025 sessions with the backend for it.
+
+const key = `era-${randomUUID()}`;
+const otherKey = `era-other-${randomUUID()}`;
+const http = new MemberBackend('http');
+const sse = new MemberBackend('sse');
+const dir = tempDir('era');
+let gateway: InProcessGateway;
+const url = (path: string) => `http://127.0.0.1:${gateway.edges[0].port}/mcp/${path}`;
+
+beforeAll(async () => {
+  await Promise.all([http.start(), sse.start()]);
+  const log = join(dir, 'stdio.log');
+  writeFileSync(log, '');
+  const stdio = `command: "${process.execPath}", args: ["${join(ROOT, 'test/support/member-stdio.mjs')}"], env: { MEMBER_NAME: stdio, MEMBER_LOG: "${log}" }`;
+  gateway = await startInProcessGateway(`
+namespaces:
+  http: { upstream: { url: "${http.url}/mcp" } }
+  sse: { upstream: { url: "${sse.url}/sse", transport: sse } }
+  stdio: { upstream: { ${stdio} }, tools: { deny: ["stdio_only"] } }
+servers:
+  both: { namespaces: [http, stdio] }
+keys:
+  - { id: era, key: "${key}", namespaces: ["*"] }
+  - { id: other, key: "${otherKey}", namespaces: ["*"] }
+`);
+}, 30_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await Promise.all([http.stop(), sse.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function modernClient(path: string, apiKey = key): Promise<Client> {
+  const client = new Client(
+    { name: 'era-client', version: '2.0.0' },
+    {
+      capabilities: { sampling: {} },
+      versionNegotiation: { mode: { pin: '2026-07-28' } },
+    },
+  );
+  client.setRequestHandler('sampling/createMessage', (request) => ({
+    model: 'test-model',
+    role: 'assistant',
+    content: {
+      type: 'text',
+      text: `answered ${(request.params.messages[0].content as { text: string }).text}`,
+    },
+  }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url(path)), {
+      requestInit: { headers: { Authorization: `Bearer ${apiKey}` } },
+    }),
+  );
+  return client;
+}
+
+/** The result of the last JSON-RPC response of an SSE (or JSON) answer body. */
+function sseResult(body: string): unknown {
+  const messages = body.trimStart().startsWith('{')
+    ? [body]
+    : [...body.matchAll(/^data: (.*)$/gm)].map((m) => m[1]);
+  const last = JSON.parse(messages[messages.length - 1]) as { result?: unknown };
+  return last.result;
+}
+
+const text = (result: unknown) =>
+  ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text).join('');
+
+describe.each(['http', 'sse', 'stdio'])(
+  'a client pinned to 2026-07-28 on the 2025-era %s backend',
+  (ns) => {
+    let client: Client;
+
+    beforeAll(async () => {
+      client = await modernClient(ns);
+    });
+
+    afterAll(async () => {
+      await client?.close();
+    });
+
+    it('connects with server/discover answered from the backend’s initialize', () => {
+      expect(client.getProtocolEra()).toBe('modern');
+      expect(client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+      expect(client.getServerCapabilities()?.tools).toBeDefined();
+    });
+
+    it('lists and calls tools, the namespace’s filter applied', async () => {
+      const names = (await client.listTools()).tools.map((tool) => tool.name);
+      expect(names).toEqual(expect.arrayContaining(['echo', 'progress', 'sample']));
+      if (ns === 'stdio') expect(names).not.toContain('stdio_only');
+      expect(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe(
+        `${ns} ran echo: hi`,
+      );
+    });
+
+    it('passes progress on the call’s answer stream', async () => {
+      const progress: number[] = [];
+      const result = await client.callTool(
+        { name: 'progress', arguments: {} },
+        { onprogress: (p: { progress: number }) => progress.push(p.progress) },
+      );
+      expect(text(result)).toBe(`${ns} progressed`);
+      expect(progress).toEqual([1, 2, 3]);
+    });
+
+    it('turns the backend’s sampling request into an input_required round trip', async () => {
+      const result = await client.callTool({ name: 'sample', arguments: {} });
+      expect(text(result)).toBe(`${ns} sampled: answered from ${ns}`);
+    });
+
+    it('never runs a hidden tool', async () => {
+      if (ns !== 'stdio') return;
+      await expect(client.callTool({ name: 'stdio_only', arguments: {} })).rejects.toThrow(
+        'Tool not found: stdio_only',
+      );
+    });
+  },
+);
+
+describe('2026-07-28 on a virtual server', () => {
+  it('lists the members’ tools prefixed and routes calls and sampling', async () => {
+    const client = await modernClient('both');
+    try {
+      const names = (await client.listTools()).tools.map((tool) => tool.name);
+      expect(names).toEqual(expect.arrayContaining(['http__echo', 'stdio__echo']));
+      expect(text(await client.callTool({ name: 'stdio__echo', arguments: { text: 'v' } }))).toBe(
+        'stdio ran echo: v',
+      );
+      expect(text(await client.callTool({ name: 'http__sample', arguments: {} }))).toBe(
+        'http sampled: answered from http',
+      );
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('subscriptions/listen on a 2025-era backend', () => {
+  it('acknowledges what the backend can tell and passes its list_changed, tagged', async () => {
+    const client = await modernClient('http');
+    try {
+      let changed = 0;
+      client.setNotificationHandler('notifications/tools/list_changed', () => {
+        changed++;
+      });
+      const subscription = await client.listen({
+        toolsListChanged: true,
+        promptsListChanged: true,
+      });
+      expect(subscription.honoredFilter).toEqual({ toolsListChanged: true });
+      await client.callTool({ name: 'grow', arguments: {} });
+      await eventually(() => changed > 0, 5_000, 'list_changed on the listen stream');
+      await subscription.close();
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('what a modern request must be', () => {
+  const post = (body: unknown, headers: Record<string, string>) =>
+    fetch(url('stdio'), {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...headers,
+      },
+      body: JSON.stringify(body),
+    });
+  const envelope = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': {},
+  };
+
+  it('refuses a body that names 2026-07-28 under another header (-32020), and one without the envelope (-32602)', async () => {
+    const mismatch = await post(
+      { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: envelope } },
+      { 'mcp-protocol-version': '2025-11-25' },
+    );
+    expect(mismatch.status).toBe(400);
+    expect(((await mismatch.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    const bare = await post(
+      { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
+    );
+    expect(bare.status).toBe(400);
+    expect(((await bare.json()) as { error: { code: number } }).error.code).toBe(-32602);
+  });
+
+  it('answers the methods 2026-07-28 removed with 404 -32601', async () => {
+    const answer = await post(
+      { jsonrpc: '2.0', id: 3, method: 'ping', params: { _meta: envelope } },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'ping' },
+    );
+    expect(answer.status).toBe(404);
+    expect(((await answer.json()) as { error: { code: number } }).error.code).toBe(-32601);
+  });
+
+  it('refuses a requestState that is forged, or another key’s', async () => {
+    const forgedAnswer = { role: 'assistant', content: { type: 'text', text: 'forged' } };
+    const call = (
+      apiKey: string,
+      requestState: string | undefined,
+      id: number,
+      inputResponses: Record<string, unknown> = { x: forgedAnswer },
+    ) =>
+      fetch(url('stdio'), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'sample',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: {
+            name: 'sample',
+            arguments: {},
+            requestState,
+            inputResponses,
+            _meta: envelope,
+          },
+        }),
+      });
+    const forged = await call(key, Buffer.from('{"k":"era"}').toString('base64url'), 4);
+    // (the forged one names no real input request, so the key of inputResponses is irrelevant)
+    expect(forged.status).toBe(400);
+    expect(((await forged.json()) as { error: { code: number } }).error.code).toBe(-32602);
+
+    // A real state, from a sampling round trip of `key`, presented by another key: refused; by
+    // its own key, it answers the backend and the call completes.
+    const first = await call(key, undefined, 5);
+    const asked = sseResult(await first.text()) as {
+      resultType: string;
+      inputRequests: Record<string, { method: string }>;
+      requestState: string;
+    };
+    expect(asked.resultType).toBe('input_required');
+    expect(Object.values(asked.inputRequests)[0].method).toBe('sampling/createMessage');
+    const stolen = await call(otherKey, asked.requestState, 6);
+    expect(stolen.status).toBe(400);
+    const own = await call(key, asked.requestState, 7, {
+      [Object.keys(asked.inputRequests)[0]]: { ...forgedAnswer, model: 'm' },
+    });
+    expect(own.status).toBe(200);
+    expect(sseResult(await own.text())).toMatchObject({
+      content: [{ type: 'text', text: 'stdio sampled: forged' }],
+    });
+  });
+});
