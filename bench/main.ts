@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProfile, type ProfileSummary, summariseProfile } from './profile-summary.js';
+import { era } from './scenarios/era.js';
 import { ingest } from './scenarios/ingest.js';
 import { latency } from './scenarios/latency.js';
 import { peers } from './scenarios/peers.js';
@@ -31,6 +32,7 @@ const SCENARIOS = [
   'throughput',
   'latency',
   'virtual',
+  'era',
   'sse',
   'ingest',
   'queries',
@@ -114,6 +116,7 @@ const runs: Record<Scenario, () => Promise<ScenarioResult>> = {
       profileTo: args.profile ? virtualProfileFile : undefined,
       log,
     }),
+  era: () => era({ requests: 1_000, warmup: 300, log }),
   sse: () => sseStreams({ streams: Number(args.streams), origins: Number(args.origins), log }),
   ingest: () =>
     ingest({
