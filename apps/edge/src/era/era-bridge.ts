@@ -186,6 +186,13 @@ export class EraBridge implements Upstream {
     this.reaper.unref();
   }
 
+  /** Whether the namespace's Streamable HTTP backend speaks 2026-07-28 (asked once, remembered). */
+  speaksModern(admitted: Admitted): Promise<boolean> {
+    const upstream = admitted.namespace.upstream;
+    if (isStdioUpstream(upstream) || upstream.transport === 'sse') return Promise.resolve(false);
+    return this.deps.probe.modern(upstream);
+  }
+
   async deliver(admitted: Admitted): Promise<void> {
     const upstream = admitted.namespace.upstream;
     if (

@@ -51,6 +51,8 @@ export interface Admitted {
   gate: Gate;
   /** A virtual server's request (`namespace` is then a stand-in: its members have their own). */
   server?: ServerConfig;
+  /** A 2025-era client opening a session on a backend that speaks 2026-07-28: bridged. */
+  modernBackend?: boolean;
   /** The body's JSON-RPC messages (POST). */
   parsed?: ParsedBody;
   claims?: SessionClaims;
@@ -207,7 +209,9 @@ export class Admission {
       !claims ||
       claims.k !== principal.keyId ||
       claims.n !== request.namespace ||
-      claims.t !== (isPassthrough(request.route, namespace, server) ? 'h' : 'b') ||
+      // The session kind the route serves: relayed as is, or bridged in an edge (and on a
+      // relaying route, the bridge of a 2025 client to a 2026-07-28 backend).
+      claims.t !== (isPassthrough(request.route, namespace, server) && !claims.m ? 'h' : 'b') ||
       this.deps.closedSessions.has(claims)
     ) {
       throw new GatewayError(ErrorCode.UnknownSession, 'Unknown session');

@@ -31,6 +31,20 @@ export interface PipelineDeps {
   tracing?: Tracing;
 }
 
+/** A 2025-era `initialize` on a route relayed as is: the backend's era decides (EraBridge). */
+function opensOnHttp(admitted: Admitted): boolean {
+  const { parsed, request, server, claims } = admitted;
+  return (
+    !claims &&
+    !server &&
+    isPassthrough(request.route, admitted.namespace) &&
+    parsed !== undefined &&
+    !parsed.batch &&
+    parsed.messages[0].method === 'initialize' &&
+    !isModern(parsed, request.raw.headers)
+  );
+}
+
 /** The `/metrics` label of requests to a namespace the config does not hold. */
 const UNKNOWN_NAMESPACE_LABEL = '_unknown';
 
@@ -47,6 +61,8 @@ export class McpPipeline {
     const exchange = this.newExchange(request);
     try {
       const admitted = await this.deps.admission.admit(request, exchange);
+      if (opensOnHttp(admitted) && (await this.deps.era.speaksModern(admitted)))
+        admitted.modernBackend = true;
       await this.upstreamFor(admitted).deliver(admitted);
     } catch (error) {
       this.fail(request, error, exchange);
@@ -78,6 +94,7 @@ export class McpPipeline {
     ) {
       return this.deps.era;
     }
+    if (claims?.t === 'b' || admitted.modernBackend) return this.deps.bridged;
     return isPassthrough(admitted.request.route, admitted.namespace, admitted.server)
       ? this.deps.http
       : this.deps.bridged;

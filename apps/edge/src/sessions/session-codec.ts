@@ -20,6 +20,8 @@ export interface SessionClaims {
   cv?: string;
   /** protocol version negotiated at initialize */
   pv?: string;
+  /** bridged because the backend speaks only 2026-07-28 (on a route otherwise relayed as is) */
+  m?: 1;
   /** expiry, in seconds since the epoch (set by `encode` when absent) */
   x?: number;
 }

@@ -1,4 +1,12 @@
-import { type ConfigStore, ErrorCode, GatewayError, type Principal } from '#common';
+import {
+  type ConfigStore,
+  ErrorCode,
+  GatewayError,
+  type HttpUpstreamConfig,
+  isStdioUpstream,
+  type Principal,
+} from '#common';
+import { ModernBackend } from '../era/modern-backend.js';
 import { AnswerStream, type BridgeSession } from '../bridge/bridge-session.js';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
 import { ClientStream } from '../bridge/client-stream.js';
@@ -122,7 +130,11 @@ export class BridgedUpstream implements Upstream {
       keyId: principal.keyId,
       maxPerKey: deps.config.current.server.max_sessions_per_key,
       upstream: names ? undefined : namespace.upstream,
-      connect: names ? (logger) => deps.virtual.backend(names, virtualGate, logger) : undefined,
+      connect: names
+        ? (logger) => deps.virtual.backend(names, virtualGate, logger)
+        : admitted.modernBackend && !isStdioUpstream(namespace.upstream)
+          ? () => new ModernBackend(namespace.upstream as HttpUpstreamConfig)
+          : undefined,
       timeoutMs: namespace.timeout_ms,
       client: request.route === 'sse' ? 'legacy' : 'streamable',
       exchange,
@@ -145,6 +157,7 @@ export class BridgedUpstream implements Upstream {
           cn: exchange.identity.client_name ?? undefined,
           cv: exchange.identity.client_version ?? undefined,
           pv: exchange.identity.protocol_version ?? undefined,
+          m: admitted.modernBackend ? 1 : undefined,
         }),
     });
     this.scopes.set(session, scope);
