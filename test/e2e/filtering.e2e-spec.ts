@@ -267,7 +267,23 @@ keys:
 
     it('refuses a 2026-07-28 request whose Mcp-Name disagrees with its body (400, -32020)', async () => {
       const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call' };
-      const mismatch = await post('rec', call('secret_delete'), { ...headers, 'mcp-name': 'echo' });
+      const modern = (name: string) => {
+        const plain = call(name);
+        return {
+          ...plain,
+          params: {
+            ...plain.params,
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientCapabilities': {},
+            },
+          },
+        };
+      };
+      const mismatch = await post('rec', modern('secret_delete'), {
+        ...headers,
+        'mcp-name': 'echo',
+      });
       expect(mismatch.status).toBe(400);
       expect(await mismatch.json()).toMatchObject({
         id: 5,
@@ -280,7 +296,8 @@ keys:
       });
       expect(wrongMethod.status).toBe(400);
       const before = recording.headers.length;
-      await post('rec', call('echo'), { ...headers, 'mcp-name': 'echo' });
+      const agreeing = await post('rec', modern('echo'), { ...headers, 'mcp-name': 'echo' });
+      expect(agreeing.status).toBe(200);
       expect(recording.headers.length).toBeGreaterThan(before);
       expect(recording.toolCalls).not.toContain('secret_delete');
     });

@@ -89,6 +89,7 @@ namespaces:
   recorded:
     upstream: { url: "${recording.url}", headers: { X-Backend-Token: configured-secret } }
   recorded2: { upstream: { url: "${recording.url}" } }
+  recordedmodern: { upstream: { url: "${recording.modernUrl}" } }
   quick: { upstream: { url: "${streamable.url}" }, timeout_ms: 1200 }
   quickstdio: { upstream: { command: "${process.execPath}", args: ["${EVERYTHING}", "stdio"] }, timeout_ms: 1200 }
   reaped: { upstream: { command: "${process.execPath}", args: ["${EVERYTHING}", "stdio"], idle_timeout: 1s, warm: 0 } }
@@ -235,23 +236,34 @@ keys:
       expect((await post(`${gateway.edges[1]}/mcp/recorded`, ping, headers)).status).toBe(404);
     });
 
-    it('passes 2026-07-28 stateless requests through with their Mcp-* headers', async () => {
+    it('passes 2026-07-28 stateless requests through with their Mcp-* headers to a backend of that revision', async () => {
+      const request = {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: {
+          name: 'echo',
+          arguments: { message: 'x' },
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      };
+      const headers2026 = {
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'echo',
+      };
+      // The first request makes the gateway ask the backend's era (server/discover).
+      await (await post(`${gateway.edges[0]}/mcp/recordedmodern`, request, headers2026)).text();
       const before = recording.headers.length;
-      await post(
-        `${gateway.edges[0]}/mcp/recorded`,
-        {
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'tools/call',
-          params: { name: 'echo', arguments: { message: 'x' } },
-        },
-        {
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'tools/call',
-          'mcp-name': 'echo',
-          'mcp-param-region': 'eu',
-        },
-      );
+      await post(`${gateway.edges[0]}/mcp/recordedmodern`, request, {
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'echo',
+        'mcp-param-region': 'eu',
+      });
       const seen = recording.headers[before];
       expect(seen['mcp-protocol-version']).toBe('2026-07-28');
       expect(seen['mcp-method']).toBe('tools/call');

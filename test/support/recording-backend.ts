@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
@@ -63,6 +69,10 @@ export class RecordingBackend {
     this.server = createServer((req, res) => {
       this.headers.push(req.headers);
       if (req.method === 'GET') this.gets++;
+      if (req.url === '/modern') {
+        this.modern(req, res);
+        return;
+      }
       if (req.url === '/stateless') {
         // Stateless mode: a fresh server per request, no session, no initialize needed.
         const stateless = new StreamableHTTPServerTransport({
@@ -94,6 +104,46 @@ export class RecordingBackend {
     const address = this.server.address();
     this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/mcp`;
     return this;
+  }
+
+  /** The URL of `/modern`: a backend that offers 2026-07-28 (it answers `server/discover`). */
+  get modernUrl(): string {
+    return this.url.replace(/\/mcp$/, '/modern');
+  }
+
+  /**
+   * `/modern`: `server/discover` answered as a 2026-07-28 server answers it, every other request
+   * by a fresh stateless server (which reads no envelope): the gateway treats it as modern and
+   * relays 2026-07-28 requests to it as they are.
+   */
+  private modern(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      let body: { id?: unknown; method?: unknown } | undefined;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
+      } catch {
+        body = undefined;
+      }
+      if (body?.method === 'server/discover') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            jsonrpc: '2.0',
+            id: body.id,
+            result: { supportedVersions: ['2026-07-28'], capabilities: { tools: {} } },
+          }),
+        );
+        return;
+      }
+      const stateless = new StreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: true,
+      });
+      void this.createMcpServer()
+        .connect(stateless)
+        .then(() => stateless.handleRequest(req, res, body));
+    });
   }
 
   async stop(): Promise<void> {

@@ -190,7 +190,7 @@ export class EraBridge implements Upstream {
   speaksModern(admitted: Admitted): Promise<boolean> {
     const upstream = admitted.namespace.upstream;
     if (isStdioUpstream(upstream) || upstream.transport === 'sse') return Promise.resolve(false);
-    return this.deps.probe.modern(upstream);
+    return this.deps.probe.modern(upstream, admitted.request.requestId);
   }
 
   async deliver(admitted: Admitted): Promise<void> {
@@ -199,7 +199,7 @@ export class EraBridge implements Upstream {
       !admitted.server &&
       !isStdioUpstream(upstream) &&
       upstream.transport !== 'sse' &&
-      (await this.deps.probe.modern(upstream))
+      (await this.deps.probe.modern(upstream, admitted.request.requestId))
     ) {
       // Same era on both sides: relayed as is.
       return this.deps.http.deliver(admitted);

@@ -20,18 +20,19 @@ export class EraProbe {
 
   constructor(private readonly clientInfo: { name: string; version: string }) {}
 
-  modern(upstream: HttpUpstreamConfig): Promise<boolean> {
+  /** `requestId`: the request that made the gateway ask (sent as X-Request-Id, as for it). */
+  modern(upstream: HttpUpstreamConfig, requestId?: string): Promise<boolean> {
     const known = this.verdicts.get(upstream.url);
     if (known && known.until > Date.now()) return Promise.resolve(known.modern);
     let pending = this.probing.get(upstream.url);
     if (!pending) {
-      pending = this.probe(upstream).finally(() => this.probing.delete(upstream.url));
+      pending = this.probe(upstream, requestId).finally(() => this.probing.delete(upstream.url));
       this.probing.set(upstream.url, pending);
     }
     return pending;
   }
 
-  private async probe(upstream: HttpUpstreamConfig): Promise<boolean> {
+  private async probe(upstream: HttpUpstreamConfig, requestId?: string): Promise<boolean> {
     let modern = false;
     let until = Date.now() + VERDICT_MS;
     try {
@@ -45,6 +46,7 @@ export class EraProbe {
           accept: 'application/json, text/event-stream',
           'mcp-protocol-version': MODERN_VERSION,
           'mcp-method': 'server/discover',
+          ...(requestId !== undefined && { 'x-request-id': requestId }),
         },
         body: JSON.stringify({
           jsonrpc: '2.0',
