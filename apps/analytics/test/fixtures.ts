@@ -37,6 +37,7 @@ export function makeEvent(overrides: Partial<McpEvent> = {}): McpEvent {
     server: null,
     auth_method: overrides.key_id === null ? 'none' : 'key',
     client_tool: null,
+    upstream_protocol_version: null,
     count: 1,
     client_network: null,
     tools_listed: null,

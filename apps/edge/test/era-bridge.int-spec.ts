@@ -125,6 +125,21 @@ describe.each(['http', 'sse', 'stdio'])(
       expect(text(result)).toBe(`${ns} sampled: answered from ${ns}`);
     });
 
+    it('records both eras on its events: the client’s 2026-07-28, the backend’s 2025-11-25', async () => {
+      await client.callTool({ name: 'echo', arguments: { text: 'era' } });
+      await gateway.flush();
+      const call = gateway.events.findLast(
+        (e) =>
+          e.namespace === ns && e.method === 'tools/call' && e.direction === 'client_to_server',
+      );
+      expect(call).toMatchObject({
+        protocol_version: '2026-07-28',
+        upstream_protocol_version: '2025-11-25',
+        tool: 'echo',
+        outcome: 'ok',
+      });
+    });
+
     it('never runs a hidden tool', async () => {
       if (ns !== 'stdio') return;
       await expect(client.callTool({ name: 'stdio_only', arguments: {} })).rejects.toThrow(

@@ -178,6 +178,16 @@ describe('through the gateway, a 2025 client gets a session the backend does not
     expect(ran).not.toContain('hidden');
   });
 
+  it('records both eras on its events: the client’s, and 2026-07-28 for the backend', async () => {
+    await client.callTool({ name: 'echo', arguments: { message: 'era' } });
+    await gateway.flush();
+    const call = gateway.events.findLast(
+      (e) => e.method === 'tools/call' && e.direction === 'client_to_server',
+    );
+    expect(call?.protocol_version).not.toBe('2026-07-28');
+    expect(call?.upstream_protocol_version).toBe('2026-07-28');
+  });
+
   it('passes progress', async () => {
     const progress: number[] = [];
     await client.callTool({ name: 'slow', arguments: { steps: 3 } }, undefined, {

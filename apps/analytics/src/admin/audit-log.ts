@@ -197,6 +197,7 @@ function auditEvent(action: AdminAction): McpEvent {
     server: null,
     auth_method: action.principal.authMethod ?? 'key',
     client_tool: null,
+    upstream_protocol_version: null,
     count: 1,
     client_network: null,
     tools_listed: null,

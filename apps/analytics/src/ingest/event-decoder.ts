@@ -38,10 +38,12 @@ const NULLABLE_STRINGS = [
   'server',
   'client_tool',
   'client_network',
+  'upstream_protocol_version',
 ] as const satisfies ReadonlyArray<keyof McpEvent>;
 
 /** (v2) Names of the edge's own making or configuration, so bounded (the store stays small). */
 const BOUNDED_STRINGS: ReadonlySet<string> = new Set<keyof McpEvent>([
+  'upstream_protocol_version',
   'server',
   'client_tool',
   'client_network',

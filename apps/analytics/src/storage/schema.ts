@@ -46,6 +46,7 @@ export const COLUMN_TYPES = {
   server: 'VARCHAR',
   auth_method: 'VARCHAR',
   client_tool: 'VARCHAR',
+  upstream_protocol_version: 'VARCHAR',
   count: 'INTEGER',
   client_network: 'VARCHAR',
   tools_listed: 'STRUCT(tool VARCHAR, tokens INTEGER)[]',
@@ -338,6 +339,7 @@ export const VALID_EVENT = `(
   AND auth_method IN (${sqlList(AUTH_METHODS)})
   AND ${REQUEST_WEIGHT} BETWEEN 1 AND ${MAX_EVENT_COUNT}
   AND ${boundedText('server')} AND ${boundedText('client_tool')} AND ${boundedText('client_network')}
+  AND ${boundedText('upstream_protocol_version')}
   AND ${VALID_TOOLS_LISTED} AND ${boundedText('detail', MAX_DETAIL_LENGTH)}
 )`;
 

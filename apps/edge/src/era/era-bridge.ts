@@ -216,6 +216,7 @@ export class EraBridge implements Upstream {
     }
     const message = admitted.parsed!.messages[0];
     const bytes = request.body?.length ?? 0;
+    admitted.exchange.identity.upstream_protocol_version = BACKEND_VERSION;
     if (message.kind !== 'request') {
       this.notification(admitted, message, bytes);
       return;

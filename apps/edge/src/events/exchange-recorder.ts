@@ -41,6 +41,8 @@ export interface ExchangeIdentity {
   auth_method: AuthMethod;
   /** The virtual server the exchange is on, or null. */
   server: string | null;
+  /** The revision spoken with the backend when the gateway bridges eras (else the client's). */
+  upstream_protocol_version?: string;
   /**
    * On a virtual server: the member and backend name of a tool the client named, so a call's
    * events carry the member's `namespace`, the backend's `tool` and the client's `client_tool`.
@@ -395,6 +397,7 @@ export class ExchangeRecorder {
       server: who.server,
       auth_method: who.auth_method,
       client_tool: clientTool,
+      upstream_protocol_version: who.upstream_protocol_version ?? who.protocol_version,
       count: 1,
       client_network: fields.client_network ?? null,
       tools_listed: fields.tools_listed ?? null,

@@ -46,6 +46,7 @@ function rejected(overrides: Partial<McpEvent> = {}): McpEvent {
     server: null,
     auth_method: 'none',
     client_tool: null,
+    upstream_protocol_version: null,
     count: 1,
     client_network: '192.0.2.1',
     tools_listed: null,

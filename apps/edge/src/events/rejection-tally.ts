@@ -72,6 +72,7 @@ export class RejectionTally implements EventPublisher {
         method: null,
         tool: null,
         client_tool: null,
+        upstream_protocol_version: null,
         session_id: null,
         client_name: null,
         client_version: null,

@@ -63,6 +63,9 @@ export class BridgedUpstream implements Upstream {
     const scope = this.scopes.get(session);
     if (scope) scope.principal = admitted.principal;
     admitted.exchange.identity.session_id = session.token;
+    // A 2025 client's session on a 2026-07-28 backend: the backend hears the modern revision.
+    if (admitted.modernBackend || admitted.claims?.m)
+      admitted.exchange.identity.upstream_protocol_version = '2026-07-28';
     const names = this.names.get(session);
     if (names) admitted.exchange.identity.route = (tool) => routeOf(names, tool);
     if (request.route === 'sse') {

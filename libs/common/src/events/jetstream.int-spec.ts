@@ -45,6 +45,7 @@ function event(id: string): McpEvent {
     server: null,
     auth_method: 'key',
     client_tool: null,
+    upstream_protocol_version: null,
     count: 1,
     client_network: null,
     tools_listed: null,

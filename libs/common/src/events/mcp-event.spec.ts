@@ -29,6 +29,7 @@ const EVENT: McpEvent = {
   server: null,
   auth_method: 'key',
   client_tool: null,
+  upstream_protocol_version: null,
   count: 1,
   client_network: null,
   tools_listed: null,
@@ -91,7 +92,7 @@ describe('event columns', () => {
     const spec =
       'id, ts, edge_id, request_id, tenant, key_id, user, namespace, transport, protocol_version, session_id, ' +
       'direction, kind, jsonrpc_id, method, tool, outcome, http_status, error_code, duration_ms, upstream_ms, ' +
-      'bytes_in, bytes_out, client_name, client_version, server, auth_method, client_tool, count, client_network, ' +
+      'bytes_in, bytes_out, client_name, client_version, server, auth_method, client_tool, upstream_protocol_version, count, client_network, ' +
       'tools_listed, detail';
     expect([...EVENT_COLUMNS]).toEqual(spec.split(', '));
     expect(Object.keys(EVENT).sort()).toEqual([...EVENT_COLUMNS].sort());

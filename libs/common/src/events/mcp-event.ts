@@ -64,6 +64,12 @@ export interface McpEvent {
   /** (v2) For a tools/call: the name the client used, when a prefix or override changed it. */
   client_tool: string | null;
   /**
+   * (v2) The revision spoken with the backend, when the gateway bridged between eras (a
+   * 2026-07-28 client on a 2025 backend, or the reverse); else the client's (`protocol_version`).
+   * Absent from events of edges older than it.
+   */
+  upstream_protocol_version?: string | null;
+  /**
    * (v2) How many requests this event stands for: 1, except for the per-minute rows of rejected
    * requests without a valid credential (one row per minute, namespace, outcome and network).
    */
@@ -137,6 +143,7 @@ export const EVENT_COLUMNS = [
   'server',
   'auth_method',
   'client_tool',
+  'upstream_protocol_version',
   'count',
   'client_network',
   'tools_listed',
