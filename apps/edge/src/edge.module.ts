@@ -150,12 +150,20 @@ function upstreamProviders(): Provider[] {
     made(ForwardingMarks, [o], (opts: EdgeOptions) => new ForwardingMarks(opts.sessionSecret)),
     made(
       EraBridge,
-      [o, VirtualServers, HttpPassthrough],
-      (opts: EdgeOptions, virtual: VirtualServers, http: HttpPassthrough) =>
+      [o, VirtualServers, HttpPassthrough, ForwardedUpstream, EdgeAddress],
+      (
+        opts: EdgeOptions,
+        virtual: VirtualServers,
+        http: HttpPassthrough,
+        forwarded: ForwardedUpstream,
+        address: EdgeAddress,
+      ) =>
         new EraBridge({
           config: opts.config,
           virtual,
           http,
+          forwarded,
+          advertiseUrl: () => address.advertiseUrl,
           probe: new EraProbe({ name: 'mcp-gateway', version: GATEWAY_VERSION }),
           states: new RequestStates(opts.sessionSecret),
           edgeId: opts.edgeId,

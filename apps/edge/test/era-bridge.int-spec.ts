@@ -20,14 +20,15 @@ const http = new MemberBackend('http');
 const sse = new MemberBackend('sse');
 const dir = tempDir('era');
 let gateway: InProcessGateway;
-const url = (path: string) => `http://127.0.0.1:${gateway.edges[0].port}/mcp/${path}`;
+const url = (path: string, edge = 0) => `http://127.0.0.1:${gateway.edges[edge].port}/mcp/${path}`;
 
 beforeAll(async () => {
   await Promise.all([http.start(), sse.start()]);
   const log = join(dir, 'stdio.log');
   writeFileSync(log, '');
   const stdio = `command: "${process.execPath}", args: ["${join(ROOT, 'test/support/member-stdio.mjs')}"], env: { MEMBER_NAME: stdio, MEMBER_LOG: "${log}" }`;
-  gateway = await startInProcessGateway(`
+  gateway = await startInProcessGateway(
+    `
 namespaces:
   http: { upstream: { url: "${http.url}/mcp" } }
   sse: { upstream: { url: "${sse.url}/sse", transport: sse } }
@@ -37,7 +38,9 @@ servers:
 keys:
   - { id: era, key: "${key}", namespaces: ["*"] }
   - { id: other, key: "${otherKey}", namespaces: ["*"] }
-`);
+`,
+    { edges: 2 },
+  );
 }, 30_000);
 
 afterAll(async () => {
@@ -230,15 +233,16 @@ describe('what a modern request must be', () => {
     expect(((await answer.json()) as { error: { code: number } }).error.code).toBe(-32601);
   });
 
-  it('refuses a requestState that is forged, or another key’s', async () => {
+  it('refuses a requestState that is forged, or another key’s, and takes its own on any edge', async () => {
     const forgedAnswer = { role: 'assistant', content: { type: 'text', text: 'forged' } };
     const call = (
       apiKey: string,
       requestState: string | undefined,
       id: number,
       inputResponses: Record<string, unknown> = { x: forgedAnswer },
+      edge = 0,
     ) =>
-      fetch(url('stdio'), {
+      fetch(url('stdio', edge), {
         method: 'POST',
         headers: {
           authorization: `Bearer ${apiKey}`,
@@ -278,9 +282,14 @@ describe('what a modern request must be', () => {
     expect(Object.values(asked.inputRequests)[0].method).toBe('sampling/createMessage');
     const stolen = await call(otherKey, asked.requestState, 6);
     expect(stolen.status).toBe(400);
-    const own = await call(key, asked.requestState, 7, {
-      [Object.keys(asked.inputRequests)[0]]: { ...forgedAnswer, model: 'm' },
-    });
+    // Its retry lands on the other edge: sent to the edge that holds the backend session.
+    const own = await call(
+      key,
+      asked.requestState,
+      7,
+      { [Object.keys(asked.inputRequests)[0]]: { ...forgedAnswer, model: 'm' } },
+      1,
+    );
     expect(own.status).toBe(200);
     expect(sseResult(await own.text())).toMatchObject({
       content: [{ type: 'text', text: 'stdio sampled: forged' }],

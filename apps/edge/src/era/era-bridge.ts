@@ -16,6 +16,7 @@ import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messa
 import type { Gate } from '../pins/tool-catalog.js';
 import type { Admitted } from '../pipeline/admission.js';
 import { MessageTap } from '../tap/message-tap.js';
+import type { ForwardedUpstream } from '../upstream/forwarded.js';
 import type { HttpPassthrough } from '../upstream/http-passthrough.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ServerNames } from '../virtual/server-names.js';
@@ -34,6 +35,9 @@ export interface EraBridgeDeps {
   probe: EraProbe;
   states: RequestStates;
   edgeId: string;
+  /** How other edges reach this one (for a retry that lands elsewhere). */
+  advertiseUrl: () => string;
+  forwarded: ForwardedUpstream;
   logger: Logger;
 }
 
@@ -234,7 +238,11 @@ export class EraBridge implements Upstream {
     }
     admitted.exchange.upstreamStarted = performance.now();
     const params = (message.value.params as Json | undefined) ?? {};
-    if (params.requestState !== undefined) return this.retry(admitted, message, params);
+    if (params.requestState !== undefined) {
+      const owner = this.ownerOf(admitted, params.requestState);
+      if (owner) return this.deps.forwarded.deliver({ ...admitted, claims: owner });
+      return this.retry(admitted, message, params);
+    }
     if (method === 'server/discover') return this.discover(admitted, message);
     if (method === 'subscriptions/listen') return this.listen(admitted, message, params);
     return this.call(admitted, message, params);
@@ -285,6 +293,24 @@ export class EraBridge implements Upstream {
     connection.calls.set(ours, call);
     this.watchClient(connection, call, stream);
     connection.send({ jsonrpc: '2.0', id: ours, method, params: forwarded });
+  }
+
+  /**
+   * A retry whose connection another edge holds: it is sent there (once: a request forwarded to
+   * this edge is never forwarded again), as a bridged session's requests are.
+   */
+  private ownerOf(admitted: Admitted, requestState: unknown): Admitted['claims'] | undefined {
+    const state = this.deps.states.open(requestState);
+    if (!state || state.e === this.deps.edgeId || !state.u || admitted.forwarded) return undefined;
+    if (state.k !== admitted.principal.keyId) return undefined;
+    return {
+      k: state.k,
+      n: admitted.request.namespace,
+      t: 'b',
+      b: state.c,
+      e: state.e,
+      u: state.u,
+    };
   }
 
   /** A retry with the client's answers to the backend's requests for input. */
@@ -482,6 +508,7 @@ export class EraBridge implements Upstream {
       c: connection.id,
       o: call.ours,
       e: this.deps.edgeId,
+      u: this.deps.advertiseUrl(),
       x: Date.now() + INPUT_WAIT_MS,
     });
     const answer = {

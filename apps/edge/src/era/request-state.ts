@@ -7,8 +7,9 @@ export interface RequestState {
   /** The backend connection, and the gateway's id of the waiting request on it. */
   c: string;
   o: string;
-  /** The edge holding that connection. */
+  /** The edge holding that connection, and how other edges reach it. */
   e: string;
+  u?: string;
   /** Expiry, in ms since the epoch. */
   x: number;
 }
