@@ -29,6 +29,7 @@ beforeAll(async () => {
   const stdio = `command: "${process.execPath}", args: ["${join(ROOT, 'test/support/member-stdio.mjs')}"], env: { MEMBER_NAME: stdio, MEMBER_LOG: "${log}" }`;
   gateway = await startInProcessGateway(
     `
+server: { max_sessions_per_key: 3 }
 namespaces:
   http: { upstream: { url: "${http.url}/mcp" } }
   sse: { upstream: { url: "${sse.url}/sse", transport: sse } }
@@ -222,6 +223,40 @@ describe('what a modern request must be', () => {
     );
     expect(bare.status).toBe(400);
     expect(((await bare.json()) as { error: { code: number } }).error.code).toBe(-32602);
+  });
+
+  it('caps the backend sessions a key holds for a target, whatever capabilities it sends', async () => {
+    const list = (n: number) =>
+      fetch(url('sse'), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${otherKey}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/list',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: n,
+          method: 'tools/list',
+          params: {
+            _meta: {
+              ...envelope,
+              'io.modelcontextprotocol/clientCapabilities': {
+                experimental: { n: {} },
+                [`x${n}`]: {},
+              },
+            },
+          },
+        }),
+      });
+    const statuses = [];
+    for (let n = 1; n <= 4; n++) statuses.push((await list(n)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(
+      ((await (await list(5)).json()) as { error: { data: { code: string } } }).error.data.code,
+    ).toBe('too_many_sessions');
   });
 
   it('answers the methods 2026-07-28 removed with 404 -32601', async () => {

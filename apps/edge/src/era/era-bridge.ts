@@ -556,8 +556,21 @@ export class EraBridge implements Upstream {
       free.lastUsed = Date.now();
       return free;
     }
+    // The cap counts every connection of the key on the target, whatever capabilities opened
+    // it: varying them must not open sessions (or children) without end.
     const cap = this.deps.config.current.server.max_sessions_per_key;
-    if (pool.length >= cap) {
+    const target = key.slice(0, key.lastIndexOf('\n') + 1);
+    let held = 0;
+    for (const [other, connections] of this.pools)
+      if (other.startsWith(target)) held += connections.filter((c) => !c.closed).length;
+    if (held >= cap) {
+      if (pool.length === 0) {
+        throw new GatewayError(
+          ErrorCode.TooManySessions,
+          `Too many sessions: this key holds ${held} for ${admitted.request.namespace}; try again later`,
+          { 'Retry-After': String(Math.ceil(IDLE_MS / 1000)) },
+        );
+      }
       // At the cap: the least busy one (a request for input is then refused if ambiguous).
       return pool.reduce((a, b) => (b.calls.size < a.calls.size ? b : a));
     }
