@@ -66,13 +66,13 @@ const scoped = new WeakMap<NamespaceConfig['tools'], Map<string, ToolFilter>>();
 const scopeKeys = new WeakMap<readonly ToolRules[], string>();
 
 /**
- * The filter the tap applies for `principal` on `namespace`: the namespace's own, intersected with
- * the principal's tool scope (its key's and roles' rules). Compiled once per config generation and
+ * The filter the tap applies for `principal` on `namespace` (or any config with `tools` rules: a
+ * virtual server's): the namespace's own, intersected with the principal's tool scope (its key's and roles' rules). Compiled once per config generation and
  * distinct scope, never per request: the namespace's `tools` object is new with each config, and
  * principals with the same scope share one filter.
  */
 export function toolFilterFor(
-  namespace: NamespaceConfig,
+  namespace: Pick<NamespaceConfig, 'tools'>,
   principal?: Pick<Principal, 'tools'>,
 ): ToolFilter {
   let filter = filters.get(namespace.tools);

@@ -2,27 +2,21 @@ import type { ConfigStore, Principal, ServerConfig, ToolRules } from '#common';
 import type { Logger } from 'pino';
 import { mayUseNamespace } from '../auth/key-verifier.js';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
-import { ToolFilter, toolFilterFor } from '../filtering/tool-filter.js';
+import { toolFilterFor } from '../filtering/tool-filter.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { ToolCatalog, ToolGate } from '../pins/tool-catalog.js';
 import { ServerNames } from './server-names.js';
 import { VirtualBackend } from './virtual-backend.js';
 import { VirtualGate } from './virtual-gate.js';
 
-const ALLOW_ALL: ToolRules = { allow: ['*'], deny: [] };
-/** Distinct caller scopes kept per server config; past it the cache starts over. */
-const MAX_SCOPES = 1_024;
+/** No rules of its own: the filter of a caller's scope alone (compiled once per scope). */
+const SCOPE_ONLY: { tools: ToolRules } = { tools: { allow: ['*'], deny: [] } };
 
 /**
  * The virtual servers of the config (SPEC §3 v2 `servers`): which members a caller may use,
  * the gate the tap applies on a server for a caller, and the backend of a new session.
  */
 export class VirtualServers {
-  /** Per server config object: its `tools` filter. */
-  private readonly serverFilters = new WeakMap<ServerConfig, ToolFilter>();
-  /** Per caller scope (a principal's tool rules): the filter on the names the client sees. */
-  private readonly scopeFilters = new Map<string, ToolFilter>();
-
   constructor(
     private readonly config: ConfigStore,
     private readonly catalog: ToolCatalog,
@@ -53,15 +47,10 @@ export class VirtualServers {
   /** The tap's gate for a caller on a server (rules of the config in force). */
   gate(names: ServerNames, principal: Principal): VirtualGate {
     const server = this.get(names.server) ?? names.config;
-    let serverFilter = this.serverFilters.get(server);
-    if (!serverFilter) {
-      serverFilter = new ToolFilter(server.tools);
-      this.serverFilters.set(server, serverFilter);
-    }
     return new VirtualGate(
       names,
-      serverFilter,
-      this.scopeFilter(principal),
+      toolFilterFor(server),
+      toolFilterFor(SCOPE_ONLY, principal),
       (namespace) => this.memberGate(namespace, principal, names),
       this.catalog,
     );
@@ -96,17 +85,5 @@ export class VirtualServers {
     const config = this.config.current.namespaces[namespace];
     if (!config || !mayUseNamespace(principal, namespace)) return undefined;
     return this.catalog.gate(namespace, toolFilterFor(config, principal));
-  }
-
-  private scopeFilter(principal: Principal): ToolFilter {
-    const scope = principal.tools ?? [];
-    const key = JSON.stringify(scope.map((rules) => [rules.allow, rules.deny]));
-    let filter = this.scopeFilters.get(key);
-    if (!filter) {
-      if (this.scopeFilters.size >= MAX_SCOPES) this.scopeFilters.clear();
-      filter = new ToolFilter(ALLOW_ALL, ...scope);
-      this.scopeFilters.set(key, filter);
-    }
-    return filter;
   }
 }
