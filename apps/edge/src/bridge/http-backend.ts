@@ -1,22 +1,9 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpUpstreamConfig } from '#common';
-import { Agent, type Dispatcher } from 'undici';
-import { SseParser } from '../proxy/sse-parser.js';
+import type { Dispatcher } from 'undici';
+import { backendAgent as agent, eachEventData, readBounded } from './backend-http.js';
 
-/**
- * One agent for every backend connection the bridges make: keep-alive connections are shared by
- * all sessions on a backend, as the pass-through's are.
- */
-const agent = new Agent({
-  connections: null,
-  pipelining: 1,
-  keepAliveTimeout: 30_000,
-  connectTimeout: 5_000,
-});
-
-/** Largest JSON answer read from a backend (an SSE event is bounded by the parser). */
-const MAX_JSON_BYTES = 16 * 1024 * 1024;
 /** A GET stream that ended is opened again after this (while the session lasts). */
 const RECONNECT_MS = 1_000;
 
@@ -87,7 +74,7 @@ export class StreamableHttpBackend implements Transport {
       return;
     }
     if (type.startsWith('application/json')) {
-      const text = await bounded(response.body);
+      const text = await readBounded(response.body);
       // An error status with a JSON-RPC body is an answer (e.g. a 400 for a request).
       if (this.deliver(text) || response.statusCode < 300) return;
     } else {
@@ -172,13 +159,8 @@ export class StreamableHttpBackend implements Transport {
 
   /** Each event of an SSE answer, parsed once and handed on. */
   private async read(body: Dispatcher.ResponseData['body']): Promise<void> {
-    const parser = new SseParser();
     try {
-      for await (const chunk of body) {
-        for (const event of parser.push(chunk as Buffer)) {
-          if (event.data !== undefined && event.data !== '') this.deliver(event.data);
-        }
-      }
+      await eachEventData(body, (data) => this.deliver(data));
     } catch (error) {
       if (!this.closed) this.onerror?.(asError(error));
     }
@@ -207,20 +189,6 @@ export class StreamableHttpBackend implements Transport {
     }
     return delivered;
   }
-}
-
-async function bounded(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BYTES) {
-      body.destroy();
-      throw new Error('backend answer too large');
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function asError(error: unknown): Error {

@@ -1,20 +1,12 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpUpstreamConfig } from '#common';
-import { Agent, type Dispatcher } from 'undici';
+import { backendAgent as agent, eachEventData, readBounded } from '../bridge/backend-http.js';
 import { isResponse, type RpcId } from '../jsonrpc/messages.js';
-import { SseParser } from '../proxy/sse-parser.js';
 import { ENVELOPE, MODERN_VERSION } from './modern.js';
 
 type Json = Record<string, unknown>;
 
-const agent = new Agent({
-  connections: null,
-  pipelining: 1,
-  keepAliveTimeout: 30_000,
-  connectTimeout: 5_000,
-});
-const MAX_JSON_BYTES = 16 * 1024 * 1024;
 /** Revisions a 2025-era client may be answered in (the gateway is its server). */
 const CLIENT_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 /** A listen stream that ended is opened again after this (while the session lasts). */
@@ -301,9 +293,17 @@ export class ModernBackend implements Transport {
       else onOther(message);
     };
     if (type.startsWith('text/event-stream')) {
-      await readEvents(response.body, take);
+      await eachEventData(response.body, (data) => {
+        let message: Json;
+        try {
+          message = JSON.parse(data) as Json;
+        } catch {
+          return; // not a JSON-RPC message: nothing to hand on
+        }
+        take(message);
+      });
     } else if (type.startsWith('application/json')) {
-      const text = await bounded(response.body);
+      const text = await readBounded(response.body);
       try {
         take(JSON.parse(text) as Json);
       } catch {
@@ -336,34 +336,6 @@ function headerValue(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) && value.trim() === value
     ? value
     : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
-}
-
-async function readEvents(body: Dispatcher.ResponseData['body'], take: (message: Json) => void) {
-  const parser = new SseParser();
-  for await (const chunk of body) {
-    for (const event of parser.push(chunk as Buffer)) {
-      if (event.data === undefined || event.data === '') continue;
-      try {
-        take(JSON.parse(event.data) as Json);
-      } catch {
-        // not a JSON-RPC message: nothing to hand on
-      }
-    }
-  }
-}
-
-async function bounded(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BYTES) {
-      body.destroy();
-      throw new Error('backend answer too large');
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function backendError(id: RpcId, _error: unknown): Json {
