@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { deriveKey, IV_BYTES, seal, unseal } from '../sessions/sealing.js';
 
 /** What the gateway's `requestState` of a bridged multi round-trip request carries. */
 export interface RequestState {
@@ -14,8 +15,6 @@ export interface RequestState {
   x: number;
 }
 
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 const MAX_STATE = 2048;
 
 /**
@@ -28,29 +27,18 @@ export class RequestStates {
   private readonly key: Buffer;
 
   constructor(secret: string) {
-    this.key = Buffer.from(hkdfSync('sha256', secret, 'mcp-gateway', 'request-state-key', 32));
+    this.key = deriveKey(secret, 'request-state-key');
   }
 
   seal(state: RequestState): string {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    const body = Buffer.concat([cipher.update(JSON.stringify(state)), cipher.final()]);
-    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+    return seal(this.key, randomBytes(IV_BYTES), Buffer.from(JSON.stringify(state)));
   }
 
   /** The state of a sound, unexpired seal of ours; undefined for anything else. */
   open(text: unknown, now = Date.now()): RequestState | undefined {
-    if (typeof text !== 'string' || text.length > MAX_STATE || !/^[A-Za-z0-9_-]+$/.test(text))
-      return undefined;
-    const raw = Buffer.from(text, 'base64url');
-    if (raw.length <= IV_BYTES + TAG_BYTES) return undefined;
+    const plain = unseal(this.key, text, MAX_STATE);
+    if (!plain) return undefined;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, IV_BYTES));
-      decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
-      const plain = Buffer.concat([
-        decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)),
-        decipher.final(),
-      ]);
       const state = JSON.parse(plain.toString('utf8')) as RequestState;
       return typeof state.x === 'number' && state.x > now ? state : undefined;
     } catch {

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { deriveKey, IV_BYTES, seal, unseal } from './sealing.js';
 
 /** What a gateway session id carries; the client sees it sealed, never the backend's own id. */
 export interface SessionClaims {
@@ -28,10 +29,7 @@ export interface SessionClaims {
 
 /** How long a session id is good for; a client whose id expired gets 404 and starts anew. */
 export const SESSION_TTL_S = 7 * 24 * 3600;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 const MAX_TOKEN = 4096;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /**
  * Seals session claims with GATEWAY_SESSION_SECRET (AES-256-GCM under a key derived with HKDF),
@@ -47,32 +45,23 @@ export class SessionCodec {
   private readonly ivKey: Buffer;
 
   constructor(secret: string) {
-    this.key = derive(secret, 'session-claims-key');
-    this.ivKey = derive(secret, 'session-claims-iv');
+    this.key = deriveKey(secret, 'session-claims-key');
+    this.ivKey = deriveKey(secret, 'session-claims-iv');
   }
 
   encode(claims: SessionClaims): string {
     const sealed: SessionClaims = { ...claims, x: claims.x ?? nowSeconds() + SESSION_TTL_S };
     const plain = Buffer.from(JSON.stringify(sealed));
     const iv = createHmac('sha256', this.ivKey).update(plain).digest().subarray(0, IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+    return seal(this.key, iv, plain);
   }
 
   /** Returns the claims of a sound, unexpired id of ours, or undefined for anything else. */
   decode(token: string | undefined): SessionClaims | undefined {
-    if (!token || token.length > MAX_TOKEN || !BASE64URL.test(token)) return undefined;
-    const raw = Buffer.from(token, 'base64url');
-    if (raw.length <= IV_BYTES + TAG_BYTES || raw.toString('base64url') !== token) return undefined;
+    const plain = unseal(this.key, token, MAX_TOKEN);
+    if (!plain) return undefined;
     let claims: SessionClaims;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, IV_BYTES));
-      decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
-      const plain = Buffer.concat([
-        decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)),
-        decipher.final(),
-      ]);
       claims = JSON.parse(plain.toString('utf8')) as SessionClaims;
     } catch {
       return undefined;
@@ -95,10 +84,6 @@ export function sessionIdentity(claims: SessionClaims): string {
   return createHash('sha256')
     .update(`${claims.k}\n${claims.n}\n${claims.t}\n${claims.b}`)
     .digest('base64url');
-}
-
-function derive(secret: string, info: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'mcp-gateway', info, 32));
 }
 
 function nowSeconds(): number {
