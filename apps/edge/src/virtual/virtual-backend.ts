@@ -42,11 +42,37 @@ const MAX_OWNER_PAGES = 20;
 const VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'];
 
 /** The merged lists, by method: the field of items and the name field (undefined: URIs kept). */
-const LISTS: Record<string, { field: string; named?: 'tool' | 'prompt'; capability: string }> = {
-  'tools/list': { field: 'tools', named: 'tool', capability: 'tools' },
-  'prompts/list': { field: 'prompts', named: 'prompt', capability: 'prompts' },
-  'resources/list': { field: 'resources', capability: 'resources' },
-  'resources/templates/list': { field: 'resourceTemplates', capability: 'resources' },
+const LISTS: Record<
+  string,
+  {
+    field: string;
+    named?: 'tool' | 'prompt';
+    capability: string;
+    /** Where a member keeps what its pages said (for routing), and by which item field. */
+    known: 'tools' | 'prompts' | 'resources' | 'templates';
+    key: string;
+  }
+> = {
+  'tools/list': { field: 'tools', named: 'tool', capability: 'tools', known: 'tools', key: 'name' },
+  'prompts/list': {
+    field: 'prompts',
+    named: 'prompt',
+    capability: 'prompts',
+    known: 'prompts',
+    key: 'name',
+  },
+  'resources/list': {
+    field: 'resources',
+    capability: 'resources',
+    known: 'resources',
+    key: 'uri',
+  },
+  'resources/templates/list': {
+    field: 'resourceTemplates',
+    capability: 'resources',
+    known: 'templates',
+    key: 'uriTemplate',
+  },
 };
 
 class MemberError extends Error {
@@ -348,26 +374,17 @@ export class VirtualBackend implements Transport {
 
   /** What a member's list page said, for routing by name or URI. */
   private remember(member: Member, method: string, entries: unknown[], first: boolean): void {
-    const field = {
-      'tools/list': 'tools',
-      'prompts/list': 'prompts',
-      'resources/list': 'resources',
-      'resources/templates/list': 'templates',
-    }[method] as 'tools' | 'prompts' | 'resources' | 'templates';
-    if (field === 'templates') {
-      const templates = entries
-        .map((entry) => (entry as Json | null)?.uriTemplate)
-        .filter((t): t is string => typeof t === 'string');
-      member.templates = first ? templates : [...(member.templates ?? []), ...templates];
+    const { known, key } = LISTS[method];
+    const values = entries
+      .map((entry) => (entry as Json | null)?.[key])
+      .filter((value): value is string => typeof value === 'string');
+    if (known === 'templates') {
+      member.templates = first ? values : [...(member.templates ?? []), ...values];
       return;
     }
-    const key = field === 'resources' ? 'uri' : 'name';
-    const set = first || !member[field] ? new Set<string>() : member[field];
-    for (const entry of entries) {
-      const value = (entry as Json | null)?.[key];
-      if (typeof value === 'string') set.add(value);
-    }
-    member[field] = set;
+    const set = first || !member[known] ? new Set<string>() : member[known];
+    for (const value of values) set.add(value);
+    member[known] = set;
   }
 
   /** A tool call or prompt get: to the member whose name it is, with the backend's name. */
