@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { type Gateway, startGateway } from '../support/gateway.js';
 import { ROOT, startEverything } from '../support/processes.js';
+import { textOf } from '../support/mcp.js';
 
 // SPEC §4 behaviour 10 with real peers: the TypeScript SDK v2 client, pinned to 2026-07-28 (no
 // fallback) or in auto mode, against server-everything (a 2025-era server) over Streamable HTTP,
@@ -42,11 +43,6 @@ async function modernClient(
   );
   return client;
 }
-
-const text = (result: unknown) =>
-  ((result as { content?: Array<{ text?: string }> }).content ?? [])
-    .map((c) => c.text ?? '')
-    .join('\n');
 
 describe('2026-07-28 clients on 2025-era server-everything, every backend kind', () => {
   let gateway: Gateway;
@@ -90,7 +86,7 @@ keys:
           ]),
         );
         expect(
-          text(await client.callTool({ name: 'echo', arguments: { message: 'hi' } })),
+          textOf(await client.callTool({ name: 'echo', arguments: { message: 'hi' } })),
         ).toContain('hi');
         const progress: number[] = [];
         await client.callTool(
@@ -102,12 +98,12 @@ keys:
           name: 'trigger-sampling-request',
           arguments: { prompt: `from ${ns}`, maxTokens: 5 },
         });
-        expect(text(sampled)).toMatch(new RegExp(`sampled [^"]*from ${ns}`));
+        expect(textOf(sampled)).toMatch(new RegExp(`sampled [^"]*from ${ns}`));
         const elicited = await client.callTool({
           name: 'trigger-elicitation-request',
           arguments: {},
         });
-        expect(text(elicited)).toContain('Ada Lovelace');
+        expect(textOf(elicited)).toContain('Ada Lovelace');
         const resource = (await client.listResources()).resources[0];
         expect((await client.readResource({ uri: resource.uri })).contents.length).toBeGreaterThan(
           0,

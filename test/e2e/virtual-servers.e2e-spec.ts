@@ -7,6 +7,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { CreateMessageRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { type Gateway, roundRobinFetch, startGateway } from '../support/gateway.js';
 import { ROOT, startEverything } from '../support/processes.js';
+import { textOf } from '../support/mcp.js';
 
 // Virtual servers (SPEC §4 behaviour 12) as users run them: the official SDK client, both client
 // transports, requests spread over two edges, and server-everything as every member — over
@@ -55,11 +56,6 @@ async function allTools(client: Client): Promise<Tool[]> {
   } while (cursor !== undefined);
   return tools;
 }
-
-const text = (result: unknown) =>
-  ((result as { content?: Array<{ text?: string }> }).content ?? [])
-    .map((c) => c.text ?? '')
-    .join('');
 
 describe('a virtual server over server-everything on three backend kinds, served by two edges', () => {
   let gateway: Gateway;
@@ -112,7 +108,7 @@ keys:
         expect(tools.find((tool) => tool.name === 'say')?.description).toBe('Says it back (stdio)');
         for (const name of ['http__echo', 'legacy__echo', 'say']) {
           const result = await client.callTool({ name, arguments: { message: name } });
-          expect(text(result)).toContain(name);
+          expect(textOf(result)).toContain(name);
         }
         await expect(
           client.callTool({ name: 'http__gzip-file-as-resource', arguments: {} }),
@@ -132,7 +128,7 @@ keys:
           name: `${member}__trigger-sampling-request`,
           arguments: { prompt: `hello ${member}`, maxTokens: 5 },
         });
-        expect(text(sampled)).toMatch(new RegExp(`"text": "sampled: [^"]*hello ${member}"`));
+        expect(textOf(sampled)).toMatch(new RegExp(`"text": "sampled: [^"]*hello ${member}"`));
       }
       const progress: number[] = [];
       const result = await client.callTool(
@@ -140,7 +136,7 @@ keys:
         undefined,
         { onprogress: (p) => progress.push(p.progress) },
       );
-      expect(text(result)).toContain('completed');
+      expect(textOf(result)).toContain('completed');
       expect(progress).toEqual([1, 2, 3]);
     } finally {
       await client.close();

@@ -27,3 +27,10 @@ export async function summary(
     throw new Error(`summary answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as Record<string, number>;
 }
+
+/** The text of a tool result's content, its parts joined. */
+export function textOf(result: unknown): string {
+  return ((result as { content?: Array<{ text?: string }> }).content ?? [])
+    .map((c) => c.text ?? '')
+    .join('');
+}

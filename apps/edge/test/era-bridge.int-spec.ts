@@ -9,6 +9,7 @@ import {
 } from '../../../test/support/in-process-gateway.js';
 import { MemberBackend } from '../../../test/support/member-backend.js';
 import { ROOT, tempDir } from '../../../test/support/processes.js';
+import { textOf } from '../../../test/support/mcp.js';
 
 // A 2026-07-28 client (the TypeScript SDK v2, pinned to the revision: no fallback) on 2025-era
 // backends of every kind (SPEC §4 behaviour 10): the gateway speaks the modern revision to the
@@ -83,9 +84,6 @@ function sseResult(body: string): unknown {
   return last.result;
 }
 
-const text = (result: unknown) =>
-  ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text).join('');
-
 describe.each(['http', 'sse', 'stdio'])(
   'a client pinned to 2026-07-28 on the 2025-era %s backend',
   (ns) => {
@@ -109,7 +107,7 @@ describe.each(['http', 'sse', 'stdio'])(
       const names = (await client.listTools()).tools.map((tool) => tool.name);
       expect(names).toEqual(expect.arrayContaining(['echo', 'progress', 'sample']));
       if (ns === 'stdio') expect(names).not.toContain('stdio_only');
-      expect(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe(
+      expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe(
         `${ns} ran echo: hi`,
       );
     });
@@ -120,13 +118,13 @@ describe.each(['http', 'sse', 'stdio'])(
         { name: 'progress', arguments: {} },
         { onprogress: (p: { progress: number }) => progress.push(p.progress) },
       );
-      expect(text(result)).toBe(`${ns} progressed`);
+      expect(textOf(result)).toBe(`${ns} progressed`);
       expect(progress).toEqual([1, 2, 3]);
     });
 
     it('turns the backend’s sampling request into an input_required round trip', async () => {
       const result = await client.callTool({ name: 'sample', arguments: {} });
-      expect(text(result)).toBe(`${ns} sampled: answered from ${ns}`);
+      expect(textOf(result)).toBe(`${ns} sampled: answered from ${ns}`);
     });
 
     it('records both eras on its events: the client’s 2026-07-28, the backend’s 2025-11-25', async () => {
@@ -159,10 +157,10 @@ describe('2026-07-28 on a virtual server', () => {
     try {
       const names = (await client.listTools()).tools.map((tool) => tool.name);
       expect(names).toEqual(expect.arrayContaining(['http__echo', 'stdio__echo']));
-      expect(text(await client.callTool({ name: 'stdio__echo', arguments: { text: 'v' } }))).toBe(
+      expect(textOf(await client.callTool({ name: 'stdio__echo', arguments: { text: 'v' } }))).toBe(
         'stdio ran echo: v',
       );
-      expect(text(await client.callTool({ name: 'http__sample', arguments: {} }))).toBe(
+      expect(textOf(await client.callTool({ name: 'http__sample', arguments: {} }))).toBe(
         'http sampled: answered from http',
       );
     } finally {

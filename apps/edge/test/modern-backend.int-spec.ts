@@ -15,6 +15,7 @@ import {
   type InProcessGateway,
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
+import { textOf } from '../../../test/support/mcp.js';
 
 // A 2025-era client (the SDK v1) on a backend that answers only 2026-07-28 (the SDK v2 server
 // with `legacy: 'reject'`): directly, its initialize is refused (-32022); through the gateway,
@@ -128,9 +129,6 @@ async function legacyClient(url: string, headers: Record<string, string> = {}): 
   return client;
 }
 
-const text = (result: unknown) =>
-  ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text).join('');
-
 it('directly, the backend refuses a 2025 client', async () => {
   await expect(legacyClient(backendUrl)).rejects.toThrow(/-32022|Unsupported protocol version/);
 });
@@ -169,7 +167,7 @@ describe('through the gateway, a 2025 client gets a session the backend does not
     const names = (await client.listTools()).tools.map((tool) => tool.name);
     expect(names).toEqual(expect.arrayContaining(['echo', 'slow', 'confirm']));
     expect(names).not.toContain('hidden');
-    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'hi' } }))).toBe(
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'hi' } }))).toBe(
       'echo: hi',
     );
     await expect(client.callTool({ name: 'hidden', arguments: {} })).rejects.toThrow(
@@ -197,7 +195,7 @@ describe('through the gateway, a 2025 client gets a session the backend does not
   });
 
   it('turns input_required into an elicitation request to the client, and retries with its answer', async () => {
-    expect(text(await client.callTool({ name: 'confirm', arguments: { what: 'deploy' } }))).toBe(
+    expect(textOf(await client.callTool({ name: 'confirm', arguments: { what: 'deploy' } }))).toBe(
       'deploy: confirmed',
     );
   });

@@ -15,6 +15,7 @@ import {
 } from '../../../test/support/in-process-gateway.js';
 import { MemberBackend } from '../../../test/support/member-backend.js';
 import { ROOT, tempDir } from '../../../test/support/processes.js';
+import { textOf } from '../../../test/support/mcp.js';
 
 // Virtual servers (SPEC §3 v2 `servers`, §4 behaviour 12) with the official SDK client against
 // members of the three backend kinds, each with the same tool names: alpha over Streamable HTTP,
@@ -92,9 +93,6 @@ async function allTools(client: Client): Promise<{ tools: Tool[]; pages: number 
   return { tools, pages };
 }
 
-const text = (result: unknown) =>
-  ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text).join('');
-
 describe('a virtual server over three members of the three backend kinds', () => {
   let client: Client;
   let transport: StreamableHTTPClientTransport;
@@ -153,13 +151,13 @@ describe('a virtual server over three members of the three backend kinds', () =>
   });
 
   it('routes calls to the owning member by the backend’s own name', async () => {
-    expect(text(await client.callTool({ name: 'shout', arguments: { text: 'hi' } }))).toBe(
+    expect(textOf(await client.callTool({ name: 'shout', arguments: { text: 'hi' } }))).toBe(
       'alpha ran echo: hi',
     );
-    expect(text(await client.callTool({ name: 'beta__echo', arguments: { text: 'b' } }))).toBe(
+    expect(textOf(await client.callTool({ name: 'beta__echo', arguments: { text: 'b' } }))).toBe(
       'beta ran echo: b',
     );
-    expect(text(await client.callTool({ name: 'gamma__echo', arguments: { text: 'g' } }))).toBe(
+    expect(textOf(await client.callTool({ name: 'gamma__echo', arguments: { text: 'g' } }))).toBe(
       'gamma ran echo: g',
     );
   });
@@ -181,7 +179,7 @@ describe('a virtual server over three members of the three backend kinds', () =>
     const result = await client.callTool({ name: 'gamma__progress', arguments: {} }, undefined, {
       onprogress: (p) => progress.push(p.progress),
     });
-    expect(text(result)).toBe('gamma progressed');
+    expect(textOf(result)).toBe('gamma progressed');
     expect(progress).toEqual([1, 2, 3]);
   });
 
@@ -190,8 +188,8 @@ describe('a virtual server over three members of the three backend kinds', () =>
       client.callTool({ name: 'beta__sample', arguments: {} }),
       client.callTool({ name: 'alpha__sample', arguments: {} }),
     ]);
-    expect(text(b)).toBe('beta sampled: answer to from beta');
-    expect(text(a)).toBe('alpha sampled: answer to from alpha');
+    expect(textOf(b)).toBe('beta sampled: answer to from beta');
+    expect(textOf(a)).toBe('alpha sampled: answer to from alpha');
   });
 
   it('passes a member’s list_changed to the client, and lists the new tool', async () => {
@@ -314,7 +312,7 @@ describe('a one-member server with prefix ""', () => {
       const names = async (c: Client) =>
         (await allTools(c)).tools.map((t) => ({ name: t.name, description: t.description }));
       expect(await names(flat.client)).toEqual(await names(direct.client));
-      expect(text(await flat.client.callTool({ name: 'echo', arguments: { text: 'f' } }))).toBe(
+      expect(textOf(await flat.client.callTool({ name: 'echo', arguments: { text: 'f' } }))).toBe(
         'alpha ran echo: f',
       );
     } finally {
@@ -335,13 +333,13 @@ describe('members that go down', () => {
       await expect(client.callTool({ name: 'shout', arguments: {} })).rejects.toThrow(
         /Backend unavailable/,
       );
-      expect(text(await client.callTool({ name: 'beta__echo', arguments: { text: 'ok' } }))).toBe(
+      expect(textOf(await client.callTool({ name: 'beta__echo', arguments: { text: 'ok' } }))).toBe(
         'beta ran echo: ok',
       );
       alpha.up();
       await eventually(
         async () =>
-          text(
+          textOf(
             await client.callTool({ name: 'shout', arguments: { text: 'back' } }).catch(() => ({})),
           ) === 'alpha ran echo: back',
         10_000,
@@ -364,7 +362,7 @@ describe('members that go down', () => {
       await expect(client.callTool({ name: 'gamma__crash', arguments: {} })).resolves.toBeDefined();
       await eventually(
         async () =>
-          text(
+          textOf(
             await client
               .callTool({ name: 'gamma__echo', arguments: { text: 'again' } })
               .catch(() => ({})),
