@@ -90,11 +90,16 @@ console.log(
 const profileFile = join(ROOT, 'bench/results/edge-throughput.cpuprofile');
 const analyticsProfileFile = join(ROOT, 'bench/results/analytics-ingest.cpuprofile');
 const virtualProfileFile = join(ROOT, 'bench/results/edge-virtual.cpuprofile');
+const peersProfileFile = join(ROOT, 'bench/results/standalone-{front}.cpuprofile');
+const peersProfileFiles = ['gateway', 'gateway-shared'].map((front) =>
+  peersProfileFile.replace('{front}', front),
+);
 if (args.profile) {
   mkdirSync(join(profileFile, '..'), { recursive: true });
   rmSync(profileFile, { force: true });
   rmSync(analyticsProfileFile, { force: true });
   rmSync(virtualProfileFile, { force: true });
+  for (const file of peersProfileFiles) rmSync(file, { force: true });
 }
 const runs: Record<Scenario, () => Promise<ScenarioResult>> = {
   throughput: () =>
@@ -131,6 +136,7 @@ const runs: Record<Scenario, () => Promise<ScenarioResult>> = {
     peers({
       rounds: Number(args['peer-rounds']),
       durationSec: Number(args['peer-duration']),
+      profileTo: args.profile ? peersProfileFile : undefined,
       log,
     }),
 };
@@ -166,6 +172,8 @@ for (const [name, file] of [
   ['edge (throughput run)', profileFile],
   ['analytics (backlog drain)', analyticsProfileFile],
   ['edge (virtual server lists)', virtualProfileFile],
+  ['standalone, stdio, a child per session (16-session loop)', peersProfileFiles[0]],
+  ['standalone, stdio, shared: true (16-session loop)', peersProfileFiles[1]],
 ] as const) {
   if (!args.profile || !existsSync(file)) continue;
   profiles[name] = summariseProfile(file, 30);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   callLoop,
@@ -9,6 +9,7 @@ import {
   timedCalls,
   timedNewSession,
 } from '../support/mcp-sessions.js';
+import { InspectorSession } from '../support/inspector.js';
 import { eventually, ROOT, sleep } from '../support/processes.js';
 import { commandLine, cpuSecondsOf, processTree, treeRss } from '../support/proc-stats.js';
 import { fmt, sideBySide } from '../support/peer-table.js';
@@ -20,6 +21,8 @@ export interface PeersOptions {
   /** Seconds of the 16-session call loop (after a warm-up of a third of it). */
   durationSec: number;
   log: (line: string) => void;
+  /** Writes CPU profiles of the gateway fronts' 16-session loop (first round) here: `{front}` is replaced. */
+  profileTo?: string;
 }
 
 const LOAD_SESSIONS = 16;
@@ -65,8 +68,15 @@ export async function peers(options: PeersOptions): Promise<ScenarioResult> {
   >;
   for (let round = 1; round <= options.rounds; round++) {
     for (const name of FRONTS) {
-      const measured = await measureFront(name, options, (line) =>
-        options.log(`peers: round ${round}/${options.rounds}: ${name}: ${line}`),
+      const profileTo =
+        round === 1 && name.startsWith('gateway')
+          ? options.profileTo?.replace('{front}', name)
+          : undefined;
+      const measured = await measureFront(
+        name,
+        options,
+        (line) => options.log(`peers: round ${round}/${options.rounds}: ${name}: ${line}`),
+        profileTo,
       );
       rounds[name].push(measured);
     }
@@ -183,8 +193,19 @@ async function measureFront(
   name: FrontName,
   options: PeersOptions,
   log: (line: string) => void,
+  profileTo?: string,
 ): Promise<Measured> {
-  const front = await startFront(name, HELD_SESSIONS + LOAD_SESSIONS);
+  const front = await startFront(
+    name,
+    HELD_SESSIONS + LOAD_SESSIONS,
+    profileTo ? ['--inspect=127.0.0.1:0'] : [],
+  );
+  const inspector = profileTo
+    ? await InspectorSession.attach(front.proc).catch(async (error: unknown) => {
+        await front.stop();
+        throw error;
+      })
+    : undefined;
   const pid = front.proc.pid;
   const baseline = processTree(pid).length;
   // Children of closed sessions exit in the background: wait for them before the next phase,
@@ -196,11 +217,17 @@ async function measureFront(
   try {
     const load = await openMany(front, LOAD_SESSIONS, 4);
     await callLoop(load, (options.durationSec * 1000) / 3);
+    await inspector?.startProfiling();
     const cpuBefore = cpuSecondsOf([pid]);
     const clientBefore = process.cpuUsage();
     const loop = await callLoop(load, options.durationSec * 1000);
     const client = process.cpuUsage(clientBefore);
     const cpu = cpuSecondsOf([pid]) - cpuBefore;
+    if (inspector && profileTo) {
+      writeFileSync(profileTo, JSON.stringify(await inspector.stopProfiling()));
+      inspector.close();
+      log(`CPU profile of the ${LOAD_SESSIONS}-session loop written to ${profileTo}`);
+    }
     await closeAll(load);
     const calls = Math.max(1, loop.calls);
     log(

@@ -52,12 +52,17 @@ const SUPERGATEWAY = join(ROOT, 'node_modules/supergateway/dist/index.js');
 const MCP_PROXY = join(ROOT, 'node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs');
 const HUGE = 1_000_000_000;
 
-export function startFront(name: FrontName, maxSessions: number): Promise<StdioFront> {
+/** `nodeArgs` go to the gateway's process (the bench profiles it through `--inspect`). */
+export function startFront(
+  name: FrontName,
+  maxSessions: number,
+  nodeArgs: string[] = [],
+): Promise<StdioFront> {
   switch (name) {
     case 'gateway':
-      return startStandaloneGateway(name, maxSessions, false);
+      return startStandaloneGateway(name, maxSessions, false, nodeArgs);
     case 'gateway-shared':
-      return startStandaloneGateway(name, maxSessions, true);
+      return startStandaloneGateway(name, maxSessions, true, nodeArgs);
     case 'supergateway':
       return startSupergateway();
     case 'mcp-proxy':
@@ -103,6 +108,7 @@ async function startStandaloneGateway(
   name: FrontName,
   maxSessions: number,
   shared: boolean,
+  nodeArgs: string[],
 ): Promise<StdioFront> {
   const dir = tempDir('stdio-gw');
   const key = `bench-${randomBytes(16).toString('hex')}`;
@@ -110,16 +116,20 @@ async function startStandaloneGateway(
   writeFileSync(configPath, stdioBenchConfig(key, maxSessions, shared));
   const [edgePort, analyticsPort] = await Promise.all([freePort(), freePort()]);
   // Standalone as `npm start` runs it: no NATS, no Redis (in-process bus, local limiter).
-  const proc = startService('standalone', {
-    GATEWAY_CONFIG: configPath,
-    EDGE_PORT: String(edgePort),
-    ANALYTICS_PORT: String(analyticsPort),
-    ANALYTICS_DB: join(dir, 'data', 'analytics.duckdb'),
-    GATEWAY_SESSION_SECRET: randomBytes(32).toString('hex'),
-    HOST: '127.0.0.1',
-    NATS_URL: '',
-    REDIS_URL: '',
-  });
+  const proc = startService(
+    'standalone',
+    {
+      GATEWAY_CONFIG: configPath,
+      EDGE_PORT: String(edgePort),
+      ANALYTICS_PORT: String(analyticsPort),
+      ANALYTICS_DB: join(dir, 'data', 'analytics.duckdb'),
+      GATEWAY_SESSION_SECRET: randomBytes(32).toString('hex'),
+      HOST: '127.0.0.1',
+      NATS_URL: '',
+      REDIS_URL: '',
+    },
+    nodeArgs,
+  );
   const stop = async () => {
     await proc.stop('SIGTERM', 30_000);
     rmSync(dir, { recursive: true, force: true });

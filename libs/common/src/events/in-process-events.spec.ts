@@ -161,4 +161,53 @@ describe('InProcessEventChannel', () => {
     await Promise.all([channel.flush(), channel.flush()]);
     expect(delivered).toEqual(['event-1', 'event-2', 'event-3']);
   });
+
+  describe('with a linger', () => {
+    it('hands a trickle over as one batch once the linger has passed', async () => {
+      const channel = new InProcessEventChannel(100, 10, 150);
+      const batches: string[][] = [];
+      channel.consume(collect((batch) => batches.push(ids(batch))));
+      channel.publish(event(1));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      channel.publish(event(2));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(batches).toEqual([]);
+      await eventually(() => batches.length > 0, 5_000, 'the batch', 5);
+      expect(batches).toEqual([['event-1', 'event-2']]);
+    });
+
+    it('lets what came in while a batch was being handled linger too', async () => {
+      const channel = new InProcessEventChannel(100, 10, 150);
+      const batches: Array<{ ids: string[]; at: number }> = [];
+      const started = Date.now();
+      channel.consume(async (batch) => {
+        batches.push({ ids: ids(batch), at: Date.now() - started });
+        if (batch[0]?.id === 'event-1') channel.publish(event(2));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      });
+      channel.publish(event(1));
+      await eventually(() => batches.length === 2, 5_000, 'both batches', 5);
+      expect(batches.map((b) => b.ids)).toEqual([['event-1'], ['event-2']]);
+      // event-2 waited for company after the first batch, rather than going out alone at once.
+      expect(batches[1].at - batches[0].at).toBeGreaterThanOrEqual(140);
+    });
+
+    it('hands a full batch over at once', async () => {
+      const channel = new InProcessEventChannel(100, 3, 60_000);
+      const batches: string[][] = [];
+      channel.consume(collect((batch) => batches.push(ids(batch))));
+      [1, 2, 3, 4].forEach((n) => channel.publish(event(n)));
+      await eventually(() => batches.length > 0, 2_000, 'the full batch', 5);
+      expect(batches[0]).toEqual(['event-1', 'event-2', 'event-3']);
+    });
+
+    it('flush() does not wait for the linger', async () => {
+      const channel = new InProcessEventChannel(100, 10, 60_000);
+      const delivered: string[] = [];
+      channel.consume(collect((batch) => delivered.push(...ids(batch))));
+      channel.publish(event(1));
+      await channel.flush();
+      expect(delivered).toEqual(['event-1']);
+    });
+  });
 });
