@@ -9,6 +9,8 @@ export type Message = Record<string, unknown>;
 
 export interface Answer {
   status: number;
+  /** The answer's content-type ('' when none). */
+  type?: string;
   /** Every byte of the answer body, as text. */
   text: string;
   /** The JSON-RPC messages in it (a JSON body, or each SSE event's data). */
@@ -43,7 +45,7 @@ async function answerOf(response: Response): Promise<Answer> {
     const value = JSON.parse(text) as Message | Message[];
     messages = Array.isArray(value) ? value : [value];
   }
-  return { status: response.status, text, messages };
+  return { status: response.status, type, text, messages };
 }
 
 /** A Streamable HTTP client; `edges` in turn when more than one (a session across replicas). */

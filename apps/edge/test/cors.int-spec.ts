@@ -168,10 +168,10 @@ describe('CORS headers on actual answers to an allowed origin', () => {
     expectCors(response, 'http://localhost:5173');
   });
 
-  it('exposes Mcp-Session-Id on a bridged session’s stream', async () => {
+  it('exposes Mcp-Session-Id on a bridged session’s answer (a lone answer comes as JSON)', async () => {
     const response = await post('/mcp/stdio', 'https://app.example.com');
     expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     expect(response.headers.get('mcp-session-id')).toBeTruthy();
     expectCors(response, 'https://app.example.com');
     await response.body?.cancel();

@@ -170,10 +170,14 @@ export class BridgeSession {
     if (messages.some((message) => message.method !== 'initialize')) this.used = true;
     const gate = this.options.gate();
     exchange.upstreamStarted = performance.now();
+    // The gateway's own answers (a refused message) on the POST's stream, after the loop: when
+    // nothing else is awaited, the last of them ends the stream in the same write.
+    const refused: unknown[] = [];
     for (const message of messages) {
       const verdict = MessageTap.inbound(message, bytesEach, gate, exchange);
       if (!verdict.deliver) {
-        if (verdict.answer) (answers?.stream ?? this.sessionStream)?.send(verdict.answer);
+        if (verdict.answer && answers) refused.push(verdict.answer);
+        else if (verdict.answer) this.sessionStream?.send(verdict.answer);
         continue;
       }
       if (message.kind === 'request') {
@@ -195,6 +199,10 @@ export class BridgeSession {
       });
     }
     if (answers) {
+      refused.forEach((answer, i) => {
+        if (i === refused.length - 1 && answers.done) answers.stream.sendLast(answer);
+        else answers.stream.send(answer);
+      });
       answers.endIfDone();
       answers.stream.onclose = () => this.clientLeft(answers, exchange);
     }

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { jest } from '@jest/globals';
 import { InProcessBus } from '#common';
 import { ClosedSessions } from './closed-sessions.js';
 import { SessionCodec, type SessionClaims } from './session-codec.js';
@@ -42,6 +43,27 @@ describe('SessionCodec', () => {
     expect(
       codec.decode(codec.encode({ ...claims, x: Math.floor(Date.now() / 1000) - 1 })),
     ).toBeUndefined();
+  });
+
+  it('refuses an id that expired after it was last used (an opened id is remembered)', () => {
+    const soon = Math.floor(Date.now() / 1000) + 5;
+    const token = codec.encode({ ...claims, x: soon });
+    expect(codec.decode(token)).toMatchObject(claims);
+    const now = jest.spyOn(Date, 'now').mockReturnValue((soon + 1) * 1000);
+    try {
+      expect(codec.decode(token)).toBeUndefined();
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('hands out claims nobody can change for the next request of the session', () => {
+    const token = codec.encode(claims);
+    const decoded = codec.decode(token)!;
+    expect(() => {
+      (decoded as { k: string }).k = 'mallory';
+    }).toThrow(TypeError);
+    expect(codec.decode(token)!.k).toBe('alice');
   });
 
   it.each([

@@ -9,7 +9,7 @@ import {
 import { ModernBackend } from '../era/modern-backend.js';
 import { AnswerStream, type BridgeSession } from '../bridge/bridge-session.js';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
-import { ClientStream } from '../bridge/client-stream.js';
+import { acceptsJson, ClientStream } from '../bridge/client-stream.js';
 import { toolFilterFor } from '../filtering/tool-filter.js';
 import type { ToolCatalog } from '../pins/tool-catalog.js';
 import type { Admitted } from '../pipeline/admission.js';
@@ -192,7 +192,13 @@ export class BridgedUpstream implements Upstream {
         .end('Accepted');
       return;
     }
-    const stream = new ClientStream(request.res, { 'mcp-session-id': session.token }, '', true);
+    const stream = new ClientStream(
+      request.res,
+      { 'mcp-session-id': session.token },
+      '',
+      true,
+      acceptsJson(request.raw.headers.accept),
+    );
     session.fromClient(messages, bytesEach, exchange, new AnswerStream(stream));
   }
 
@@ -222,7 +228,10 @@ function supportedVersion(version: string | string[] | undefined): void {
   );
 }
 
-/** Answers from a bridged session are SSE streams: a client must accept them. */
+/**
+ * Answers from a bridged session are SSE streams (a lone answer may come as JSON, see
+ * ClientStream): a client must accept them.
+ */
 function acceptsEventStream(accept: string | undefined): void {
   if (accept?.includes('text/event-stream')) return;
   throw new GatewayError(
