@@ -208,7 +208,7 @@ describe('what a modern request must be', () => {
     'io.modelcontextprotocol/clientCapabilities': {},
   };
 
-  it('refuses a body that names 2026-07-28 under another header (-32020), and one without the envelope (-32602)', async () => {
+  it('refuses a header and an envelope that name different revisions (-32020), and a body without the envelope (-32602)', async () => {
     const mismatch = await post(
       { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: envelope } },
       { 'mcp-protocol-version': '2025-11-25' },
@@ -221,6 +221,19 @@ describe('what a modern request must be', () => {
     );
     expect(bare.status).toBe(400);
     expect(((await bare.json()) as { error: { code: number } }).error.code).toBe(-32602);
+    // The header names 2026-07-28, the envelope another revision: they disagree (-32020), as a
+    // modern server answers it (the conformance suite's header-mismatch check), not -32602.
+    const other = await post(
+      {
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'tools/list',
+        params: { _meta: { ...envelope, 'io.modelcontextprotocol/protocolVersion': 'v999.0.0' } },
+      },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
+    );
+    expect(other.status).toBe(400);
+    expect(await other.json()).toMatchObject({ id: 3, error: { code: -32020 } });
   });
 
   it('caps the backend sessions a key holds for a target, whatever capabilities it sends', async () => {

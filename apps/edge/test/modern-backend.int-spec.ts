@@ -209,3 +209,113 @@ describe('through the gateway, a 2025 client gets a session the backend does not
     await eventually(() => changed > 0, 5_000, 'list_changed on the session');
   });
 });
+
+it('ends a 2026-07-28 client’s subscriptions/listen stream at shutdown rather than waiting on it', async () => {
+  // A second edge in front of the same backend, stopped by this test with a long grace: a listen
+  // stream is a POST, but like a GET stream it is ended, not waited for (it never ends by
+  // itself: before, shutdown waited the grace twice, here 2 × 30 s, past this test's timeout).
+  const own = await startInProcessGateway(`
+namespaces:
+  modern: { upstream: { url: "${backendUrl}" } }
+keys:
+  - { id: m, key: "${key}", namespaces: ["*"] }
+`);
+  const response = await fetch(`${own.edges[0].url}/mcp/modern`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${key}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'subscriptions/listen',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'subscriptions/listen',
+      params: {
+        notifications: { toolsListChanged: true },
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    }),
+  });
+  expect(response.status).toBe(200);
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!text.includes('notifications/subscriptions/acknowledged')) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the stream ended before its acknowledgement: ${text}`);
+    text += decoder.decode(value, { stream: true });
+  }
+  const ended = (async () => {
+    try {
+      while (!(await reader.read()).done);
+    } catch {
+      // cut rather than ended: still over
+    }
+  })();
+  await own.edges[0].close(30_000);
+  await own.stop();
+  await ended;
+}, 20_000);
+
+it('answers a 2026-07-28 client 502 while the backend is down, and relays to it once it is up (never bridged by a stale verdict)', async () => {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const own = await startInProcessGateway(`
+namespaces:
+  later: { upstream: { url: "http://127.0.0.1:${port}/mcp" } }
+keys:
+  - { id: m, key: "${key}", namespaces: ["*"] }
+`);
+  const late = createMcpHandler(() => modernServer(), { legacy: 'reject' });
+  const lateNode = toNodeHandler(late);
+  const lateServer = createServer((req, res) => void lateNode(req, res));
+  const discover = () =>
+    fetch(`${own.edges[0].url}/mcp/later`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'server/discover',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'server/discover',
+        params: {
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      }),
+    });
+  try {
+    const down = await discover();
+    expect(down.status).toBe(502);
+    expect(await down.json()).toMatchObject({ id: 7, error: { code: -32052 } });
+    await new Promise<void>((resolve) => lateServer.listen(port, '127.0.0.1', resolve));
+    // Past the second an unreachable backend is remembered, the next request probes again and
+    // is relayed: the backend's own discover result, its name, not the bridge's view of it.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const up = await discover();
+    expect(up.status).toBe(200);
+    const text = await up.text();
+    expect(text).toContain('modern-only');
+    expect(text).toContain('2026-07-28');
+  } finally {
+    await own.stop();
+    await late.close();
+    lateServer.closeAllConnections();
+    await new Promise((resolve) => lateServer.close(resolve));
+  }
+}, 30_000);

@@ -9,7 +9,7 @@ import {
   type ServerConfig,
 } from '#common';
 import type { Logger } from 'pino';
-import { ClientStream } from '../bridge/client-stream.js';
+import { acceptsJson, ClientStream } from '../bridge/client-stream.js';
 import { outcomeOf, rpcErrorFor } from '../errors/error-writer.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
@@ -199,14 +199,12 @@ export class EraBridge implements Upstream {
 
   async deliver(admitted: Admitted): Promise<void> {
     const upstream = admitted.namespace.upstream;
-    if (
-      !admitted.server &&
-      !isStdioUpstream(upstream) &&
-      upstream.transport !== 'sse' &&
-      (await this.deps.probe.modern(upstream, admitted.request.requestId))
-    ) {
+    if (!admitted.server && !isStdioUpstream(upstream) && upstream.transport !== 'sse') {
+      const era = await this.deps.probe.era(upstream, admitted.request.requestId);
       // Same era on both sides: relayed as is.
-      return this.deps.http.deliver(admitted);
+      if (era === 'modern') return this.deps.http.deliver(admitted);
+      if (era === 'unreachable')
+        throw new GatewayError(ErrorCode.UpstreamError, 'Bad Gateway: the backend did not answer');
     }
     const { request } = admitted;
     if (request.raw.method !== 'POST') {
@@ -671,7 +669,13 @@ export class EraBridge implements Upstream {
   // ---- helpers ----
 
   private answerStream(admitted: Admitted): ClientStream {
-    return new ClientStream(admitted.request.res, {}, '', true);
+    return new ClientStream(
+      admitted.request.res,
+      {},
+      '',
+      true,
+      acceptsJson(admitted.request.raw.headers.accept),
+    );
   }
 
   /** The client left before the answer (not while it answers input): the request is cancelled. */

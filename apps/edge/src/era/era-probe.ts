@@ -4,7 +4,10 @@ import { MODERN_VERSION, ENVELOPE } from './modern.js';
 
 /** How long a verdict on a backend's era is kept; an unreachable backend is asked again soon. */
 const VERDICT_MS = 5 * 60_000;
-const UNREACHABLE_MS = 5_000;
+const UNREACHABLE_MS = 1_000;
+
+/** What the probe learnt of a backend: its era, or that it did not answer. */
+export type Era = 'modern' | 'legacy' | 'unreachable';
 const PROBE_TIMEOUT_MS = 5_000;
 
 /**
@@ -15,15 +18,24 @@ const PROBE_TIMEOUT_MS = 5_000;
  * gateway bridges. Concurrent requests share one probe.
  */
 export class EraProbe {
-  private readonly verdicts = new Map<string, { modern: boolean; until: number }>();
-  private readonly probing = new Map<string, Promise<boolean>>();
+  private readonly verdicts = new Map<string, { era: Era; until: number }>();
+  private readonly probing = new Map<string, Promise<Era>>();
 
   constructor(private readonly clientInfo: { name: string; version: string }) {}
 
   /** `requestId`: the request that made the gateway ask (sent as X-Request-Id, as for it). */
-  modern(upstream: HttpUpstreamConfig, requestId?: string): Promise<boolean> {
+  async modern(upstream: HttpUpstreamConfig, requestId?: string): Promise<boolean> {
+    return (await this.era(upstream, requestId)) === 'modern';
+  }
+
+  /**
+   * The backend's era. `unreachable` (no answer: refused, reset, timed out) is not a verdict on
+   * its era, only remembered for a second: a 2026-07-28 client is then answered 502 rather than
+   * bridged to a backend that may well speak its revision once it is up.
+   */
+  era(upstream: HttpUpstreamConfig, requestId?: string): Promise<Era> {
     const known = this.verdicts.get(upstream.url);
-    if (known && known.until > Date.now()) return Promise.resolve(known.modern);
+    if (known && known.until > Date.now()) return Promise.resolve(known.era);
     let pending = this.probing.get(upstream.url);
     if (!pending) {
       pending = this.probe(upstream, requestId).finally(() => this.probing.delete(upstream.url));
@@ -32,8 +44,8 @@ export class EraProbe {
     return pending;
   }
 
-  private async probe(upstream: HttpUpstreamConfig, requestId?: string): Promise<boolean> {
-    let modern = false;
+  private async probe(upstream: HttpUpstreamConfig, requestId?: string): Promise<Era> {
+    let era: Era;
     let until = Date.now() + VERDICT_MS;
     try {
       const response = await request(upstream.url, {
@@ -64,12 +76,13 @@ export class EraProbe {
         bodyTimeout: PROBE_TIMEOUT_MS,
       });
       const text = await response.body.text();
-      modern = response.statusCode === 200 && offersModern(text);
+      era = response.statusCode === 200 && offersModern(text) ? 'modern' : 'legacy';
     } catch {
+      era = 'unreachable';
       until = Date.now() + UNREACHABLE_MS;
     }
-    this.verdicts.set(upstream.url, { modern, until });
-    return modern;
+    this.verdicts.set(upstream.url, { era, until });
+    return era;
   }
 }
 

@@ -45,10 +45,16 @@ export function enforceRequestPolicy(
   if (version === STATELESS_VERSION) {
     const request = first;
     const isRequest = request.kind === 'request';
-    if (
-      isRequest &&
-      (meta?.[ENVELOPE.version] !== STATELESS_VERSION || !isObject(meta[ENVELOPE.capabilities]))
-    ) {
+    const named = meta?.[ENVELOPE.version];
+    // A body that names another revision than the header: the two disagree (-32020), as a
+    // modern server answers it; a body that names none is malformed (-32602).
+    if (isRequest && typeof named === 'string' && named !== STATELESS_VERSION) {
+      throw new GatewayError(
+        ErrorCode.HeaderMismatch,
+        `MCP-Protocol-Version header does not match the body: the header names 2026-07-28, the envelope ${JSON.stringify(named).slice(0, 80)}`,
+      );
+    }
+    if (isRequest && (named !== STATELESS_VERSION || !isObject(meta?.[ENVELOPE.capabilities]))) {
       throw new GatewayError(
         ErrorCode.InvalidParams,
         `Invalid params: a 2026-07-28 request carries params._meta with ${ENVELOPE.version} and ${ENVELOPE.capabilities}`,

@@ -104,8 +104,10 @@ export class EdgeRouter {
   }
 
   private run(request: McpRequest): void {
-    // Streams (GET) are ended at shutdown; everything else is waited for.
-    const unary = request.raw.method !== 'GET';
+    // Streams (GET, and a 2026-07-28 `subscriptions/listen`, which is a POST whose Mcp-Method
+    // header must name it) are ended at shutdown; everything else is waited for.
+    const unary =
+      request.raw.method !== 'GET' && request.raw.headers['mcp-method'] !== 'subscriptions/listen';
     if (unary) this.inflight.start();
     this.pipeline
       .handle(request)

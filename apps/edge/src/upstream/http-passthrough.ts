@@ -42,7 +42,7 @@ export class HttpPassthrough implements Upstream {
   });
   /** Parsed once per backend URL: undici dispatches by origin and path. */
   private readonly targets = new Map<string, { origin: string; path: string }>();
-  /** Open GET streams, ended (cleanly) when the edge shuts down. */
+  /** Open GET and `subscriptions/listen` streams, ended (cleanly) when the edge shuts down. */
   private readonly streams = new Set<UpstreamExchange>();
 
   constructor(
@@ -61,7 +61,9 @@ export class HttpPassthrough implements Upstream {
       if (!res.writableFinished) exchange.abort();
     };
     res.on('close', onClientClose);
-    const stream = admitted.request.raw.method === 'GET';
+    const stream =
+      admitted.request.raw.method === 'GET' ||
+      admitted.parsed?.messages[0]?.method === 'subscriptions/listen';
     if (stream) this.streams.add(exchange);
     try {
       await this.exchangeWith(admitted, outbound, exchange);
@@ -314,7 +316,7 @@ export class HttpPassthrough implements Upstream {
     return target;
   }
 
-  /** Ends every open GET stream: the client sees a clean end and reconnects elsewhere. */
+  /** Ends every open stream: the client sees a clean end and reconnects elsewhere. */
   endStreams(): void {
     for (const exchange of this.streams) exchange.abort();
   }
