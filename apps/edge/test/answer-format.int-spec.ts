@@ -96,6 +96,14 @@ describe('answers of a bridged session', () => {
     expect(answer.messages.map((m) => m.id).sort()).toEqual([5, 6]);
   });
 
+  it('streams SSE for a batch of one request (never a lone object for a batch)', async () => {
+    const client = await session('2025-03-26');
+    const answer = await client.post([call(7, 'echo', { text: 'one' })]);
+    expect(answer.type).toBe('text/event-stream');
+    expect(answer.messages).toHaveLength(1);
+    expect(answer.messages[0]).toMatchObject({ id: 7 });
+  });
+
   it('serves the official SDK client either way', async () => {
     const client = new Client({ name: 'sdk', version: '1' }, { capabilities: {} });
     await client.connect(

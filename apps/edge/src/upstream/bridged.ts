@@ -197,7 +197,8 @@ export class BridgedUpstream implements Upstream {
       { 'mcp-session-id': session.token },
       '',
       true,
-      acceptsJson(request.raw.headers.accept),
+      // A batch is answered as events: as one JSON body it would have to be an array.
+      !admitted.parsed!.batch && acceptsJson(request.raw.headers.accept),
     );
     session.fromClient(messages, bytesEach, exchange, new AnswerStream(stream));
   }
