@@ -137,9 +137,23 @@ function upstreamProviders(): Provider[] {
     ),
     made(
       VirtualServers,
-      [o, ToolCatalog, BridgeSessions, EdgeMetrics],
-      (opts: EdgeOptions, catalog: ToolCatalog, bridges: BridgeSessions, metrics: EdgeMetrics) =>
-        new VirtualServers(opts.config, catalog, bridges, metrics, opts.logger, GATEWAY_VERSION),
+      [o, ToolCatalog, BridgeSessions, EdgeMetrics, RateLimiter],
+      (
+        opts: EdgeOptions,
+        catalog: ToolCatalog,
+        bridges: BridgeSessions,
+        metrics: EdgeMetrics,
+        limiter: RateLimiter,
+      ) =>
+        new VirtualServers(
+          opts.config,
+          catalog,
+          bridges,
+          metrics,
+          opts.logger,
+          GATEWAY_VERSION,
+          limiter,
+        ),
     ),
     made(
       HttpPassthrough,

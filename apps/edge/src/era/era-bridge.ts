@@ -590,6 +590,8 @@ export class EraBridge implements Upstream {
       logger,
       {
         memberWaitMs: admitted.namespace.timeout_ms,
+        // A virtual server's calls are also taken from each member's own limit.
+        principal: server ? () => scope.principal : undefined,
       },
     );
     const meta = metaOf(admitted.parsed!.messages[0].value) ?? {};

@@ -48,12 +48,24 @@ export class RateLimiter {
    * (503 when the store fails under `deny`). With 0 points (a body of notifications or
    * responses, a DELETE) nothing is counted or refused; the decision only reports the state.
    */
-  async consume(
-    principal: Principal,
-    namespace: string,
-    points: number,
-  ): Promise<RateLimitDecision> {
-    const scopes = this.scopesFor(principal, namespace);
+  consume(principal: Principal, namespace: string, points: number): Promise<RateLimitDecision> {
+    return this.decide(this.scopesFor(principal, namespace), points);
+  }
+
+  /**
+   * A virtual server's request routed to one of its members: the member's own key × namespace
+   * limit, which the server's request (counted against the key and tenant at admission) did not
+   * take from, so a namespace's limit holds whichever endpoint its calls come through. Throws
+   * 429 rate_limited as consume() does; nothing to take when the member has no limit.
+   */
+  async consumeMember(principal: Principal, namespace: string, points = 1): Promise<void> {
+    const scopes = this.scopesFor(principal, namespace).filter(
+      (scope) => scope.name === 'key_namespace',
+    );
+    if (scopes.length > 0) await this.decide(scopes, points);
+  }
+
+  private async decide(scopes: Scope[], points: number): Promise<RateLimitDecision> {
     if (this.shared) {
       let decision: RedisDecision | undefined;
       try {

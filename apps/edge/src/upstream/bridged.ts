@@ -134,7 +134,8 @@ export class BridgedUpstream implements Upstream {
       maxPerKey: deps.config.current.server.max_sessions_per_key,
       upstream: names ? undefined : namespace.upstream,
       connect: names
-        ? (logger) => deps.virtual.backend(names, virtualGate, logger)
+        ? (logger) =>
+            deps.virtual.backend(names, virtualGate, logger, { principal: () => scope.principal })
         : admitted.modernBackend && !isStdioUpstream(namespace.upstream)
           ? () => new ModernBackend(namespace.upstream as HttpUpstreamConfig)
           : undefined,

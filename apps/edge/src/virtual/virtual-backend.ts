@@ -1,6 +1,6 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { ErrorCode } from '#common';
+import { ErrorCode, GatewayError } from '#common';
 import type { Logger } from 'pino';
 import { idKey, isResponse, type RpcId } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
@@ -27,6 +27,11 @@ export interface VirtualBackendOptions {
   version: string;
   /** How long initialize waits for a member (default MEMBER_WAIT_MS). */
   memberWaitMs?: number;
+  /**
+   * Takes a request routed to a member from that member's own limits (a virtual server's call
+   * counts against its member namespace's key × namespace limit); throws a GatewayError to refuse.
+   */
+  limit?: (namespace: string) => Promise<void>;
 }
 
 type Json = Record<string, unknown>;
@@ -498,6 +503,14 @@ export class VirtualBackend implements Transport {
     } catch (error) {
       this.leftOut(member, error);
       throw new MemberError(ErrorCode.UpstreamError, `Backend unavailable (${member.namespace})`);
+    }
+    if (this.options.limit) {
+      try {
+        await this.options.limit(member.namespace);
+      } catch (error) {
+        if (error instanceof GatewayError) throw new MemberError(error.code, error.message);
+        throw error;
+      }
     }
     const ours = this.nextId++;
     const key = idKey(id);

@@ -4,6 +4,7 @@ import { mayUseNamespace } from '../auth/key-verifier.js';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
 import { toolFilterFor } from '../filtering/tool-filter.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
+import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ToolCatalog, ToolGate } from '../pins/tool-catalog.js';
 import { ServerNames } from './server-names.js';
 import { VirtualBackend } from './virtual-backend.js';
@@ -24,6 +25,7 @@ export class VirtualServers {
     private readonly metrics: EdgeMetrics,
     private readonly logger: Logger,
     private readonly version: string,
+    private readonly limiter?: RateLimiter,
   ) {}
 
   get(name: string): ServerConfig | undefined {
@@ -61,12 +63,26 @@ export class VirtualServers {
     names: ServerNames,
     gate: () => VirtualGate,
     logger: Logger,
-    options: { memberWaitMs?: number } = {},
+    options: {
+      memberWaitMs?: number;
+      /**
+       * A virtual server's caller (its latest scope): each request routed to a member is taken
+       * from that member's own limit. Left out where the namespace itself is the endpoint (the
+       * era bridge's one-member view of a namespace), whose request admission counted already.
+       */
+      principal?: () => Principal;
+    } = {},
   ): VirtualBackend {
+    const { principal } = options;
+    const limiter = this.limiter;
     return new VirtualBackend({
       names,
       gate,
       memberWaitMs: options.memberWaitMs,
+      limit:
+        principal && limiter
+          ? (namespace) => limiter.consumeMember(principal(), namespace)
+          : undefined,
       connect: (namespace, memberLogger) => this.bridges.memberConnection(namespace, memberLogger),
       timeoutMs: (namespace) => this.config.current.namespaces[namespace]?.timeout_ms ?? 300_000,
       metrics: this.metrics,
