@@ -38,7 +38,10 @@ export function createMember({
   const definition = (tool) => ({
     name: tool,
     description: `${tool} of ${name}`,
-    inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
+    inputSchema: {
+      type: 'object',
+      properties: { text: { type: 'string' }, times: { type: 'number' } },
+    },
   });
   const page = (items, cursor) => {
     const start = cursor === undefined ? 0 : Number(cursor);
@@ -71,17 +74,28 @@ export function createMember({
         return text(`${name} progressed`);
       }
       case 'sample': {
-        const answer = await extra.sendRequest(
-          {
-            method: 'sampling/createMessage',
-            params: {
-              messages: [{ role: 'user', content: { type: 'text', text: `from ${name}` } }],
-              maxTokens: 10,
-            },
-          },
-          CreateMessageResultSchema,
+        // `times`: that many sampling requests at once (a server that asks several things together).
+        const times = Number(request.params.arguments?.times ?? 1);
+        const answers = await Promise.all(
+          Array.from({ length: times }, (_, i) =>
+            extra.sendRequest(
+              {
+                method: 'sampling/createMessage',
+                params: {
+                  messages: [
+                    {
+                      role: 'user',
+                      content: { type: 'text', text: `from ${name}${i ? ` ${i}` : ''}` },
+                    },
+                  ],
+                  maxTokens: 10,
+                },
+              },
+              CreateMessageResultSchema,
+            ),
+          ),
         );
-        return text(`${name} sampled: ${answer.content.text}`);
+        return text(`${name} sampled: ${answers.map((a) => a.content.text).join(', ')}`);
       }
       case 'crash':
         setTimeout(() => process.exit(1), 5);

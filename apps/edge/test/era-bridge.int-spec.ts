@@ -207,6 +207,37 @@ describe('what a modern request must be', () => {
     'io.modelcontextprotocol/protocolVersion': '2026-07-28',
     'io.modelcontextprotocol/clientCapabilities': {},
   };
+  /** A raw 2026-07-28 request, with the given client capabilities in its envelope. */
+  const modern = (
+    ns: string,
+    apiKey: string,
+    id: number,
+    method: string,
+    params: Record<string, unknown>,
+    capabilities: Record<string, unknown>,
+  ) => {
+    const name = (params.name ?? params.uri) as string | undefined;
+    return fetch(url(ns), {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': method,
+        ...(name !== undefined && { 'mcp-name': name }),
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method,
+        params: {
+          ...params,
+          _meta: { ...envelope, 'io.modelcontextprotocol/clientCapabilities': capabilities },
+        },
+      }),
+    });
+  };
 
   it('refuses a header and an envelope that name different revisions (-32020), and a body without the envelope (-32602)', async () => {
     const mismatch = await post(
@@ -237,37 +268,114 @@ describe('what a modern request must be', () => {
   });
 
   it('caps the backend sessions a key holds for a target, whatever capabilities it sends', async () => {
-    const list = (n: number) =>
-      fetch(url('sse'), {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${otherKey}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': 'tools/list',
+    // Each call waits for the client's input, so its session is busy and cannot make room.
+    const sample = (n: number) =>
+      modern(
+        'sse',
+        otherKey,
+        n,
+        'tools/call',
+        { name: 'sample', arguments: {} },
+        {
+          sampling: {},
+          [`x${n}`]: {},
         },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: n,
-          method: 'tools/list',
-          params: {
-            _meta: {
-              ...envelope,
-              'io.modelcontextprotocol/clientCapabilities': {
-                experimental: { n: {} },
-                [`x${n}`]: {},
-              },
-            },
-          },
-        }),
-      });
+      );
     const statuses = [];
-    for (let n = 1; n <= 4; n++) statuses.push((await list(n)).status);
+    for (let n = 1; n <= 4; n++) statuses.push((await sample(n)).status);
     expect(statuses).toEqual([200, 200, 200, 429]);
     expect(
-      ((await (await list(5)).json()) as { error: { data: { code: string } } }).error.data.code,
+      ((await (await sample(5)).json()) as { error: { data: { code: string } } }).error.data.code,
     ).toBe('too_many_sessions');
+  });
+
+  it('makes room at the cap by ending an idle session of other capabilities', async () => {
+    const statuses = [];
+    for (let n = 1; n <= 5; n++) {
+      const answer = await modern('http', otherKey, n, 'tools/list', {}, { [`idle${n}`]: {} });
+      statuses.push(answer.status);
+      await answer.text();
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it('shows the backend’s requests for input that come together in one input_required', async () => {
+    const answer = await modern(
+      'stdio',
+      key,
+      40,
+      'tools/call',
+      { name: 'sample', arguments: { times: 2 } },
+      { sampling: {}, together: {} },
+    );
+    const result = sseResult(await answer.text()) as {
+      resultType: string;
+      inputRequests: Record<string, { method: string }>;
+    };
+    expect(result.resultType).toBe('input_required');
+    expect(Object.values(result.inputRequests).map((r) => r.method)).toEqual([
+      'sampling/createMessage',
+      'sampling/createMessage',
+    ]);
+  });
+
+  it('tells a listener of a change on another of the pool’s sessions', async () => {
+    const caps = { sampling: {}, pool: {} };
+    // Session A: busy with a call waiting for input, then also holding the listener.
+    const waiting = await modern(
+      'stdio',
+      key,
+      50,
+      'tools/call',
+      { name: 'sample', arguments: {} },
+      caps,
+    );
+    expect((sseResult(await waiting.text()) as { resultType: string }).resultType).toBe(
+      'input_required',
+    );
+    const listen = await modern(
+      'stdio',
+      key,
+      51,
+      'subscriptions/listen',
+      { notifications: { toolsListChanged: true } },
+      caps,
+    );
+    const reader = (listen.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const heard = (async () => {
+      while (!text.includes('notifications/tools/list_changed')) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text += decoder.decode(value, { stream: true });
+      }
+    })();
+    // `grow` needs a session with no call waiting: session B, whose child changes its list.
+    const grow = await modern(
+      'stdio',
+      key,
+      52,
+      'tools/call',
+      { name: 'grow', arguments: {} },
+      caps,
+    );
+    expect(textOf(sseResult(await grow.text()))).toBe('stdio grew');
+    await Promise.race([heard, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    await reader.cancel();
+    expect(text).toContain('notifications/tools/list_changed');
+  });
+
+  it('answers resources/subscribe and an unknown method as 2026-07-28 does: 404 -32601', async () => {
+    for (const [id, method, params] of [
+      [60, 'resources/subscribe', { uri: 'mem://stdio/readme' }],
+      [61, 'resources/unsubscribe', { uri: 'mem://stdio/readme' }],
+      [62, 'unknown/method', {}],
+    ] as const) {
+      const answer = await modern('stdio', key, id, method, params, {});
+      expect({ method, status: answer.status }).toEqual({ method, status: 404 });
+      expect(await answer.json()).toMatchObject({ id, error: { code: -32601 } });
+    }
   });
 
   it('answers the methods 2026-07-28 removed with 404 -32601', async () => {

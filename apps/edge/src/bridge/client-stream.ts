@@ -48,7 +48,7 @@ export class ClientStream {
     headers: Record<string, string>,
     preamble = '',
     lazy = false,
-    private readonly json = false,
+    readonly json = false,
   ) {
     if (lazy && !preamble) {
       this.deferred = headers;
@@ -77,14 +77,17 @@ export class ClientStream {
     this.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
-  /** The stream's last message, and its end, in one write. */
-  sendLast(message: unknown): void {
+  /**
+   * The stream's last message, and its end, in one write. `status`: the HTTP status when it
+   * goes as one JSON body (a stream that already started is 200).
+   */
+  sendLast(message: unknown, status = 200): void {
     this.stopTimers();
     if (!this.open) return;
     if (this.deferred && this.json) {
       const body = JSON.stringify(message);
       this.res
-        .writeHead(200, {
+        .writeHead(status, {
           ...this.deferred,
           'content-type': 'application/json',
           'content-length': String(Buffer.byteLength(body)),

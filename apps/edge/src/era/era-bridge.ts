@@ -56,8 +56,24 @@ const CACHEABLE = new Set([
   'resources/templates/list',
   'resources/read',
 ]);
-/** 2025 methods the 2026-07-28 revision does not have. */
-const REMOVED = new Set(['initialize', 'ping', 'logging/setLevel']);
+/** 2025 methods the 2026-07-28 revision does not have (subscriptions: `subscriptions/listen`). */
+const REMOVED = new Set([
+  'initialize',
+  'ping',
+  'logging/setLevel',
+  'resources/subscribe',
+  'resources/unsubscribe',
+]);
+/**
+ * Requests that may lead the backend to ask the client for input: each gets a session with no
+ * other request waiting, so that a request for input can only be its own.
+ */
+const EXCLUSIVE = new Set(['tools/call', 'prompts/get', 'resources/read', 'completion/complete']);
+/**
+ * A backend's requests for input that come together (within this long) are shown to the client
+ * in one `input_required`, not one round trip each.
+ */
+const INPUT_GATHER_MS = 15;
 
 /** A client request waiting for its answer on a connection. */
 interface Call {
@@ -74,6 +90,8 @@ interface Call {
   asked: Map<string, { id: RpcId; method: string; params: unknown; shown: boolean }>;
   progress?: { ours: string; theirs: unknown };
   timer: NodeJS.Timeout;
+  /** Set while the backend's requests for input are being gathered (INPUT_GATHER_MS). */
+  gathering?: NodeJS.Timeout;
 }
 
 /** One 2026-07-28 listener (`subscriptions/listen`) on a connection. */
@@ -267,7 +285,7 @@ export class EraBridge implements Upstream {
 
   private async call(admitted: Admitted, message: RpcMessage, params: Json): Promise<void> {
     const method = message.method!;
-    const connection = this.lease(admitted, method === 'tools/call');
+    const connection = this.lease(admitted, EXCLUSIVE.has(method));
     await this.initialized(connection, admitted);
     const ours = `c${++this.nextCall}`;
     const stream = this.answerStream(admitted);
@@ -431,8 +449,11 @@ export class EraBridge implements Upstream {
       if (answer.result && typeof answer.result === 'object') {
         answer.result = this.modernResult(connection, call.method, answer.result as Json);
       }
-      MessageTap.outbound(answer, 0, 200, call.gate, call.exchange);
-      call.stream?.sendLast(answer);
+      // As a 2026-07-28 server answers it: an unknown method is 404 (when sent as JSON).
+      const code = (answer.error as { code?: unknown } | undefined)?.code;
+      const status = code === -32601 && call.stream?.json ? 404 : 200;
+      MessageTap.outbound(answer, 0, status, call.gate, call.exchange);
+      call.stream?.sendLast(answer, status);
       return;
     }
     const method = typeof message.method === 'string' ? message.method : '';
@@ -456,7 +477,11 @@ export class EraBridge implements Upstream {
       }
       return;
     }
-    for (const listener of connection.listeners) {
+    // Every listener of the pool (same key, route and capabilities) hears it: the client's next
+    // request may be served by any of its sessions, so a change in one is a change for it.
+    const pool = this.pools.get(connection.key) ?? [connection];
+    const listeners = pool.flatMap((c) => [...c.listeners]);
+    for (const listener of listeners) {
       const uri = (message.params as Json | undefined)?.uri;
       if (
         listener.lists.has(method) ||
@@ -491,7 +516,13 @@ export class EraBridge implements Upstream {
       params: message.params ?? {},
       shown: false,
     });
-    if (call.stream) this.askInput(connection, call);
+    if (call.stream && !call.gathering) {
+      call.gathering = setTimeout(() => {
+        call.gathering = undefined;
+        if (call.stream && connection.calls.get(call.ours) === call)
+          this.askInput(connection, call);
+      }, INPUT_GATHER_MS);
+    }
   }
 
   /** Answers the call's current stream with `input_required` for what the backend asked. */
@@ -549,7 +580,8 @@ export class EraBridge implements Upstream {
     const key = this.poolKey(admitted);
     const pool = (this.pools.get(key) ?? []).filter((c) => !c.closed);
     this.pools.set(key, pool);
-    const free = exclusive ? pool.find((c) => c.calls.size === 0) : pool[0];
+    // Anything else shares a session, preferably one where no request waits.
+    const free = pool.find((c) => c.calls.size === 0) ?? (exclusive ? undefined : pool[0]);
     if (free) {
       free.lastUsed = Date.now();
       return free;
@@ -561,6 +593,9 @@ export class EraBridge implements Upstream {
     let held = 0;
     for (const [other, connections] of this.pools)
       if (other.startsWith(target)) held += connections.filter((c) => !c.closed).length;
+    // At the cap, an idle session of the key on the target (another capability set, nothing
+    // waiting, nobody listening) makes room, the least recently used first.
+    if (held >= cap && this.evictIdle(target)) held--;
     if (held >= cap) {
       if (pool.length === 0) {
         throw new GatewayError(
@@ -575,6 +610,26 @@ export class EraBridge implements Upstream {
     const connection = this.open(admitted, key);
     pool.push(connection);
     return connection;
+  }
+
+  /** Ends the least recently used idle connection of `target` (a key and a route); true if one. */
+  private evictIdle(target: string): boolean {
+    let oldest: { key: string; connection: Connection } | undefined;
+    for (const [key, connections] of this.pools) {
+      if (!key.startsWith(target)) continue;
+      for (const connection of connections) {
+        if (connection.closed || connection.calls.size > 0 || connection.listeners.size > 0)
+          continue;
+        if (!oldest || connection.lastUsed < oldest.connection.lastUsed)
+          oldest = { key, connection };
+      }
+    }
+    if (!oldest) return false;
+    void oldest.connection.close();
+    const rest = this.pools.get(oldest.key)!.filter((c) => c !== oldest.connection);
+    if (rest.length === 0) this.pools.delete(oldest.key);
+    else this.pools.set(oldest.key, rest);
+    return true;
   }
 
   private open(admitted: Admitted, key: string): Connection {
@@ -701,6 +756,7 @@ export class EraBridge implements Upstream {
 
   private settle(connection: Connection, call: Call): void {
     clearTimeout(call.timer);
+    clearTimeout(call.gathering);
     connection.calls.delete(call.ours);
     connection.lastUsed = Date.now();
   }
