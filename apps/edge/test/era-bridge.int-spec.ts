@@ -366,6 +366,35 @@ describe('what a modern request must be', () => {
     expect(text).toContain('notifications/tools/list_changed');
   });
 
+  it('fails a call whose backend asks for a capability the client did not declare: 400 -32021', async () => {
+    const answer = await modern(
+      'stdio',
+      key,
+      70,
+      'tools/call',
+      { name: 'sample', arguments: {} },
+      {},
+    );
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toMatchObject({
+      id: 70,
+      error: {
+        code: -32021,
+        data: { code: 'missing_capability', requiredCapabilities: { sampling: {} } },
+      },
+    });
+    // The backend heard the refusal: the same session serves the next call.
+    const next = await modern(
+      'stdio',
+      key,
+      71,
+      'tools/call',
+      { name: 'echo', arguments: { text: 'on' } },
+      {},
+    );
+    expect(textOf(sseResult(await next.text()))).toBe('stdio ran echo: on');
+  });
+
   it('answers resources/subscribe and an unknown method as 2026-07-28 does: 404 -32601', async () => {
     for (const [id, method, params] of [
       [60, 'resources/subscribe', { uri: 'mem://stdio/readme' }],
@@ -415,7 +444,10 @@ describe('what a modern request must be', () => {
             arguments: {},
             requestState,
             inputResponses,
-            _meta: envelope,
+            _meta: {
+              ...envelope,
+              'io.modelcontextprotocol/clientCapabilities': { sampling: {} },
+            },
           },
         }),
       });

@@ -74,6 +74,12 @@ const EXCLUSIVE = new Set(['tools/call', 'prompts/get', 'resources/read', 'compl
  * in one `input_required`, not one round trip each.
  */
 const INPUT_GATHER_MS = 15;
+/** The client capability a backend's request for input needs. */
+const NEEDS: Record<string, string> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+};
 
 /** A client request waiting for its answer on a connection. */
 interface Call {
@@ -116,6 +122,8 @@ class Connection {
   lastUsed = Date.now();
   init?: Json;
   ready: Promise<Json>;
+  /** The client capabilities of the envelope that opened it (given to the backend). */
+  readonly capabilities: Json;
   closed = false;
   private nextId = 0;
   private readonly internal = new Map<string, (answer: Json) => void>();
@@ -132,6 +140,7 @@ class Connection {
       message: string,
     ) => void,
   ) {
+    this.capabilities = (initParams.capabilities as Json | undefined) ?? {};
     backend.onmessage = (message) => this.fromBackend(message);
     backend.onfailure = (id, code, message) => this.onFailure(this, id, code, message);
     this.ready = this.ask('initialize', initParams).then((answer) => {
@@ -510,6 +519,32 @@ export class EraBridge implements Upstream {
       return;
     }
     const call = calls[0];
+    const needed = NEEDS[method];
+    const declared = needed === undefined ? undefined : this.capability(connection, needed);
+    if (needed !== undefined && !declared) {
+      // The client never said it can answer this: the backend hears so, and the request fails
+      // as a 2026-07-28 server fails it (-32021), rather than asking a client that cannot answer.
+      connection.send({
+        jsonrpc: '2.0',
+        id: message.id,
+        error: { code: -32601, message: `The client does not support ${method}` },
+      });
+      if (call.stream) {
+        this.failure(
+          connection,
+          call.ours,
+          ErrorCode.MissingCapability,
+          `Missing required client capability: ${needed}`,
+          { requiredCapabilities: { [needed]: {} } },
+        );
+        connection.send({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId: call.ours, reason: `the client lacks ${needed}` },
+        });
+      }
+      return;
+    }
     call.asked.set(`input-${call.asked.size + 1}-${randomUUID().slice(0, 8)}`, {
       id: message.id as RpcId,
       method,
@@ -553,14 +588,30 @@ export class EraBridge implements Upstream {
     stream?.sendLast(answer);
   }
 
-  private failure(connection: Connection, id: RpcId, code: ErrorCode, message: string): void {
+  /**
+   * Fails a call with the gateway's error. `data`: more for the error's data; it also makes the
+   * error a client's (a lone JSON answer then carries its HTTP status, as a 2026-07-28 server's).
+   */
+  private failure(
+    connection: Connection,
+    id: RpcId,
+    code: ErrorCode,
+    message: string,
+    data?: Json,
+  ): void {
     const call = connection.calls.get(String(id));
     if (!call) return;
     this.settle(connection, call);
     call.exchange.failRequest(call.clientId, outcomeOf(code), ERROR_MAP[code].status, code);
-    call.stream?.sendLast(
-      rpcErrorFor(code, call.clientId, message, call.exchange.identity.request_id),
-    );
+    const answer = rpcErrorFor(code, call.clientId, message, call.exchange.identity.request_id);
+    if (data) Object.assign((answer.error as { data: Json }).data, data);
+    call.stream?.sendLast(answer, data && call.stream.json ? ERROR_MAP[code].status : 200);
+  }
+
+  /** Whether the connection's client declared a capability (an object, as the spec has it). */
+  private capability(connection: Connection, name: string): boolean {
+    const value = connection.capabilities[name];
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
   }
 
   // ---- connections ----

@@ -130,6 +130,7 @@ export function outcomeOf(code: ErrorCode): EventOutcome {
     case ErrorCode.Conflict:
     case ErrorCode.MethodNotFound:
     case ErrorCode.InvalidParams:
+    case ErrorCode.MissingCapability:
       return 'bad_request';
   }
 }

@@ -32,6 +32,10 @@ describe('ERROR_MAP', () => {
     ['auth_unavailable', 503, undefined],
     ['upstream_error', 502, undefined],
     ['upstream_timeout', 504, undefined],
+    ['header_mismatch', 400, -32020],
+    ['missing_capability', 400, -32021],
+    ['method_not_found', 404, -32601],
+    ['invalid_params', 400, -32602],
   ])('maps %s to HTTP %i', (code, status, rpcCode) => {
     expect(Object.values(ErrorCode)).toContain(code);
     const mapping = ERROR_MAP[code as ErrorCode];

@@ -32,6 +32,8 @@ export enum ErrorCode {
   MethodNotFound = 'method_not_found',
   /** (v2) 2026-07-28: a request without the `_meta` envelope the revision requires. */
   InvalidParams = 'invalid_params',
+  /** (v2) 2026-07-28: the request needs a client capability its envelope does not declare. */
+  MissingCapability = 'missing_capability',
 }
 
 export interface ErrorMapping {
@@ -72,6 +74,7 @@ export const ERROR_MAP: Record<ErrorCode, ErrorMapping> = {
   [ErrorCode.Internal]: { status: 500, rpcCode: -32603 },
   [ErrorCode.MethodNotFound]: { status: 404, rpcCode: -32601 },
   [ErrorCode.InvalidParams]: { status: 400, rpcCode: -32602 },
+  [ErrorCode.MissingCapability]: { status: 400, rpcCode: -32021 },
 };
 
 /** An error the gateway answers on purpose; mapped to HTTP + JSON-RPC once, at the boundary. */
