@@ -395,6 +395,23 @@ describe('what a modern request must be', () => {
     expect(textOf(sseResult(await next.text()))).toBe('stdio ran echo: on');
   });
 
+  it('answers a stateless request naming a revision it does not speak with -32022 and what it supports', async () => {
+    const answer = await post(
+      {
+        jsonrpc: '2.0',
+        id: 80,
+        method: 'tools/list',
+        params: { _meta: { ...envelope, 'io.modelcontextprotocol/protocolVersion': 'v999.0.0' } },
+      },
+      { 'mcp-protocol-version': 'v999.0.0', 'mcp-method': 'tools/list' },
+    );
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toMatchObject({
+      id: 80,
+      error: { code: -32022, data: { supported: ['2026-07-28'], requested: 'v999.0.0' } },
+    });
+  });
+
   it('answers resources/subscribe and an unknown method as 2026-07-28 does: 404 -32601', async () => {
     for (const [id, method, params] of [
       [60, 'resources/subscribe', { uri: 'mem://stdio/readme' }],

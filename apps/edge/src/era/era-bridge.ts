@@ -233,6 +233,17 @@ export class EraBridge implements Upstream {
       if (era === 'unreachable')
         throw new GatewayError(ErrorCode.UpstreamError, 'Bad Gateway: the backend did not answer');
     }
+    const first = admitted.parsed?.messages[0];
+    const named = first ? metaOf(first.value)?.[ENVELOPE.version] : undefined;
+    if (typeof named === 'string' && named !== MODERN_VERSION) {
+      // The revisions this endpoint speaks statelessly are the bridge's: 2026-07-28 only.
+      throw new GatewayError(
+        ErrorCode.UnsupportedProtocolVersion,
+        `Unsupported protocol version: ${named.slice(0, 40)}`,
+        {},
+        { supported: [MODERN_VERSION], requested: named },
+      );
+    }
     const { request } = admitted;
     if (request.raw.method !== 'POST') {
       throw new GatewayError(

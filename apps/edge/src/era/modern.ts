@@ -26,6 +26,18 @@ export function metaOf(value: Json): Json | undefined {
  * Whether a request speaks 2026-07-28: its body's envelope says so (what a modern server decides
  * by), or its `MCP-Protocol-Version` header does. Both must then agree (request-policy.ts).
  */
+/**
+ * A stateless request (no `initialize`) whose envelope names a revision other than 2026-07-28:
+ * a client of a revision after it, or a broken one. It gets the era bridge's answer (-32022,
+ * with what is supported) or, on a backend of that era, the backend's own.
+ */
+export function namesOtherRevision(parsed: ParsedBody | undefined): boolean {
+  const first = parsed?.messages[0];
+  if (!first || first.kind !== 'request' || first.method === 'initialize') return false;
+  const named = metaOf(first.value)?.[ENVELOPE.version];
+  return typeof named === 'string' && named !== MODERN_VERSION;
+}
+
 export function isModern(parsed: ParsedBody | undefined, headers: IncomingHttpHeaders): boolean {
   if (headers['mcp-protocol-version'] === MODERN_VERSION) return true;
   const first = parsed?.messages[0];

@@ -29,8 +29,13 @@ export function errorBody(
   message: string,
   requestId: string,
   rpcId?: RpcId | null,
+  data?: Record<string, unknown>,
 ): string {
-  if (rpcId !== undefined) return JSON.stringify(rpcErrorFor(code, rpcId, message, requestId));
+  if (rpcId !== undefined) {
+    const answer = rpcErrorFor(code, rpcId, message, requestId);
+    if (data) Object.assign((answer.error as { data: object }).data, data);
+    return JSON.stringify(answer);
+  }
   return JSON.stringify({ error: { code, message, requestId } });
 }
 
@@ -45,7 +50,7 @@ export function writeError(
     if (!res.writableEnded) res.end();
     return;
   }
-  const body = errorBody(error.code, error.message, requestId, rpcId);
+  const body = errorBody(error.code, error.message, requestId, rpcId, error.data);
   res.writeHead(error.status, {
     ...error.headers,
     'content-type': 'application/json',
@@ -131,6 +136,7 @@ export function outcomeOf(code: ErrorCode): EventOutcome {
     case ErrorCode.MethodNotFound:
     case ErrorCode.InvalidParams:
     case ErrorCode.MissingCapability:
+    case ErrorCode.UnsupportedProtocolVersion:
       return 'bad_request';
   }
 }

@@ -6,7 +6,7 @@ import { ExchangeRecorder, type ExchangeIdentity } from '../events/exchange-reco
 import { firstRequestId, type RpcId, salvageId } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { EraBridge } from '../era/era-bridge.js';
-import { isModern } from '../era/modern.js';
+import { isModern, namesOtherRevision } from '../era/modern.js';
 import type { BridgedUpstream } from '../upstream/bridged.js';
 import type { ForwardedUpstream } from '../upstream/forwarded.js';
 import type { HttpPassthrough } from '../upstream/http-passthrough.js';
@@ -90,7 +90,8 @@ export class McpPipeline {
     if (
       !claims &&
       admitted.request.route === 'streamable' &&
-      isModern(admitted.parsed, admitted.request.raw.headers)
+      (isModern(admitted.parsed, admitted.request.raw.headers) ||
+        namesOtherRevision(admitted.parsed))
     ) {
       return this.deps.era;
     }

@@ -34,6 +34,7 @@ describe('ERROR_MAP', () => {
     ['upstream_timeout', 504, undefined],
     ['header_mismatch', 400, -32020],
     ['missing_capability', 400, -32021],
+    ['unsupported_protocol_version', 400, -32022],
     ['method_not_found', 404, -32601],
     ['invalid_params', 400, -32602],
   ])('maps %s to HTTP %i', (code, status, rpcCode) => {

@@ -34,6 +34,8 @@ export enum ErrorCode {
   InvalidParams = 'invalid_params',
   /** (v2) 2026-07-28: the request needs a client capability its envelope does not declare. */
   MissingCapability = 'missing_capability',
+  /** (v2) A stateless request naming a protocol revision the endpoint does not speak. */
+  UnsupportedProtocolVersion = 'unsupported_protocol_version',
 }
 
 export interface ErrorMapping {
@@ -75,6 +77,7 @@ export const ERROR_MAP: Record<ErrorCode, ErrorMapping> = {
   [ErrorCode.MethodNotFound]: { status: 404, rpcCode: -32601 },
   [ErrorCode.InvalidParams]: { status: 400, rpcCode: -32602 },
   [ErrorCode.MissingCapability]: { status: 400, rpcCode: -32021 },
+  [ErrorCode.UnsupportedProtocolVersion]: { status: 400, rpcCode: -32022 },
 };
 
 /** An error the gateway answers on purpose; mapped to HTTP + JSON-RPC once, at the boundary. */
@@ -83,6 +86,8 @@ export class GatewayError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More for the JSON-RPC error's `data` (beside `code` and `requestId`). */
+    readonly data?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'GatewayError';
