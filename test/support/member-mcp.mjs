@@ -117,8 +117,23 @@ export function createMember({
   server.setRequestHandler(ListPromptsRequestSchema, () => ({
     prompts: [{ name: 'greet', description: `greeting of ${name}` }],
   }));
-  server.setRequestHandler(GetPromptRequestSchema, () => ({
-    messages: [{ role: 'user', content: { type: 'text', text: `hello from ${name}` } }],
-  }));
+  // `ask`: the prompt first asks the client (sampling), as a prompt that needs the user's input.
+  server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+    let text = `hello from ${name}`;
+    if (request.params.arguments?.ask) {
+      const answer = await extra.sendRequest(
+        {
+          method: 'sampling/createMessage',
+          params: {
+            messages: [{ role: 'user', content: { type: 'text', text: 'prompt asks' } }],
+            maxTokens: 10,
+          },
+        },
+        CreateMessageResultSchema,
+      );
+      text += ` (${answer.content.text})`;
+    }
+    return { messages: [{ role: 'user', content: { type: 'text', text } }] };
+  });
   return server;
 }

@@ -319,6 +319,37 @@ describe('what a modern request must be', () => {
     ]);
   });
 
+  it('gives a prompt that asks for input a session of its own while a call waits for input', async () => {
+    // otherKey: the two sessions this leaves waiting for input count against its own cap.
+    const caps = { sampling: {}, prompt: {} };
+    const waiting = await modern(
+      'stdio',
+      otherKey,
+      90,
+      'tools/call',
+      { name: 'sample', arguments: {} },
+      caps,
+    );
+    expect((sseResult(await waiting.text()) as { resultType: string }).resultType).toBe(
+      'input_required',
+    );
+    // On the waiting call's session, the prompt's request for input could not be told apart.
+    const prompt = await modern(
+      'stdio',
+      otherKey,
+      91,
+      'prompts/get',
+      { name: 'greet', arguments: { ask: 'yes' } },
+      caps,
+    );
+    const result = sseResult(await prompt.text()) as {
+      resultType: string;
+      inputRequests: Record<string, { method: string }>;
+    };
+    expect(result.resultType).toBe('input_required');
+    expect(Object.values(result.inputRequests)[0].method).toBe('sampling/createMessage');
+  });
+
   it('tells a listener of a change on another of the pool’s sessions', async () => {
     const caps = { sampling: {}, pool: {} };
     // Session A: busy with a call waiting for input, then also holding the listener.
