@@ -215,3 +215,41 @@ export class LegacyRawClient {
     this.abort.abort();
   }
 }
+
+/**
+ * A raw 2026-07-28 request to an MCP route: the mirrored headers (`Mcp-Method`, and `Mcp-Name`
+ * for a named request) and the `_meta` envelope declaring `capabilities`.
+ */
+export function postModern(
+  url: string,
+  key: string,
+  id: number,
+  method: string,
+  params: Record<string, unknown>,
+  capabilities: Record<string, unknown> = {},
+): Promise<Response> {
+  const name = (params.name ?? params.uri) as string | undefined;
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${key}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': method,
+      ...(name !== undefined && { 'mcp-name': name }),
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': capabilities,
+        },
+      },
+    }),
+  });
+}

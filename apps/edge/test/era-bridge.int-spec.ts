@@ -10,6 +10,7 @@ import {
 import { MemberBackend } from '../../../test/support/member-backend.js';
 import { ROOT, tempDir } from '../../../test/support/processes.js';
 import { textOf } from '../../../test/support/mcp.js';
+import { postModern } from '../../../test/support/raw-client.js';
 
 // A 2026-07-28 client (the TypeScript SDK v2, pinned to the revision: no fallback) on 2025-era
 // backends of every kind (SPEC §4 behaviour 10): the gateway speaks the modern revision to the
@@ -207,7 +208,7 @@ describe('what a modern request must be', () => {
     'io.modelcontextprotocol/protocolVersion': '2026-07-28',
     'io.modelcontextprotocol/clientCapabilities': {},
   };
-  /** A raw 2026-07-28 request, with the given client capabilities in its envelope. */
+  /** A raw 2026-07-28 request to a namespace, with the given client capabilities. */
   const modern = (
     ns: string,
     apiKey: string,
@@ -215,28 +216,15 @@ describe('what a modern request must be', () => {
     method: string,
     params: Record<string, unknown>,
     capabilities: Record<string, unknown>,
-  ) => {
-    const name = (params.name ?? params.uri) as string | undefined;
-    return fetch(url(ns), {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${apiKey}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': method,
-        ...(name !== undefined && { 'mcp-name': name }),
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id,
-        method,
-        params: {
-          ...params,
-          _meta: { ...envelope, 'io.modelcontextprotocol/clientCapabilities': capabilities },
-        },
-      }),
-    });
+  ) => postModern(url(ns), apiKey, id, method, params, capabilities);
+  /** The methods a call's answer asks the client for; the answer must be `input_required`. */
+  const askedFor = async (answer: Response): Promise<string[]> => {
+    const result = sseResult(await answer.text()) as {
+      resultType?: string;
+      inputRequests?: Record<string, { method: string }>;
+    };
+    expect(result.resultType).toBe('input_required');
+    return Object.values(result.inputRequests ?? {}).map((request) => request.method);
   };
 
   it('refuses a header and an envelope that name different revisions (-32020), and a body without the envelope (-32602)', async () => {
@@ -308,15 +296,7 @@ describe('what a modern request must be', () => {
       { name: 'sample', arguments: { times: 2 } },
       { sampling: {}, together: {} },
     );
-    const result = sseResult(await answer.text()) as {
-      resultType: string;
-      inputRequests: Record<string, { method: string }>;
-    };
-    expect(result.resultType).toBe('input_required');
-    expect(Object.values(result.inputRequests).map((r) => r.method)).toEqual([
-      'sampling/createMessage',
-      'sampling/createMessage',
-    ]);
+    expect(await askedFor(answer)).toEqual(['sampling/createMessage', 'sampling/createMessage']);
   });
 
   it('gives a prompt that asks for input a session of its own while a call waits for input', async () => {
@@ -330,9 +310,7 @@ describe('what a modern request must be', () => {
       { name: 'sample', arguments: {} },
       caps,
     );
-    expect((sseResult(await waiting.text()) as { resultType: string }).resultType).toBe(
-      'input_required',
-    );
+    expect(await askedFor(waiting)).toEqual(['sampling/createMessage']);
     // On the waiting call's session, the prompt's request for input could not be told apart.
     const prompt = await modern(
       'stdio',
@@ -342,12 +320,7 @@ describe('what a modern request must be', () => {
       { name: 'greet', arguments: { ask: 'yes' } },
       caps,
     );
-    const result = sseResult(await prompt.text()) as {
-      resultType: string;
-      inputRequests: Record<string, { method: string }>;
-    };
-    expect(result.resultType).toBe('input_required');
-    expect(Object.values(result.inputRequests)[0].method).toBe('sampling/createMessage');
+    expect(await askedFor(prompt)).toEqual(['sampling/createMessage']);
   });
 
   it('tells a listener of a change on another of the pool’s sessions', async () => {
@@ -361,9 +334,7 @@ describe('what a modern request must be', () => {
       { name: 'sample', arguments: {} },
       caps,
     );
-    expect((sseResult(await waiting.text()) as { resultType: string }).resultType).toBe(
-      'input_required',
-    );
+    expect(await askedFor(waiting)).toEqual(['sampling/createMessage']);
     const listen = await modern(
       'stdio',
       key,

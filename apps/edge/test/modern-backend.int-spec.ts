@@ -16,6 +16,7 @@ import {
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
 import { textOf } from '../../../test/support/mcp.js';
+import { postModern } from '../../../test/support/raw-client.js';
 
 // A 2025-era client (the SDK v1) on a backend that answers only 2026-07-28 (the SDK v2 server
 // with `legacy: 'reject'`): directly, its initialize is refused (-32022); through the gateway,
@@ -220,28 +221,15 @@ namespaces:
 keys:
   - { id: m, key: "${key}", namespaces: ["*"] }
 `);
-  const response = await fetch(`${own.edges[0].url}/mcp/modern`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${key}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'subscriptions/listen',
+  const response = await postModern(
+    `${own.edges[0].url}/mcp/modern`,
+    key,
+    1,
+    'subscriptions/listen',
+    {
+      notifications: { toolsListChanged: true },
     },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'subscriptions/listen',
-      params: {
-        notifications: { toolsListChanged: true },
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-          'io.modelcontextprotocol/clientCapabilities': {},
-        },
-      },
-    }),
-  });
+  );
   expect(response.status).toBe(200);
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
@@ -277,28 +265,7 @@ keys:
   const late = createMcpHandler(() => modernServer(), { legacy: 'reject' });
   const lateNode = toNodeHandler(late);
   const lateServer = createServer((req, res) => void lateNode(req, res));
-  const discover = () =>
-    fetch(`${own.edges[0].url}/mcp/later`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${key}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'server/discover',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 7,
-        method: 'server/discover',
-        params: {
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-            'io.modelcontextprotocol/clientCapabilities': {},
-          },
-        },
-      }),
-    });
+  const discover = () => postModern(`${own.edges[0].url}/mcp/later`, key, 7, 'server/discover', {});
   try {
     const down = await discover();
     expect(down.status).toBe(502);

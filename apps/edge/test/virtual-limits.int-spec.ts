@@ -6,6 +6,7 @@ import {
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
 import { MemberBackend } from '../../../test/support/member-backend.js';
+import { StreamableRawClient } from '../../../test/support/raw-client.js';
 
 // A namespace's per-key limit (`rate_limit`, the key × namespace scope of SPEC §6) holds whichever
 // endpoint its calls come through: a virtual server's call routed to that member is taken from
@@ -65,24 +66,9 @@ it('takes a virtual server’s calls to a member from that member’s own limit,
 
 it('leaves the namespace’s own endpoint with what the server’s calls left of its limit', async () => {
   // The two calls through the server used the key's two requests a minute in `limited`.
-  const response = await fetch(`${gateway.edges[0].url}/mcp/limited`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${key}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'd', version: '1' },
-      },
-    }),
-  });
-  expect(response.status).toBe(429);
-  expect(await response.json()).toMatchObject({ error: { code: -32029 } });
+  const answer = await new StreamableRawClient([gateway.edges[0].url], 'limited', key).initialize(
+    '2025-06-18',
+  );
+  expect(answer.status).toBe(429);
+  expect(answer.messages[0]).toMatchObject({ error: { code: -32029 } });
 });

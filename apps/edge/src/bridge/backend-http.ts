@@ -13,6 +13,12 @@ export const backendAgent = new Agent({
   connectTimeout: 5_000,
 });
 
+/** Where undici dispatches a request for a backend URL: its origin, and path with query. */
+export function dispatchTarget(url: string): { origin: string; path: string } {
+  const parsed = new URL(url);
+  return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+}
+
 /** Largest JSON answer read from a backend (an SSE event is bounded by the parser). */
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
 

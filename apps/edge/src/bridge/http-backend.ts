@@ -2,7 +2,12 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpUpstreamConfig } from '#common';
 import type { Dispatcher } from 'undici';
-import { backendAgent as agent, eachEventData, readBounded } from './backend-http.js';
+import {
+  backendAgent as agent,
+  dispatchTarget,
+  eachEventData,
+  readBounded,
+} from './backend-http.js';
 
 /** A GET stream that ended is opened again after this (while the session lasts). */
 const RECONNECT_MS = 1_000;
@@ -29,9 +34,7 @@ export class StreamableHttpBackend implements Transport {
   private closed = false;
 
   constructor(private readonly upstream: HttpUpstreamConfig) {
-    const url = new URL(upstream.url);
-    this.origin = url.origin;
-    this.path = `${url.pathname}${url.search}`;
+    ({ origin: this.origin, path: this.path } = dispatchTarget(upstream.url));
   }
 
   start(): Promise<void> {

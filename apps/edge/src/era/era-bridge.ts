@@ -23,7 +23,7 @@ import { ServerNames } from '../virtual/server-names.js';
 import type { VirtualBackend } from '../virtual/virtual-backend.js';
 import type { VirtualServers } from '../virtual/virtual-servers.js';
 import type { EraProbe } from './era-probe.js';
-import { ENVELOPE, metaOf, MODERN_VERSION } from './modern.js';
+import { ENVELOPE, metaOf, MODERN_VERSION, namedRevision } from './modern.js';
 import type { RequestStates } from './request-state.js';
 
 type Json = Record<string, unknown>;
@@ -233,8 +233,7 @@ export class EraBridge implements Upstream {
       if (era === 'unreachable')
         throw new GatewayError(ErrorCode.UpstreamError, 'Bad Gateway: the backend did not answer');
     }
-    const first = admitted.parsed?.messages[0];
-    const named = first ? metaOf(first.value)?.[ENVELOPE.version] : undefined;
+    const named = namedRevision(admitted.parsed);
     if (typeof named === 'string' && named !== MODERN_VERSION) {
       // The revisions this endpoint speaks statelessly are the bridge's: 2026-07-28 only.
       throw new GatewayError(
@@ -531,8 +530,7 @@ export class EraBridge implements Upstream {
     }
     const call = calls[0];
     const needed = NEEDS[method];
-    const declared = needed === undefined ? undefined : this.capability(connection, needed);
-    if (needed !== undefined && !declared) {
+    if (needed !== undefined && !this.capability(connection, needed)) {
       // The client never said it can answer this: the backend hears so, and the request fails
       // as a 2026-07-28 server fails it (-32021), rather than asking a client that cannot answer.
       connection.send({
@@ -614,9 +612,10 @@ export class EraBridge implements Upstream {
     if (!call) return;
     this.settle(connection, call);
     call.exchange.failRequest(call.clientId, outcomeOf(code), ERROR_MAP[code].status, code);
-    const answer = rpcErrorFor(code, call.clientId, message, call.exchange.identity.request_id);
-    if (data) Object.assign((answer.error as { data: Json }).data, data);
-    call.stream?.sendLast(answer, data && call.stream.json ? ERROR_MAP[code].status : 200);
+    call.stream?.sendLast(
+      rpcErrorFor(code, call.clientId, message, call.exchange.identity.request_id, data),
+      data && call.stream.json ? ERROR_MAP[code].status : 200,
+    );
   }
 
   /** Whether the connection's client declared a capability (an object, as the spec has it). */

@@ -5,10 +5,10 @@ import { MODERN_VERSION, ENVELOPE } from './modern.js';
 /** How long a verdict on a backend's era is kept; an unreachable backend is asked again soon. */
 const VERDICT_MS = 5 * 60_000;
 const UNREACHABLE_MS = 1_000;
+const PROBE_TIMEOUT_MS = 5_000;
 
 /** What the probe learnt of a backend: its era, or that it did not answer. */
 export type Era = 'modern' | 'legacy' | 'unreachable';
-const PROBE_TIMEOUT_MS = 5_000;
 
 /**
  * Which era a Streamable HTTP backend speaks (SPEC §4 behaviour 10): asked once with

@@ -1,7 +1,12 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpUpstreamConfig } from '#common';
-import { backendAgent as agent, eachEventData, readBounded } from '../bridge/backend-http.js';
+import {
+  backendAgent as agent,
+  dispatchTarget,
+  eachEventData,
+  readBounded,
+} from '../bridge/backend-http.js';
 import { isResponse, type RpcId } from '../jsonrpc/messages.js';
 import { ENVELOPE, MODERN_VERSION } from './modern.js';
 
@@ -50,9 +55,7 @@ export class ModernBackend implements Transport {
   private closed = false;
 
   constructor(private readonly upstream: HttpUpstreamConfig) {
-    const url = new URL(upstream.url);
-    this.origin = url.origin;
-    this.path = `${url.pathname}${url.search}`;
+    ({ origin: this.origin, path: this.path } = dispatchTarget(upstream.url));
   }
 
   start(): Promise<void> {

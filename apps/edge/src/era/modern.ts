@@ -22,10 +22,22 @@ export function metaOf(value: Json): Json | undefined {
   return meta && typeof meta === 'object' && !Array.isArray(meta) ? (meta as Json) : undefined;
 }
 
+/** The revision the envelope of a body's first message names, if it names one. */
+export function namedRevision(parsed: ParsedBody | undefined): unknown {
+  const first = parsed?.messages[0];
+  return first === undefined ? undefined : metaOf(first.value)?.[ENVELOPE.version];
+}
+
 /**
  * Whether a request speaks 2026-07-28: its body's envelope says so (what a modern server decides
  * by), or its `MCP-Protocol-Version` header does. Both must then agree (request-policy.ts).
  */
+export function isModern(parsed: ParsedBody | undefined, headers: IncomingHttpHeaders): boolean {
+  return (
+    headers['mcp-protocol-version'] === MODERN_VERSION || namedRevision(parsed) === MODERN_VERSION
+  );
+}
+
 /**
  * A stateless request (no `initialize`) whose envelope names a revision other than 2026-07-28:
  * a client of a revision after it, or a broken one. It gets the era bridge's answer (-32022,
@@ -34,12 +46,6 @@ export function metaOf(value: Json): Json | undefined {
 export function namesOtherRevision(parsed: ParsedBody | undefined): boolean {
   const first = parsed?.messages[0];
   if (!first || first.kind !== 'request' || first.method === 'initialize') return false;
-  const named = metaOf(first.value)?.[ENVELOPE.version];
+  const named = namedRevision(parsed);
   return typeof named === 'string' && named !== MODERN_VERSION;
-}
-
-export function isModern(parsed: ParsedBody | undefined, headers: IncomingHttpHeaders): boolean {
-  if (headers['mcp-protocol-version'] === MODERN_VERSION) return true;
-  const first = parsed?.messages[0];
-  return first !== undefined && metaOf(first.value)?.[ENVELOPE.version] === MODERN_VERSION;
 }

@@ -31,11 +31,8 @@ export function errorBody(
   rpcId?: RpcId | null,
   data?: Record<string, unknown>,
 ): string {
-  if (rpcId !== undefined) {
-    const answer = rpcErrorFor(code, rpcId, message, requestId);
-    if (data) Object.assign((answer.error as { data: object }).data, data);
-    return JSON.stringify(answer);
-  }
+  if (rpcId !== undefined)
+    return JSON.stringify(rpcErrorFor(code, rpcId, message, requestId, data));
   return JSON.stringify({ error: { code, message, requestId } });
 }
 
@@ -81,11 +78,13 @@ export function rpcErrorFor(
   id: RpcId | null,
   message: string,
   requestId: string,
+  /** More for the error's `data`, beside `code` and `requestId`. */
+  more?: Record<string, unknown>,
 ): Record<string, unknown> {
   return {
     jsonrpc: '2.0',
     id,
-    error: { code: ERROR_MAP[code].rpcCode, message, data: { code, requestId } },
+    error: { code: ERROR_MAP[code].rpcCode, message, data: { ...more, code, requestId } },
   };
 }
 

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { Agent, errors as undiciErrors } from 'undici';
 import { ErrorCode, GatewayError } from '#common';
 import type { Logger } from 'pino';
+import { dispatchTarget } from '../bridge/backend-http.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { Admitted } from '../pipeline/admission.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/upstream-headers.js';
@@ -309,8 +310,7 @@ export class HttpPassthrough implements Upstream {
   private targetOf(url: string): { origin: string; path: string } {
     let target = this.targets.get(url);
     if (!target) {
-      const parsed = new URL(url);
-      target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+      target = dispatchTarget(url);
       this.targets.set(url, target);
     }
     return target;

@@ -84,7 +84,11 @@ export class InProcessEventChannel {
     // The first batch goes whatever its size (its linger is over); after it, a remainder smaller
     // than a batch lingers again rather than going out at once, unless someone is flushing.
     let first = true;
-    while (this.handler && this.queue.length > 0 && (first || !this.lingers())) {
+    while (
+      this.handler &&
+      this.queue.length > 0 &&
+      (first || this.queue.length >= this.batchSize || !this.lingers())
+    ) {
       first = false;
       const batch = this.queue.splice(0, this.batchSize);
       try {
@@ -94,7 +98,6 @@ export class InProcessEventChannel {
         this.queue.unshift(...batch);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      if (this.queue.length >= this.batchSize) first = true;
     }
     this.draining = false;
     if (this.queue.length > 0) this.schedule();
