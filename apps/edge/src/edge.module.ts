@@ -126,7 +126,7 @@ function policyProviders(): Provider[] {
   ];
 }
 
-/** The delivery paths (one `Upstream` per kind). */
+/** The delivery paths (one `Upstream` per kind): HTTP backends, virtual servers, eras. */
 function upstreamProviders(): Provider[] {
   return [
     made(
@@ -161,7 +161,6 @@ function upstreamProviders(): Provider[] {
       (opts: EdgeOptions, codec: SessionCodec, closed: ClosedSessions, metrics: EdgeMetrics) =>
         new HttpPassthrough(codec, closed, metrics, opts.logger),
     ),
-    made(ForwardingMarks, [o], (opts: EdgeOptions) => new ForwardingMarks(opts.sessionSecret)),
     made(
       EraBridge,
       [o, VirtualServers, HttpPassthrough, ForwardedUpstream, EdgeAddress],
@@ -184,6 +183,14 @@ function upstreamProviders(): Provider[] {
           logger: opts.logger,
         }),
     ),
+    ...sessionUpstreamProviders(),
+  ];
+}
+
+/** The delivery paths of sessions one edge holds: bridged here, or forwarded to their edge. */
+function sessionUpstreamProviders(): Provider[] {
+  return [
+    made(ForwardingMarks, [o], (opts: EdgeOptions) => new ForwardingMarks(opts.sessionSecret)),
     made(
       ForwardedUpstream,
       [o, ForwardingMarks],

@@ -18,20 +18,7 @@ export function enforceRequestPolicy(
   headers: IncomingHttpHeaders,
   version: string,
 ): void {
-  if (parsed.batch) {
-    if (!BATCH_VERSIONS.has(version)) {
-      throw new GatewayError(
-        ErrorCode.InvalidRequest,
-        `Invalid Request: batches are not allowed in protocol version ${version}`,
-      );
-    }
-    if (parsed.messages.some((message) => message.method === 'initialize')) {
-      throw new GatewayError(
-        ErrorCode.InvalidRequest,
-        'Invalid Request: initialize cannot be part of a batch',
-      );
-    }
-  }
+  if (parsed.batch) checkBatch(parsed, version);
   const first = parsed.messages[0];
   const meta = first ? metaOf(first.value) : undefined;
   // A modern server decides by the body's envelope: the header must say the same, or an
@@ -42,41 +29,62 @@ export function enforceRequestPolicy(
       'MCP-Protocol-Version header does not match the body: the envelope names 2026-07-28',
     );
   }
-  if (version === STATELESS_VERSION) {
-    const request = first;
-    const isRequest = request.kind === 'request';
-    const named = meta?.[ENVELOPE.version];
-    // A body that names another revision than the header: the two disagree (-32020), as a
-    // modern server answers it; a body that names none is malformed (-32602).
-    if (isRequest && typeof named === 'string' && named !== STATELESS_VERSION) {
-      throw new GatewayError(
-        ErrorCode.HeaderMismatch,
-        `MCP-Protocol-Version header does not match the body: the header names 2026-07-28, the envelope ${JSON.stringify(named).slice(0, 80)}`,
-      );
-    }
-    if (isRequest && (named !== STATELESS_VERSION || !isObject(meta?.[ENVELOPE.capabilities]))) {
-      throw new GatewayError(
-        ErrorCode.InvalidParams,
-        `Invalid params: a 2026-07-28 request carries params._meta with ${ENVELOPE.version} and ${ENVELOPE.capabilities}`,
-      );
-    }
-    const method = decoded(single(headers['mcp-method']));
-    // Notifications need no Mcp-Method (clients send none), but one that is sent must agree.
-    if (
-      request.method !== undefined &&
-      (isRequest || method !== undefined) &&
-      method !== request.method
-    ) {
-      throw new GatewayError(
-        ErrorCode.HeaderMismatch,
-        `Mcp-Method header does not match the body's method`,
-      );
-    }
-    const expected = nameOf(request);
-    const name = decoded(single(headers['mcp-name']));
-    if ((expected !== undefined || name !== undefined) && name !== expected) {
-      throw new GatewayError(ErrorCode.HeaderMismatch, `Mcp-Name header does not match the body`);
-    }
+  if (version === STATELESS_VERSION) checkStateless(first, meta, headers);
+}
+
+function checkBatch(parsed: ParsedBody, version: string): void {
+  if (!BATCH_VERSIONS.has(version)) {
+    throw new GatewayError(
+      ErrorCode.InvalidRequest,
+      `Invalid Request: batches are not allowed in protocol version ${version}`,
+    );
+  }
+  if (parsed.messages.some((message) => message.method === 'initialize')) {
+    throw new GatewayError(
+      ErrorCode.InvalidRequest,
+      'Invalid Request: initialize cannot be part of a batch',
+    );
+  }
+}
+
+/** A 2026-07-28 message (never a batch): its envelope complete, its headers naming what it does. */
+function checkStateless(
+  request: RpcMessage,
+  meta: Record<string, unknown> | undefined,
+  headers: IncomingHttpHeaders,
+): void {
+  const isRequest = request.kind === 'request';
+  const named = meta?.[ENVELOPE.version];
+  // A body that names another revision than the header: the two disagree (-32020), as a
+  // modern server answers it; a body that names none is malformed (-32602).
+  if (isRequest && typeof named === 'string' && named !== STATELESS_VERSION) {
+    throw new GatewayError(
+      ErrorCode.HeaderMismatch,
+      `MCP-Protocol-Version header does not match the body: the header names 2026-07-28, the envelope ${JSON.stringify(named).slice(0, 80)}`,
+    );
+  }
+  if (isRequest && (named !== STATELESS_VERSION || !isObject(meta?.[ENVELOPE.capabilities]))) {
+    throw new GatewayError(
+      ErrorCode.InvalidParams,
+      `Invalid params: a 2026-07-28 request carries params._meta with ${ENVELOPE.version} and ${ENVELOPE.capabilities}`,
+    );
+  }
+  const method = decoded(single(headers['mcp-method']));
+  // Notifications need no Mcp-Method (clients send none), but one that is sent must agree.
+  if (
+    request.method !== undefined &&
+    (isRequest || method !== undefined) &&
+    method !== request.method
+  ) {
+    throw new GatewayError(
+      ErrorCode.HeaderMismatch,
+      `Mcp-Method header does not match the body's method`,
+    );
+  }
+  const expected = nameOf(request);
+  const name = decoded(single(headers['mcp-name']));
+  if ((expected !== undefined || name !== undefined) && name !== expected) {
+    throw new GatewayError(ErrorCode.HeaderMismatch, `Mcp-Name header does not match the body`);
   }
 }
 

@@ -194,33 +194,7 @@ export class ToolCatalog {
     const sighting = `${namespace}/${name}#${facts.hash}`;
     if (this.writing.has(sighting) || this.writing.size >= MAX_WRITES_IN_FLIGHT) return;
     this.writing.add(sighting);
-    const now = new Date().toISOString();
-    const definition = facts.canonical.length <= MAX_PINNED_DEFINITION ? facts.canonical : null;
-    const record: PinRecord = pin
-      ? {
-          ...pin.record,
-          status: 'drifted',
-          drift: {
-            seen_at: now,
-            hash: facts.hash,
-            definition,
-            tokens: facts.tokens,
-            diff: diffOf(pin.record.definition, facts.canonical),
-            edge_id: this.edgeId,
-          },
-        }
-      : {
-          namespace,
-          tool: name,
-          hash: facts.hash,
-          definition,
-          tokens: facts.tokens,
-          first_seen: now,
-          status: 'pinned',
-          drift: null,
-          approved_at: null,
-          approved_by: null,
-        };
+    const record = recordOf(namespace, name, facts, pin, this.edgeId);
     this.store!.put(record, pin?.revision)
       .then((written) => {
         if (!written || !pin) return;
@@ -329,4 +303,33 @@ export class ToolGate implements Gate {
     );
     return { changed: filtered || review.changed, listed: review.listed };
   }
+}
+
+/** The pin of a first sight, or `pin` marked drifted to `facts`. */
+function recordOf(
+  namespace: string,
+  name: string,
+  facts: ToolFacts,
+  pin: StoredPin | undefined,
+  edgeId: string,
+): PinRecord {
+  const now = new Date().toISOString();
+  const definition = facts.canonical.length <= MAX_PINNED_DEFINITION ? facts.canonical : null;
+  if (pin) {
+    const diff = diffOf(pin.record.definition, facts.canonical);
+    const drift = { seen_at: now, hash: facts.hash, definition, tokens: facts.tokens, diff };
+    return { ...pin.record, status: 'drifted', drift: { ...drift, edge_id: edgeId } };
+  }
+  return {
+    namespace,
+    tool: name,
+    hash: facts.hash,
+    definition,
+    tokens: facts.tokens,
+    first_seen: now,
+    status: 'pinned',
+    drift: null,
+    approved_at: null,
+    approved_by: null,
+  };
 }
