@@ -213,5 +213,20 @@ describe('keys at run time in standalone mode', () => {
       // The body that was not an object (the one that was not JSON never reached the API).
       ['admin/keys/create', null, 'bad_request', 400],
     ]);
+    // Audit events are not traffic: the admin (who only used the admin API) has no row, no
+    // `_admin` namespace shows up, and the summary counts only the MCP requests of the keys.
+    const read = async <T>(path: string) =>
+      (await (
+        await fetch(`${analytics.url}/api/v1/${path}`, {
+          headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+        })
+      ).json()) as T;
+    const keys = await read<Array<{ key_id: string | null; requests: number }>>('keys');
+    const namespaces = await read<Array<{ namespace: string }>>('namespaces');
+    const summary = await read<{ requests: number; rejected: number }>('summary');
+    expect(keys.map((row) => row.key_id)).not.toContain('ops');
+    expect(namespaces.map((row) => row.namespace)).not.toContain('_admin');
+    expect(summary.requests).toBe(keys.reduce((sum, row) => sum + row.requests, 0));
+    expect(await read('summary?namespace=_admin')).toMatchObject({ requests: 0, rejected: 0 });
   });
 });

@@ -1,6 +1,6 @@
 import { ErrorCode, EVENT_COLUMNS, GatewayError, type McpEvent } from '#common';
 import { type EventStore, QueryTimeoutError, type Row } from '../storage/event-store.js';
-import { quoted } from '../storage/schema.js';
+import { AUDIT_NAMESPACE, quoted } from '../storage/schema.js';
 import {
   BadParameterError,
   type Bucket,
@@ -224,6 +224,7 @@ export class AnalyticsQueries {
   /**
    * Per key, most requests first, and last the requests without a valid credential (key_id
    * null, when there were any): the rows add up to the summary's requests under the same filters.
+   * Audit events of the admin API are not traffic: an admin seen only there has no row.
    */
   async keys(filters: EventFilters): Promise<KeyStats[]> {
     const params = new SqlParams();
@@ -235,7 +236,7 @@ export class AnalyticsQueries {
               ${REQUESTS} FILTER (WHERE ${IS_REQUEST} AND ${IS_REJECTED}) AS rejected,
               ${REQUESTS} FILTER (WHERE ${IS_REQUEST} AND ${IS_ERROR}) AS errors,
               epoch_ms(max(ts)) AS last_seen_ms
-       FROM events WHERE ${filterConditions(filters, params)}
+       FROM events WHERE ${filterConditions(filters, params)} AND namespace <> '${AUDIT_NAMESPACE}'
        GROUP BY key_id
        HAVING key_id IS NOT NULL OR bool_or(${IS_REQUEST})
        ORDER BY key_id IS NULL, requests DESC, key_id`,

@@ -180,6 +180,13 @@ function outcomesOf(kind: 'error' | 'rejected'): string[] {
 }
 
 /**
+ * The namespace of the admin API's audit events (no namespace can be named so: names start
+ * [a-z0-9]). They are visible in `events`, and are not requests to the gateway: IS_REQUEST
+ * leaves them out of every figure.
+ */
+export const AUDIT_NAMESPACE = '_admin';
+
+/**
  * SPEC §7's request predicates over `events`: a request is a client-to-server JSON-RPC request,
  * or a rejected HTTP request that held no JSON-RPC message (kind null). An event stands for
  * `count` requests (v2: rejected requests without a valid credential arrive as one row per
@@ -187,7 +194,7 @@ function outcomesOf(kind: 'error' | 'rejected'): string[] {
  * rejected (IS_REJECTED) or an error (IS_ERROR): the error rate is errors over the requests that
  * were not rejected, so wrong keys, 429s and hidden tools never read as failures of a backend.
  */
-export const IS_REQUEST = `((direction = 'client_to_server' AND kind = 'request') OR kind IS NULL)`;
+export const IS_REQUEST = `(namespace <> '${AUDIT_NAMESPACE}' AND ((direction = 'client_to_server' AND kind = 'request') OR kind IS NULL))`;
 export const IS_REJECTED = `outcome IN (${sqlList(outcomesOf('rejected'))})`;
 export const IS_ERROR = `outcome IN (${sqlList(outcomesOf('error'))})`;
 export const IS_TOOL_CALL = `"method" = 'tools/call'`;
