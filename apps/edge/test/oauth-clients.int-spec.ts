@@ -139,7 +139,9 @@ describe('the SDK client with OAuth', () => {
     await gateway.flush();
     expect(
       gateway.events.some(
-        (e) => e.auth_method === 'oauth' && e.key_id === `oauth:${idp.clients.confidential.id}`,
+        (e) =>
+          e.auth_method === 'oauth' &&
+          e.key_id === `oauth:${idp.issuer}#${idp.clients.confidential.id}`,
       ),
     ).toBe(true);
   });
@@ -167,7 +169,7 @@ describe('the SDK client with OAuth', () => {
     }
     expect(toolbox.ran).not.toContain('write_note');
     await gateway.flush();
-    const mine = gateway.events.filter((e) => e.key_id === `oauth:${user}`);
+    const mine = gateway.events.filter((e) => e.key_id === `oauth:${idp.issuer}#${user}`);
     expect(mine.length).toBeGreaterThan(0);
     expect(mine.every((e) => e.user === `${user}@acme.example`)).toBe(true);
   });

@@ -18,6 +18,8 @@ import {
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
 import { ToolboxBackend } from '../../../test/support/toolbox-backend.js';
+import { ROOT } from '../../../test/support/processes.js';
+import { join } from 'node:path';
 
 // The edge as an OAuth 2.1 resource server (SPEC §3 `auth.oauth`, §4 v2), against an issuer
 // faked at the wire (its discovery document and JWKS over HTTP), so each token can be shaped
@@ -162,7 +164,7 @@ describe('a good token', () => {
     const answer = await rpc('tools', await issuer.sign(analyst));
     expect(answer.status).toBe(200);
     await gateway.flush();
-    const event = gateway.events.findLast((e) => e.key_id === 'oauth:user-ada');
+    const event = gateway.events.findLast((e) => e.key_id === `oauth:${issuer.url}#user-ada`);
     expect(event).toMatchObject({
       auth_method: 'oauth',
       user: 'ada@acme.example',
@@ -304,6 +306,59 @@ describe('refused tokens', () => {
   });
 });
 
+describe('two issuers', () => {
+  it('are two principals for one subject: one issuer’s "alice" cannot use or end the other’s session', async () => {
+    const second = await new FakeIssuer().start();
+    const both = await startInProcessGateway(`
+server: { public_url: "${PUBLIC_URL}" }
+namespaces:
+  tools: { upstream: { command: "${process.execPath}", args: ["${join(ROOT, 'test/support/toolbox-stdio.mjs')}"] } }
+auth:
+  oauth: { issuers: [{ issuer: "${issuer.url}" }, { issuer: "${second.url}" }] }
+`);
+    try {
+      const url = `${both.edges[0].url}/mcp/tools`;
+      const post = (token: string, body: object, session?: string) =>
+        fetch(url, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'mcp-protocol-version': '2025-06-18',
+            ...(session && { 'mcp-session-id': session }),
+          },
+          body: JSON.stringify(body),
+        });
+      const mine = await issuer.sign({ sub: 'alice' });
+      const theirs = await second.sign({ sub: 'alice' });
+      const opened = await post(mine, {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 't', version: '1' },
+        },
+      });
+      const session = opened.headers.get('mcp-session-id')!;
+      expect([opened.status, typeof session]).toEqual([200, 'string']);
+      const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+      expect((await post(theirs, list, session)).status).toBe(404);
+      const ended = await fetch(url, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${theirs}`, 'mcp-session-id': session },
+      });
+      expect(ended.status).toBe(404);
+      expect((await post(mine, list, session)).status).toBe(200);
+    } finally {
+      await both.stop();
+      await second.stop();
+    }
+  });
+});
+
 describe('refused tokens and the failure limit', () => {
   it('are knocking, not guessing: an expired token sent again and again never locks out a key', async () => {
     const limited = await startInProcessGateway(`
@@ -377,7 +432,7 @@ auth:
     // Past the cool-down: one refetch, and the rotated key works.
     now += 25_000;
     await expect(tokens.verify(rotated, 'tools')).resolves.toMatchObject({
-      keyId: 'oauth:rotated',
+      keyId: `oauth:${issuer.url}#rotated`,
     });
     expect(issuer.jwksFetches).toBe(fetched + 1);
   });
@@ -401,7 +456,7 @@ auth:
       await expect(
         tokens.verify(await issuer.sign(lasting('during')), 'tools'),
       ).resolves.toMatchObject({
-        keyId: 'oauth:during',
+        keyId: `oauth:${issuer.url}#during`,
       });
       const stranger = await issuer.addKey();
       now += 31_000;

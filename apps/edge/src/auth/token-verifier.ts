@@ -73,7 +73,7 @@ interface CachedToken {
  *   algorithm for a public key, and the allow-list never contains one), `iss` exactly, `aud` (the
  *   route's resource URL per RFC 8707 unless `audiences` is set), `exp`/`nbf` with `clock_skew`,
  *   `sub`, then `required_scopes` (403 `insufficient_scope` when one is missing).
- * - Principal: `oauth:{sub}` as its key id, user and tenant from the configured claims, roles from
+ * - Principal: `oauth:{issuer}#{sub}` as its key id, user and tenant from the configured claims, roles from
  *   the roles claim through `role_map`, resolved against `roles` like a key's. Without a roles
  *   claim configured, a token may use any namespace: its audience names the route it is for.
  * - A verified token is remembered (per resource) until it expires or the config changes.
@@ -161,7 +161,10 @@ export class TokenVerifier {
 
   private principalOf(payload: JWTPayload, issuer: OAuthIssuerConfig): Principal {
     const config = this.config.current;
-    const sub = String(payload.sub).slice(0, MAX_SUBJECT);
+    const sub = String(payload.sub);
+    // Cut, two long subjects would be one principal: refused instead.
+    if (sub.length === 0 || sub.length > MAX_SUBJECT)
+      throw invalidToken(`The access token's subject is empty or over ${MAX_SUBJECT} characters`);
     const claims = issuer.claims;
     const rolesClaim = claims.roles === undefined ? undefined : payload[claims.roles];
     const granted =
@@ -169,7 +172,10 @@ export class TokenVerifier {
         ? resolvePermissions(config, { namespaces: ['*'] })
         : resolvePermissions(config, { roles: roleNames(rolesClaim, issuer.role_map) });
     return {
-      keyId: `oauth:${sub}`,
+      // A subject is unique within its issuer only: two issuers' "alice" are two principals
+      // (their sessions, request states, limits and backend sessions apart). An issuer has no
+      // fragment (RFC 8414), so the first `#` ends it.
+      keyId: `oauth:${issuer.issuer}#${sub}`,
       user: stringClaim(payload[claims.user]) ?? sub,
       tenant: claims.tenant === undefined ? null : stringClaim(payload[claims.tenant]),
       role: granted.role,

@@ -207,8 +207,10 @@ export const OAUTH_ALGORITHMS = [
 ] as const;
 
 const oauthIssuer = z.strictObject({
-  /** The `iss` its tokens carry, exactly. */
-  issuer: z.url({ protocol: /^https?$/, error: 'invalid URL' }),
+  /** The `iss` its tokens carry, exactly (no fragment, RFC 8414: principals are `oauth:{issuer}#{sub}`). */
+  issuer: z
+    .url({ protocol: /^https?$/, error: 'invalid URL' })
+    .refine((url) => !url.includes('#'), 'an issuer has no fragment (#)'),
   /** Where its signing keys are; default: `jwks_uri` from its discovery document. */
   jwks_uri: z.url({ protocol: /^https?$/, error: 'invalid URL' }).optional(),
   /** Accepted `aud` values; default: the resource URL of the route (RFC 8707). */
