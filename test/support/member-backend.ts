@@ -11,6 +11,8 @@ import { createMember } from './member-mcp.mjs';
  */
 export class MemberBackend {
   readonly ran: string[] = [];
+  /** Every JSON-RPC message POSTed to its Streamable HTTP endpoint, as it arrived. */
+  readonly received: unknown[] = [];
   private server?: Server;
   private readonly streamable = new Map<string, StreamableHTTPServerTransport>();
   private readonly legacy = new Map<string, SSEServerTransport>();
@@ -94,7 +96,13 @@ export class MemberBackend {
       transport = created;
       await this.member().connect(created);
     }
-    await transport.handleRequest(req, res);
+    if (req.method !== 'POST') return void (await transport.handleRequest(req, res));
+    // Read here to record what arrived (the transport takes the parsed body).
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    for (const message of Array.isArray(body) ? body : [body]) this.received.push(message);
+    await transport.handleRequest(req, res, body);
   }
 
   async stop(): Promise<void> {

@@ -42,6 +42,7 @@ namespaces:
   beta: { upstream: { url: "${beta.url}/sse", transport: sse } }
   gamma: { upstream: { ${stdio} }, tools: { deny: ["gamma_only"] } }
   secret: { upstream: { url: "${secret.url}/mcp" } }
+  hush: { upstream: { url: "${alpha.url}/mcp" }, tools: { deny: ["echo"] } }
 servers:
   bench:
     namespaces: [alpha, beta, gamma, secret]
@@ -49,6 +50,7 @@ servers:
     overrides:
       alpha__echo: { name: shout, description: "Shout it back" }
   flat: { namespaces: [alpha], prefix: "" }
+  pair: { namespaces: [hush, secret], prefix: "" }
 keys:
   - { id: all, key: "${keys.all}", namespaces: ["*"] }
   - { id: some, key: "${keys.some}", namespaces: [bench, alpha, gamma], tools: { deny: ["gamma__sample", "progress"] } }
@@ -383,5 +385,28 @@ describe('members that go down', () => {
     await transport.terminateSession();
     await client.close();
     await eventually(() => alpha.sessions === before, 5_000, 'the member session to end');
+  });
+});
+
+describe('a call sent as a notification', () => {
+  it('is dropped instead of told to every member (past the filter of one that hides it)', async () => {
+    // pair: no prefix; `echo` is hidden on hush (alpha's backend) and allowed on secret. A call
+    // without an id has no owner: forwarded to all, it would reach hush's backend.
+    const { client, transport } = await connect('pair', keys.all);
+    try {
+      await client.listTools(); // both members connected
+      const sent = alpha.received.length;
+      await transport.send({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'echo' } });
+      await transport.send({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' });
+      const arrived = () => alpha.received.slice(sent) as Array<{ method?: string }>;
+      await eventually(
+        () => arrived().some((m) => m.method === 'notifications/roots/list_changed'),
+        5_000,
+        'the real notification to reach every member',
+      );
+      expect(arrived().filter((m) => m.method === 'tools/call')).toEqual([]);
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -249,7 +249,10 @@ export class VirtualBackend implements Transport {
       this.post(route.member, { ...value, params: { ...params, requestId: route.id } });
       return;
     }
-    // roots/list_changed and anything else a client tells: every member hears it.
+    // A request's method without an id (a `tools/call` sent as a notification) is no MCP
+    // notification: it would reach every member under a name only one of them may own, past
+    // the others' filters. Dropped; roots/list_changed and the other notifications reach all.
+    if (!method.startsWith('notifications/')) return;
     for (const member of this.members) if (member.state === 'ready') this.post(member, value);
   }
 
