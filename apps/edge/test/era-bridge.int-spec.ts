@@ -435,7 +435,7 @@ describe('what a modern request must be', () => {
     expect(((await answer.json()) as { error: { code: number } }).error.code).toBe(-32601);
   });
 
-  it('refuses a requestState that is forged, or another key’s, and takes its own on any edge', async () => {
+  it('refuses a requestState that is forged, another key’s or another route’s, and takes its own on any edge', async () => {
     const forgedAnswer = { role: 'assistant', content: { type: 'text', text: 'forged' } };
     const call = (
       apiKey: string,
@@ -443,8 +443,9 @@ describe('what a modern request must be', () => {
       id: number,
       inputResponses: Record<string, unknown> = { x: forgedAnswer },
       edge = 0,
+      route = 'stdio',
     ) =>
-      fetch(url('stdio', edge), {
+      fetch(url(route, edge), {
         method: 'POST',
         headers: {
           authorization: `Bearer ${apiKey}`,
@@ -487,14 +488,12 @@ describe('what a modern request must be', () => {
     expect(Object.values(asked.inputRequests)[0].method).toBe('sampling/createMessage');
     const stolen = await call(otherKey, asked.requestState, 6);
     expect(stolen.status).toBe(400);
+    // The same key on another route (other filters, other members): refused too.
+    const answers = { [Object.keys(asked.inputRequests)[0]]: { ...forgedAnswer, model: 'm' } };
+    const elsewhere = await call(key, asked.requestState, 8, answers, 0, 'http');
+    expect(elsewhere.status).toBe(400);
     // Its retry lands on the other edge: sent to the edge that holds the backend session.
-    const own = await call(
-      key,
-      asked.requestState,
-      7,
-      { [Object.keys(asked.inputRequests)[0]]: { ...forgedAnswer, model: 'm' } },
-      1,
-    );
+    const own = await call(key, asked.requestState, 7, answers, 1);
     expect(own.status).toBe(200);
     expect(sseResult(await own.text())).toMatchObject({
       content: [{ type: 'text', text: 'stdio sampled: forged' }],

@@ -358,6 +358,8 @@ export class EraBridge implements Upstream {
     const call = found?.call;
     if (
       !found ||
+      // Answered on the route it was asked on only: another has other filters and members.
+      this.routeOf(found.connection) !== admitted.request.namespace ||
       !call ||
       call.stream ||
       call.method !== message.method ||
@@ -759,6 +761,11 @@ export class EraBridge implements Upstream {
 
   private keyIdOf(connection: Connection): string {
     return connection.key.split('\n')[0];
+  }
+
+  /** The namespace or virtual server a connection serves (its pool key's second part). */
+  private routeOf(connection: Connection): string {
+    return connection.key.split('\n')[1];
   }
 
   private reapIdle(): void {
