@@ -135,15 +135,17 @@ function upstreamProviders(): Provider[] {
       (opts: EdgeOptions, metrics: EdgeMetrics) =>
         new BridgeSessions(opts.config, metrics, opts.logger),
     ),
+    made(EraProbe, [], () => new EraProbe({ name: 'mcp-gateway', version: GATEWAY_VERSION })),
     made(
       VirtualServers,
-      [o, ToolCatalog, BridgeSessions, EdgeMetrics, RateLimiter],
+      [o, ToolCatalog, BridgeSessions, EdgeMetrics, RateLimiter, EraProbe],
       (
         opts: EdgeOptions,
         catalog: ToolCatalog,
         bridges: BridgeSessions,
         metrics: EdgeMetrics,
         limiter: RateLimiter,
+        probe: EraProbe,
       ) =>
         new VirtualServers(
           opts.config,
@@ -153,6 +155,7 @@ function upstreamProviders(): Provider[] {
           opts.logger,
           GATEWAY_VERSION,
           limiter,
+          probe,
         ),
     ),
     made(
@@ -163,13 +166,14 @@ function upstreamProviders(): Provider[] {
     ),
     made(
       EraBridge,
-      [o, VirtualServers, HttpPassthrough, ForwardedUpstream, EdgeAddress],
+      [o, VirtualServers, HttpPassthrough, ForwardedUpstream, EdgeAddress, EraProbe],
       (
         opts: EdgeOptions,
         virtual: VirtualServers,
         http: HttpPassthrough,
         forwarded: ForwardedUpstream,
         address: EdgeAddress,
+        probe: EraProbe,
       ) =>
         new EraBridge({
           config: opts.config,
@@ -177,7 +181,7 @@ function upstreamProviders(): Provider[] {
           http,
           forwarded,
           advertiseUrl: () => address.advertiseUrl,
-          probe: new EraProbe({ name: 'mcp-gateway', version: GATEWAY_VERSION }),
+          probe,
           states: new RequestStates(opts.sessionSecret),
           edgeId: opts.edgeId,
           logger: opts.logger,

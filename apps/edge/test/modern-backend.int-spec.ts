@@ -16,7 +16,7 @@ import {
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
 import { textOf } from '../../../test/support/mcp.js';
-import { postModern } from '../../../test/support/raw-client.js';
+import { type Message, postModern, sseMessages } from '../../../test/support/raw-client.js';
 
 // A 2025-era client (the SDK v1) on a backend that answers only 2026-07-28 (the SDK v2 server
 // with `legacy: 'reject'`): directly, its initialize is refused (-32022); through the gateway,
@@ -103,6 +103,8 @@ beforeAll(async () => {
   gateway = await startInProcessGateway(`
 namespaces:
   modern: { upstream: { url: "${backendUrl}" }, tools: { deny: ["hidden"] } }
+servers:
+  solo: { namespaces: [modern] }
 keys:
   - { id: m, key: "${key}", namespaces: ["*"] }
 `);
@@ -209,6 +211,32 @@ describe('through the gateway, a 2025 client gets a session the backend does not
     await client.callTool({ name: 'touch', arguments: {} });
     await eventually(() => changed > 0, 5_000, 'list_changed on the session');
   });
+});
+
+it('is a member of a virtual server like any other: listed, filtered and called, for 2025 and 2026-07-28 clients', async () => {
+  const url = `http://127.0.0.1:${gateway.edges[0].port}/mcp/solo`;
+  const client = new Client({ name: 'legacy-client', version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { Authorization: `Bearer ${key}` } },
+    }),
+  );
+  try {
+    const names = (await client.listTools()).tools.map((tool) => tool.name);
+    expect(names).toEqual(expect.arrayContaining(['modern__echo', 'modern__slow']));
+    expect(names).not.toContain('modern__hidden');
+    const called = await client.callTool({ name: 'modern__echo', arguments: { message: 'vs' } });
+    expect(textOf(called)).toBe('echo: vs');
+  } finally {
+    await client.close();
+  }
+  const modern = await postModern(url, key, 9, 'tools/list', {});
+  expect(modern.status).toBe(200);
+  const text = await modern.text();
+  const [answer] = text.startsWith('{') ? [JSON.parse(text) as Message] : sseMessages(text);
+  const listed = (answer.result as { tools: Array<{ name: string }> }).tools;
+  expect(listed.map((tool) => tool.name)).toContain('modern__echo');
+  expect(listed.map((tool) => tool.name)).not.toContain('modern__hidden');
 });
 
 it('ends a 2026-07-28 client’s subscriptions/listen stream at shutdown rather than waiting on it', async () => {

@@ -17,7 +17,7 @@ export interface MemberConnection {
 export interface VirtualBackendOptions {
   names: ServerNames;
   /** Opens a connection to a member's backend (throws when its namespace has no room). */
-  connect: (namespace: string, logger: Logger) => MemberConnection;
+  connect: (namespace: string, logger: Logger) => MemberConnection | Promise<MemberConnection>;
   /** A member's `timeout_ms`: its calls are bounded by the session's timer, its start by this. */
   timeoutMs: (namespace: string) => number;
   gate: () => VirtualGate;
@@ -548,7 +548,11 @@ export class VirtualBackend implements Transport {
     const generation = ++member.generation;
     const logger = this.logger.child({ namespace: member.namespace });
     try {
-      const connection = this.options.connect(member.namespace, logger);
+      const connection = await this.options.connect(member.namespace, logger);
+      if (member.generation !== generation) {
+        connection.release();
+        throw new Error('replaced');
+      }
       member.connection = connection;
       const { transport } = connection;
       transport.onmessage = (message) => {

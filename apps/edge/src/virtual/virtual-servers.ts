@@ -1,13 +1,21 @@
-import type { ConfigStore, Principal, ServerConfig, ToolRules } from '#common';
+import {
+  type ConfigStore,
+  isStdioUpstream,
+  type Principal,
+  type ServerConfig,
+  type ToolRules,
+} from '#common';
 import type { Logger } from 'pino';
 import { mayUseNamespace } from '../auth/key-verifier.js';
+import type { EraProbe } from '../era/era-probe.js';
+import { ModernBackend } from '../era/modern-backend.js';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
 import { toolFilterFor } from '../filtering/tool-filter.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ToolCatalog, ToolGate } from '../pins/tool-catalog.js';
 import { ServerNames } from './server-names.js';
-import { VirtualBackend } from './virtual-backend.js';
+import { type MemberConnection, VirtualBackend } from './virtual-backend.js';
 import { VirtualGate } from './virtual-gate.js';
 
 /** No rules of its own: the filter of a caller's scope alone (compiled once per scope). */
@@ -26,6 +34,8 @@ export class VirtualServers {
     private readonly logger: Logger,
     private readonly version: string,
     private readonly limiter?: RateLimiter,
+    /** Which era an HTTP member speaks: a 2026-07-28-only member is reached through ModernBackend. */
+    private readonly probe?: EraProbe,
   ) {}
 
   get(name: string): ServerConfig | undefined {
@@ -83,12 +93,30 @@ export class VirtualServers {
         principal && limiter
           ? (namespace) => limiter.consumeMember(principal(), namespace)
           : undefined,
-      connect: (namespace, memberLogger) => this.bridges.memberConnection(namespace, memberLogger),
+      connect: (namespace, memberLogger) => this.memberConnection(namespace, memberLogger),
       timeoutMs: (namespace) => this.config.current.namespaces[namespace]?.timeout_ms ?? 300_000,
       metrics: this.metrics,
       logger: logger ?? this.logger,
       version: this.version,
     });
+  }
+
+  /**
+   * A member session: over HTTP to a backend that speaks 2026-07-28, the gateway keeps the
+   * session itself (ModernBackend, as for a 2025 client of that namespace), since such a backend
+   * may refuse a 2025 initialize; every other member through its namespace's bridge.
+   */
+  private async memberConnection(namespace: string, logger: Logger): Promise<MemberConnection> {
+    const upstream = this.config.current.namespaces[namespace]?.upstream;
+    if (
+      this.probe &&
+      upstream &&
+      !isStdioUpstream(upstream) &&
+      upstream.transport !== 'sse' &&
+      (await this.probe.modern(upstream))
+    )
+      return { transport: new ModernBackend(upstream), release: () => undefined };
+    return this.bridges.memberConnection(namespace, logger);
   }
 
   /** A member's own gate for the caller, or undefined when it is no member (any more). */
