@@ -194,6 +194,24 @@ describe('slow and endless bodies', () => {
     expect(answer.text.toLowerCase()).toContain('connection: close');
   });
 
+  it('answers Expect: 100-continue with 413 before the body is sent when it is declared too large, and with 100 Continue otherwise', async () => {
+    const refused = await trickle(head('Content-Length: 4096\r\nExpect: 100-continue'), () => {
+      // Waits for the answer, as curl does: sends nothing.
+    });
+    expect(refused.status).toBe(413);
+    expect(refused.text).not.toContain('100 Continue');
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    const accepted = await trickle(
+      head(`Content-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close`),
+      (socket) =>
+        socket.once('data', (chunk) => {
+          if (chunk.toString().startsWith('HTTP/1.1 100 Continue')) socket.write(body);
+        }),
+    );
+    expect(accepted.status).toBe(100);
+    expect(accepted.text).toMatch(/\r\n\r\nHTTP\/1\.1 200 /);
+  });
+
   it('stops reading an endless chunked body after its 413, and closes the connection', async () => {
     let timer: NodeJS.Timeout | undefined;
     const answer = await trickle(head('Transfer-Encoding: chunked'), (socket) => {

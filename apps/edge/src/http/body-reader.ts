@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, GatewayError } from '#common';
 
 /** Whether a request has a body to read: a Content-Length above 0, or chunked. */
@@ -30,6 +30,7 @@ export function readBody(
   req: IncomingMessage,
   limits: BodyLimits,
   done: (error: GatewayError | null, body?: Buffer) => void,
+  res?: ServerResponse,
 ): void {
   let first: Buffer | undefined;
   let chunks: Buffer[] | undefined;
@@ -65,6 +66,9 @@ export function readBody(
     limits.timeoutMs,
   );
   if (Number(req.headers['content-length'] ?? NaN) > limits.maxBytes) return refuse(tooLarge());
+  // A client waiting for `100 Continue` (Expect: 100-continue) is told to send only now, once the
+  // declared length is judged: a body over the limit is refused before it is uploaded.
+  if (res && req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
   req.on('data', onData);
   req.on('end', () => {
     if (settled) return;

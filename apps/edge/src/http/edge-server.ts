@@ -71,6 +71,11 @@ export class EdgeServer implements OnApplicationBootstrap, BeforeApplicationShut
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
     this.server.on('clientError', answerClientError);
+    // Node would answer `100 Continue` before the router saw the request; the body reader does,
+    // once it has judged the declared length (a 413 comes before the body is sent).
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
+      this.server.emit('request', req, res),
+    );
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
       res.shouldKeepAlive = false;
       res.setHeader('x-request-id', requestIdOf(req));

@@ -93,14 +93,19 @@ export class EdgeRouter {
       return;
     }
     const { max_body_bytes: maxBytes, request_timeout: timeoutMs } = this.config.current.server;
-    readBody(req, { maxBytes, timeoutMs }, (error, body) => {
-      if (error) {
-        this.pipeline.fail(request, error, this.pipeline.newExchange(request));
-        return;
-      }
-      request.body = body;
-      this.run(request);
-    });
+    readBody(
+      req,
+      { maxBytes, timeoutMs },
+      (error, body) => {
+        if (error) {
+          this.pipeline.fail(request, error, this.pipeline.newExchange(request));
+          return;
+        }
+        request.body = body;
+        this.run(request);
+      },
+      res,
+    );
   }
 
   private run(request: McpRequest): void {
