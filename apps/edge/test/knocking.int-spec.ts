@@ -127,6 +127,7 @@ describe('rejected requests without a valid credential are stored as counts per 
 auth: { max_failures: { count: 1000, per: 1m } }
 namespaces:
   open: { upstream: { url: "${backend.url}/json" } }
+  legacy: { upstream: { url: "${backend.url}/sse", transport: sse } }
 keys:
   - { id: main, key: "${key}", namespaces: ["*"] }
 `);
@@ -140,6 +141,8 @@ keys:
     for (let i = 0; i < 25; i++) {
       knocks.push(post(`${edge}/mcp/open`, { from: '127.0.0.22', key: `wrong-${randomUUID()}` }));
     }
+    // A row says the namespace's backend kind, as its served requests do.
+    for (let i = 0; i < 5; i++) knocks.push(post(`${edge}/mcp/legacy`, { from: '127.0.0.21' }));
     // Invented namespace names do not make rows of their own.
     for (let i = 0; i < 15; i++) {
       knocks.push(post(`${edge}/mcp/made-up-${i}`, { from: '127.0.0.21' }));
@@ -151,25 +154,39 @@ keys:
     await gateway.flush();
 
     const rejected = gateway.events.filter((event) => event.outcome === 'unauthorized');
-    expect(rejected).toHaveLength(3);
+    expect(rejected).toHaveLength(4);
     const rows = rejected
-      .map(({ namespace, client_network, count, auth_method, key_id, kind, http_status }) => ({
-        namespace,
-        client_network,
-        count,
-        auth_method,
-        key_id,
-        kind,
-        http_status,
-      }))
+      .map(
+        ({
+          namespace,
+          client_network,
+          count,
+          auth_method,
+          key_id,
+          kind,
+          http_status,
+          transport,
+        }) => ({
+          namespace,
+          transport,
+          client_network,
+          count,
+          auth_method,
+          key_id,
+          kind,
+          http_status,
+        }),
+      )
       .sort((a, b) =>
         `${a.namespace}${a.client_network}`.localeCompare(`${b.namespace}${b.client_network}`),
       );
     const common = { auth_method: 'none', key_id: null, kind: null, http_status: 401 };
+    const http = { ...common, transport: 'streamable' };
     expect(rows).toEqual([
-      { ...common, namespace: '_unknown', client_network: '127.0.0.21', count: 15 },
-      { ...common, namespace: 'open', client_network: '127.0.0.21', count: 40 },
-      { ...common, namespace: 'open', client_network: '127.0.0.22', count: 25 },
+      { ...http, namespace: '_unknown', client_network: '127.0.0.21', count: 15 },
+      { ...common, transport: 'sse', namespace: 'legacy', client_network: '127.0.0.21', count: 5 },
+      { ...http, namespace: 'open', client_network: '127.0.0.21', count: 40 },
+      { ...http, namespace: 'open', client_network: '127.0.0.22', count: 25 },
     ]);
     for (const row of rejected) expect(Date.parse(row.ts) % 60_000).toBe(0);
     const served = gateway.events.filter((event) => event.key_id === 'main');

@@ -1,4 +1,9 @@
-import type { ConfigStore } from '#common';
+import {
+  type ConfigStore,
+  type EventTransport,
+  isStdioUpstream,
+  type NamespaceConfig,
+} from '#common';
 import type { Logger } from 'pino';
 import { asGatewayError, outcomeOf, writeError } from '../errors/error-writer.js';
 import type { EventPublisher } from '../events/event-publisher.js';
@@ -104,11 +109,17 @@ export class McpPipeline {
   /** One exchange per HTTP request: its events carry its own id, identity and timing. */
   newExchange(request: Pick<McpRequest, 'requestId' | 'namespace' | 'raw'>): ExchangeRecorder {
     const version = request.raw.headers['mcp-protocol-version'];
+    const namespaces = this.deps.config.current.namespaces;
+    const upstream = Object.hasOwn(namespaces, request.namespace)
+      ? namespaces[request.namespace].upstream
+      : undefined;
     const identity: ExchangeIdentity = {
       edge_id: this.deps.edgeId,
       request_id: request.requestId,
       namespace: request.namespace,
-      transport: 'streamable',
+      // The backend kind from the start: a request refused before admission knew its
+      // namespace (no credential) is recorded as its namespace's served ones are.
+      transport: upstream ? transportOf(upstream) : 'streamable',
       tenant: null,
       key_id: null,
       user: null,
@@ -173,4 +184,9 @@ export class McpPipeline {
       rpcId = null;
     writeError(request.res, gatewayError, request.requestId, rpcId);
   }
+}
+
+function transportOf(upstream: NamespaceConfig['upstream']): EventTransport {
+  if (isStdioUpstream(upstream)) return 'stdio';
+  return upstream.transport === 'sse' ? 'sse' : 'streamable';
 }
