@@ -190,6 +190,7 @@ interface BrowserBox {
   textContent: string | null;
   getBoundingClientRect(): { width: number };
   querySelectorAll(selector: string): ArrayLike<BrowserBox>;
+  firstElementChild?: { classList: { contains(name: string): boolean } } | null;
 }
 declare const document: {
   querySelector(selector: string): BrowserCanvas | null;
@@ -791,6 +792,10 @@ suite(SUITE_NAME, () => {
             eventsShare: widthOf(table) / mainContent,
             eventsHeaders: headers('#events'),
             otherHeaders: ['#tools', '#keys', '#namespaces', '#context'].flatMap(headers),
+            // Each tool's name leads its cell (its namespace after it is what a cut takes).
+            toolsFirst: Array.from(document.querySelectorAll('#tools tbody td.tool-cell')).map(
+              (td) => td.firstElementChild?.classList.contains('tool') ?? false,
+            ),
             long: long && {
               truncated: long.scrollWidth > long.clientWidth,
               width: widthOf(long),
@@ -815,6 +820,8 @@ suite(SUITE_NAME, () => {
       expect(layout.eventsHeaders).toHaveLength(8);
       for (const header of layout.eventsHeaders) expect(header).toBeGreaterThanOrEqual(56);
       for (const header of layout.otherHeaders) expect(header).toBeGreaterThanOrEqual(40);
+      expect(layout.toolsFirst.length).toBeGreaterThan(0);
+      expect(layout.toolsFirst.every(Boolean)).toBe(true);
       // The long tool name is cut in its cell, and whole in the cell's title.
       expect(layout.long).toMatchObject({ truncated: true });
       expect(layout.long!.width).toBeGreaterThanOrEqual(120);

@@ -101,6 +101,8 @@ th.keys-col { width: 6.2rem; }
 .context-totals { margin: 0 0 .5rem; }
 tr.unused td.unused-calls { color: var(--warn); font-weight: 600; }
 .bar-col { width: 24%; }
+.tool-cell .in-namespace { font-size: 12px; color: var(--muted); }
+.tool-cell .in-namespace a { color: inherit; }
 .bar { position: relative; display: flex; align-items: center; gap: .5rem; min-width: 0; }
 .bar .fill { flex: none; height: .55rem; border-radius: 3px; background: var(--accent); min-width: 2px; }
 .bar .fill.split { background: linear-gradient(90deg, var(--bad) var(--errors), var(--rejected) var(--errors) var(--refused), var(--accent) var(--refused)); }

@@ -4,7 +4,7 @@
 import type { ContextBudget, ContextTool } from './api.js';
 import { cell, element, fillTable } from './dom.js';
 import { count, plural } from './format.js';
-import { type Links, namespaceLink, toolLink } from './tables.js';
+import { type Links, toolCell, toolLink } from './tables.js';
 
 /** Rows shown: the head of the API's order is what is worth denying. */
 const SHOWN = 10;
@@ -23,8 +23,7 @@ export function renderContext(
       tr.classList.add('unused');
       tr.title = `Never called in this range: denying it saves ${plural(t.tokens, 'token')} in every listing.`;
     }
-    const name = element('td', 'tool-cell');
-    name.append(namespaceLink(links, t.namespace), ' / ', toolLink(links, t.namespace, t.tool));
+    const name = toolCell(links, t.namespace, toolLink(links, t.namespace, t.tool));
     name.title = `${t.namespace} / ${t.tool}`;
     tr.append(
       name,

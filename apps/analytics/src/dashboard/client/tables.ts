@@ -38,6 +38,18 @@ export function toolLink(links: Links, namespace: string, tool: string): HTMLAnc
   return link;
 }
 
+/**
+ * A tool's cell: the tool first, its namespace after it, muted, so a narrow cell cuts the
+ * namespace, not the name that tells one tool from another.
+ */
+export function toolCell(links: Links, namespace: string, tool: HTMLElement): HTMLTableCellElement {
+  const name = element('td', 'tool-cell');
+  const where = element('span', 'in-namespace');
+  where.append(' · ', namespaceLink(links, namespace));
+  name.append(tool, where);
+  return name;
+}
+
 /** Choosing a namespace drops the tool chosen (a tool of another namespace would leave nothing). */
 export function namespaceLink(links: Links, namespace: string): HTMLAnchorElement {
   const link = filterLink(
@@ -81,9 +93,9 @@ export function renderTools(table: HTMLTableElement, tools: ToolStats[], links: 
   const max = Math.max(0, ...tools.map((t) => t.calls));
   fillTable(table, tools, 'No tool calls in this range.', (t) => {
     const tr = element('tr');
-    const name = element('td', 'tool-cell');
-    name.append(namespaceLink(links, t.namespace), ' / ');
-    name.append(
+    const name = toolCell(
+      links,
+      t.namespace,
       t.tool === null
         ? element('span', 'tool', toolName(null))
         : toolLink(links, t.namespace, t.tool),
