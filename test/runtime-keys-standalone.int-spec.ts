@@ -174,6 +174,17 @@ describe('keys at run time in standalone mode', () => {
     });
   });
 
+  it('judges the caller before the body: without an admin key, a malformed body gets 401', async () => {
+    for (const authorization of [undefined, 'Bearer not-a-key']) {
+      const response = await fetch(`${analytics.url}/api/v1/admin/keys`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...(authorization && { authorization }) },
+        body: '{ nope',
+      });
+      expect(response.status).toBe(401);
+    }
+  });
+
   it('documents the admin routes in the API reference', async () => {
     const page = await (await fetch(`${analytics.url}/api/docs`)).text();
     expect(page).toContain('<span class="verb">DELETE</span> <code>/api/v1/admin/keys/{id}</code>');
@@ -198,7 +209,7 @@ describe('keys at run time in standalone mode', () => {
           headers: { Authorization: `Bearer ${ADMIN_KEY}` },
         });
         events = ((await response.json()) as { events: McpEvent[] }).events;
-        return events.length >= 4;
+        return events.length >= 5;
       },
       5_000,
       'the audit events',
@@ -210,7 +221,8 @@ describe('keys at run time in standalone mode', () => {
       ['admin/keys/create', 'laptop', 'ok', 201],
       ['admin/keys/revoke', 'laptop', 'ok', 204],
       ['admin/keys/revoke', 'ops', 'bad_request', 409],
-      // The body that was not an object (the one that was not JSON never reached the API).
+      // The body that was not JSON, and the one that was not an object.
+      ['admin/keys/create', null, 'bad_request', 400],
       ['admin/keys/create', null, 'bad_request', 400],
     ]);
     // Audit events are not traffic: the admin (who only used the admin API) has no row, no

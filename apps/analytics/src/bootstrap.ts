@@ -22,6 +22,7 @@ import {
 import { AnalyticsModule } from './analytics.module.js';
 import { AnalyticsQueries } from './api/analytics-queries.js';
 import { HttpErrorFilter } from './api/http-error.filter.js';
+import { installJsonBodies } from './api/json-body.js';
 import { installRequestHooks, requestId } from './api/request-hooks.js';
 import { AdminAuthenticator } from './auth/admin-authenticator.js';
 import { AdminFailureLimiter } from './auth/admin-failures.js';
@@ -117,10 +118,16 @@ export async function startAnalytics(options: AnalyticsOptions): Promise<Analyti
         // encoded (Fastify's default of 100 answered a longer one 404).
         routerOptions: { maxParamLength: 2048 },
       }),
-      { logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
+      {
+        logger: new PinoNestLogger(logger.child({ component: 'nest' })),
+        abortOnError: false,
+        // JSON bodies: installJsonBodies (a malformed one is refused after the admin guard).
+        bodyParser: false,
+      },
     );
     cleanup.push(() => app.close());
     installRequestHooks(app.getHttpAdapter().getInstance(), logger.child({ component: 'http' }));
+    installJsonBodies(app.getHttpAdapter().getInstance());
     app.useGlobalFilters(new HttpErrorFilter(logger.child({ component: 'http' })));
     await app.listen({ port: options.port, host: options.host });
 

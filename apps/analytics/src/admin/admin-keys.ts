@@ -16,6 +16,7 @@ import {
   sha256Hex,
 } from '#common';
 import type { Logger } from 'pino';
+import { readableBody } from '../api/json-body.js';
 import type { AdminRequestContext, AuditLog } from './audit-log.js';
 
 /** What `POST /api/v1/admin/keys` answers: the only time the secret is shown (SPEC §5 v2). */
@@ -60,7 +61,7 @@ export class AdminKeys {
     return this.audit.audited(audit, async () => {
       const reply = await this.send(AUTH_ADMIN_KEYS_CREATE, {
         actor: actorOf(principal),
-        input: body,
+        input: readableBody(body),
         keySha256: sha256Hex(secret),
       });
       if (!reply.ok) throw refused(reply);

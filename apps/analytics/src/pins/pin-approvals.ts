@@ -6,6 +6,7 @@ import {
   PinStoreUnavailableError,
   type Principal,
 } from '#common';
+import { readableBody } from '../api/json-body.js';
 import type { PinView } from '../api/answers.js';
 import type { AdminRequestContext, AuditLog } from '../admin/audit-log.js';
 
@@ -69,7 +70,7 @@ export class PinApprovals {
           'a tenant admin may not approve a tool definition: a pin holds for every tenant',
         );
       }
-      const reviewed = reviewedHash(body);
+      const reviewed = reviewedHash(readableBody(body));
       const store = this.requireStore();
       const stored = store.get(namespace, tool);
       if (!stored) throw new GatewayError(ErrorCode.NotFound, `no pin of ${target}`);
