@@ -247,6 +247,24 @@ describe('refused tokens', () => {
       /not valid yet/,
     ));
 
+  it.each([
+    ['with a newline', 'alice\nev'],
+    ['longer than 256 characters', 'a'.repeat(257)],
+    ['an object', { id: 'bob' }],
+    ['a number', 42],
+    ['empty', ''],
+  ])('whose subject is %s (one principal per subject, as written)', (_name, sub) =>
+    refusedWith(
+      new SignJWT({ ...analyst, scope: 'mcp', sub: sub as string })
+        .setProtectedHeader({ alg: 'RS256', kid: issuer.current.kid })
+        .setIssuer(issuer.url)
+        .setAudience(resource('tools'))
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 300)
+        .sign(issuer.current.privateKey),
+      /subject/,
+    ),
+  );
+
   it('from an issuer the gateway does not trust', () =>
     refusedWith(issuer.sign(analyst, { issuer: 'https://evil.example' }), /does not trust/));
 

@@ -23,6 +23,8 @@ const REFETCH_COOLDOWN_MS = 30_000;
 const FETCH_TIMEOUT_MS = 5_000;
 const MAX_CACHED_TOKENS = 10_000;
 const MAX_SUBJECT = 256;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*$/;
 
@@ -161,10 +163,19 @@ export class TokenVerifier {
 
   private principalOf(payload: JWTPayload, issuer: OAuthIssuerConfig): Principal {
     const config = this.config.current;
-    const sub = String(payload.sub);
-    // Cut, two long subjects would be one principal: refused instead.
-    if (sub.length === 0 || sub.length > MAX_SUBJECT)
-      throw invalidToken(`The access token's subject is empty or over ${MAX_SUBJECT} characters`);
+    const sub = payload.sub;
+    // A subject names one principal: a string (RFC 7519), never cut (two long ones would be one)
+    // and without control characters (which no identifier needs, and a log line or a key of the
+    // gateway's could be split on).
+    if (
+      typeof sub !== 'string' ||
+      sub.length === 0 ||
+      sub.length > MAX_SUBJECT ||
+      CONTROL.test(sub)
+    )
+      throw invalidToken(
+        `The access token's subject must be a string of 1 to ${MAX_SUBJECT} characters without control characters`,
+      );
     const claims = issuer.claims;
     const rolesClaim = claims.roles === undefined ? undefined : payload[claims.roles];
     const granted =

@@ -632,7 +632,7 @@ export class EraBridge implements Upstream {
     const meta = admitted.parsed ? metaOf(admitted.parsed.messages[0].value) : undefined;
     const capabilities = JSON.stringify(meta?.[ENVELOPE.capabilities] ?? {});
     const digest = createHash('sha256').update(capabilities).digest('base64url').slice(0, 16);
-    return `${admitted.principal.keyId}\n${admitted.request.namespace}\n${digest}`;
+    return `${targetOf(admitted.principal.keyId, admitted.request.namespace)}${digest}`;
   }
 
   /**
@@ -760,12 +760,12 @@ export class EraBridge implements Upstream {
   }
 
   private keyIdOf(connection: Connection): string {
-    return connection.key.split('\n')[0];
+    return targetParts(connection.key)[0];
   }
 
-  /** The namespace or virtual server a connection serves (its pool key's second part). */
+  /** The namespace or virtual server a connection serves. */
   private routeOf(connection: Connection): string {
-    return connection.key.split('\n')[1];
+    return targetParts(connection.key)[1];
   }
 
   private reapIdle(): void {
@@ -913,4 +913,17 @@ function modernCapabilities(capabilities: unknown): Json {
   const out: Json = { ...((capabilities as Json | undefined) ?? {}) };
   delete out.logging;
   return out;
+}
+
+/**
+ * How a pool key begins: the key id and the route as JSON (which escapes any newline in them),
+ * then a newline, so no key id or route can read as another's, and `startsWith` finds exactly
+ * one key's connections on one route.
+ */
+function targetOf(keyId: string, route: string): string {
+  return `${JSON.stringify([keyId, route])}\n`;
+}
+
+function targetParts(poolKey: string): [string, string] {
+  return JSON.parse(poolKey.slice(0, poolKey.lastIndexOf('\n'))) as [string, string];
 }
