@@ -158,6 +158,7 @@ describe('keys at run time in standalone mode', () => {
   it.each([
     ['a body that is not JSON', 'application/json', '{ nope', 400, 'bad_request'],
     ['a body that is not a JSON object', 'text/plain', 'user=me', 400, 'bad_request'],
+    ['a form body', 'application/x-www-form-urlencoded', 'id=x', 415, 'unsupported_media_type'],
   ])('answers %s in the API’s error format', async (_name, type, body, status, code) => {
     const response = await fetch(`${analytics.url}/api/v1/admin/keys`, {
       method: 'POST',

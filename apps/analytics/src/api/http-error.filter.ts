@@ -11,6 +11,7 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   405: ErrorCode.MethodNotAllowed,
   406: ErrorCode.NotAcceptable,
   413: ErrorCode.PayloadTooLarge,
+  415: ErrorCode.UnsupportedMediaType,
   429: ErrorCode.RateLimited,
   503: ErrorCode.Unavailable,
 };
@@ -39,7 +40,9 @@ export class HttpErrorFilter implements ExceptionFilter {
       message =
         code === ErrorCode.NotFound
           ? `no route ${request.method} ${request.url.split('?')[0]}`
-          : exception.message;
+          : code === ErrorCode.UnsupportedMediaType
+            ? 'Unsupported Media Type: a body is application/json'
+            : exception.message;
     } else {
       code = ErrorCode.Internal;
       message = 'internal error';
