@@ -14,8 +14,6 @@ import type { FastifyRequest } from 'fastify';
 import { AUDIT_NAMESPACE } from '../storage/schema.js';
 import type { Logger } from 'pino';
 
-/** The namespace of audit events (storage/schema.ts): left out of every request figure. */
-export const ADMIN_NAMESPACE = AUDIT_NAMESPACE;
 const EDGE_ID = 'analytics';
 /** Waits between attempts to publish an audit event (the last one repeats), for up to a minute. */
 const RETRY_DELAYS_MS = [250, 500, 1_000, 2_000, 5_000];
@@ -177,7 +175,8 @@ function auditEvent(action: AdminAction): McpEvent {
     tenant: action.principal.tenant,
     key_id: action.principal.keyId,
     user: action.principal.user,
-    namespace: ADMIN_NAMESPACE,
+    // Left out of every request figure (storage/schema.ts).
+    namespace: AUDIT_NAMESPACE,
     transport: 'streamable',
     protocol_version: null,
     session_id: null,

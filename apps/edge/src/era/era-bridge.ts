@@ -219,9 +219,7 @@ export class EraBridge implements Upstream {
 
   /** Whether the namespace's Streamable HTTP backend speaks 2026-07-28 (asked once, remembered). */
   speaksModern(admitted: Admitted): Promise<boolean> {
-    const upstream = admitted.namespace.upstream;
-    if (isStdioUpstream(upstream) || upstream.transport === 'sse') return Promise.resolve(false);
-    return this.deps.probe.modern(upstream, admitted.request.requestId);
+    return this.deps.probe.modern(admitted.namespace.upstream, admitted.request.requestId);
   }
 
   async deliver(admitted: Admitted): Promise<void> {

@@ -1,4 +1,4 @@
-import type { HttpUpstreamConfig } from '#common';
+import { type HttpUpstreamConfig, isStdioUpstream, type NamespaceConfig } from '#common';
 import { request } from 'undici';
 import { MODERN_VERSION, ENVELOPE } from './modern.js';
 
@@ -6,6 +6,8 @@ import { MODERN_VERSION, ENVELOPE } from './modern.js';
 const VERDICT_MS = 5 * 60_000;
 const UNREACHABLE_MS = 1_000;
 const PROBE_TIMEOUT_MS = 5_000;
+
+type UpstreamConfig = NamespaceConfig['upstream'];
 
 /** What the probe learnt of a backend: its era, or that it did not answer. */
 export type Era = 'modern' | 'legacy' | 'unreachable';
@@ -23,8 +25,13 @@ export class EraProbe {
 
   constructor(private readonly clientInfo: { name: string; version: string }) {}
 
-  /** `requestId`: the request that made the gateway ask (sent as X-Request-Id, as for it). */
-  async modern(upstream: HttpUpstreamConfig, requestId?: string): Promise<boolean> {
+  /**
+   * Whether a namespace's backend speaks 2026-07-28: never a stdio or legacy SSE one (asked
+   * nothing), a Streamable HTTP one as the probe finds. `requestId`: the request that made the
+   * gateway ask (sent as X-Request-Id, as for it).
+   */
+  async modern(upstream: UpstreamConfig, requestId?: string): Promise<boolean> {
+    if (isStdioUpstream(upstream) || upstream.transport === 'sse') return false;
     return (await this.era(upstream, requestId)) === 'modern';
   }
 

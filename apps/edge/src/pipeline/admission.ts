@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ConfigStore,
   ErrorCode,
+  type EventTransport,
   GatewayError,
   isStdioUpstream,
   type NamespaceConfig,
@@ -165,8 +166,7 @@ export class Admission {
         `This credential may not use namespace ${request.namespace}`,
       );
     }
-    if (isStdioUpstream(namespace.upstream)) exchange.identity.transport = 'stdio';
-    else if (namespace.upstream.transport === 'sse') exchange.identity.transport = 'sse';
+    exchange.identity.transport = transportOf(namespace.upstream);
     return namespace;
   }
 
@@ -304,4 +304,10 @@ function sessionTokenOf(request: McpRequest): string | undefined {
 export function headerOf(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The backend kind a namespace's events name (`transport`). */
+export function transportOf(upstream: NamespaceConfig['upstream']): EventTransport {
+  if (isStdioUpstream(upstream)) return 'stdio';
+  return upstream.transport === 'sse' ? 'sse' : 'streamable';
 }

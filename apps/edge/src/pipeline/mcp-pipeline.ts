@@ -1,9 +1,4 @@
-import {
-  type ConfigStore,
-  type EventTransport,
-  isStdioUpstream,
-  type NamespaceConfig,
-} from '#common';
+import type { ConfigStore } from '#common';
 import type { Logger } from 'pino';
 import { asGatewayError, outcomeOf, writeError } from '../errors/error-writer.js';
 import type { EventPublisher } from '../events/event-publisher.js';
@@ -18,7 +13,13 @@ import type { HttpPassthrough } from '../upstream/http-passthrough.js';
 import type { Tracing } from '../tracing/tracing.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { ErrorCode, clientIp, failureSubject } from '#common';
-import { type Admission, type Admitted, isPassthrough, type McpRequest } from './admission.js';
+import {
+  type Admission,
+  type Admitted,
+  isPassthrough,
+  type McpRequest,
+  transportOf,
+} from './admission.js';
 
 export interface PipelineDeps {
   edgeId: string;
@@ -184,9 +185,4 @@ export class McpPipeline {
       rpcId = null;
     writeError(request.res, gatewayError, request.requestId, rpcId);
   }
-}
-
-function transportOf(upstream: NamespaceConfig['upstream']): EventTransport {
-  if (isStdioUpstream(upstream)) return 'stdio';
-  return upstream.transport === 'sse' ? 'sse' : 'streamable';
 }

@@ -108,13 +108,7 @@ export class VirtualServers {
    */
   private async memberConnection(namespace: string, logger: Logger): Promise<MemberConnection> {
     const upstream = this.config.current.namespaces[namespace]?.upstream;
-    if (
-      this.probe &&
-      upstream &&
-      !isStdioUpstream(upstream) &&
-      upstream.transport !== 'sse' &&
-      (await this.probe.modern(upstream))
-    )
+    if (this.probe && upstream && !isStdioUpstream(upstream) && (await this.probe.modern(upstream)))
       return { transport: new ModernBackend(upstream), release: () => undefined };
     return this.bridges.memberConnection(namespace, logger);
   }
