@@ -156,27 +156,16 @@ keys:
     const rejected = gateway.events.filter((event) => event.outcome === 'unauthorized');
     expect(rejected).toHaveLength(4);
     const rows = rejected
-      .map(
-        ({
-          namespace,
-          client_network,
-          count,
-          auth_method,
-          key_id,
-          kind,
-          http_status,
-          transport,
-        }) => ({
-          namespace,
-          transport,
-          client_network,
-          count,
-          auth_method,
-          key_id,
-          kind,
-          http_status,
-        }),
-      )
+      .map((e) => ({
+        namespace: e.namespace,
+        transport: e.transport,
+        client_network: e.client_network,
+        count: e.count,
+        auth_method: e.auth_method,
+        key_id: e.key_id,
+        kind: e.kind,
+        http_status: e.http_status,
+      }))
       .sort((a, b) =>
         `${a.namespace}${a.client_network}`.localeCompare(`${b.namespace}${b.client_network}`),
       );

@@ -18,6 +18,7 @@ import {
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
 import { ToolboxBackend } from '../../../test/support/toolbox-backend.js';
+import { StreamableRawClient } from '../../../test/support/raw-client.js';
 import { ROOT } from '../../../test/support/processes.js';
 import { join } from 'node:path';
 
@@ -335,41 +336,20 @@ auth:
   oauth: { issuers: [{ issuer: "${issuer.url}" }, { issuer: "${second.url}" }] }
 `);
     try {
-      const url = `${both.edges[0].url}/mcp/tools`;
-      const post = (token: string, body: object, session?: string) =>
-        fetch(url, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${token}`,
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            'mcp-protocol-version': '2025-06-18',
-            ...(session && { 'mcp-session-id': session }),
-          },
-          body: JSON.stringify(body),
-        });
-      const mine = await issuer.sign({ sub: 'alice' });
-      const theirs = await second.sign({ sub: 'alice' });
-      const opened = await post(mine, {
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-06-18',
-          capabilities: {},
-          clientInfo: { name: 't', version: '1' },
-        },
-      });
-      const session = opened.headers.get('mcp-session-id')!;
-      expect([opened.status, typeof session]).toEqual([200, 'string']);
+      const edges = [both.edges[0].url];
+      const mine = new StreamableRawClient(edges, 'tools', await issuer.sign({ sub: 'alice' }));
+      const theirs = new StreamableRawClient(edges, 'tools', await second.sign({ sub: 'alice' }));
+      expect((await mine.initialize('2025-06-18')).status).toBe(200);
+      expect(typeof mine.sessionId).toBe('string');
+      theirs.sessionId = mine.sessionId;
       const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
-      expect((await post(theirs, list, session)).status).toBe(404);
-      const ended = await fetch(url, {
+      expect((await theirs.post(list)).status).toBe(404);
+      const ended = await fetch(`${edges[0]}/mcp/tools`, {
         method: 'DELETE',
-        headers: { authorization: `Bearer ${theirs}`, 'mcp-session-id': session },
+        headers: theirs.headers(),
       });
       expect(ended.status).toBe(404);
-      expect((await post(mine, list, session)).status).toBe(200);
+      expect((await mine.post(list)).status).toBe(200);
     } finally {
       await both.stop();
       await second.stop();
