@@ -9,6 +9,7 @@ import {
   startEverything,
   startNats,
   startService,
+  sleep,
   tempDir,
   waitForHttp,
 } from '../support/processes.js';
@@ -144,6 +145,47 @@ keys:
     expect(perNamespace.rejected).toBe(0);
     expect(perNamespace.errors).toBe(0);
   });
+
+  it('stores a minute of knocking as one row per group, its count growing as the knocks go on', async () => {
+    // Both waves in one minute, more than one 5 s publication apart.
+    const second = new Date().getUTCSeconds();
+    if (second > 40) await sleep((61 - second) * 1_000);
+    const knock = (n: number) =>
+      Promise.all(
+        Array.from({ length: n }, () =>
+          fetch(`${edgeUrl}/mcp/local`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/json' },
+            body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+          }).then((response) => response.status),
+        ),
+      );
+    const rows = async () => {
+      const response = await fetch(`${analyticsUrl}/api/v1/events?namespace=local&limit=100`, {
+        headers: { Authorization: `Bearer ${adminKey}` },
+      });
+      const page = (await response.json()) as { events: Array<Record<string, unknown>> };
+      return page.events
+        .filter((e) => e.auth_method === 'none')
+        .map((e) => ({ id: e.id, count: e.count, outcome: e.outcome }));
+    };
+    // Within the allowance of requests without a credential (10 a minute per address).
+    expect(await knock(4)).toEqual(Array(4).fill(401));
+    const first = await eventually(
+      async () => ((await rows())[0]?.count === 4 ? rows() : undefined),
+      20_000,
+      'the first count',
+    );
+    expect(await knock(3)).toEqual(Array(3).fill(401));
+    const grown = await eventually(
+      async () => ((await rows())[0]?.count === 7 ? rows() : undefined),
+      20_000,
+      'the grown count',
+    );
+    expect(grown).toEqual([{ id: first[0].id, count: 7, outcome: 'unauthorized' }]);
+    const figures = await summary(analyticsUrl, adminKey, '?namespace=local');
+    expect(figures.rejected).toBe(7);
+  }, 60_000);
 
   it('refuses the analytics API to a key without the admin role, as to no key (401, no oracle)', async () => {
     const response = await fetch(`${analyticsUrl}/api/v1/summary`, {

@@ -218,7 +218,10 @@ export function decodeEventMessage(body: string | Uint8Array): DecodeResult {
   const checked = validateEvent(value);
   if (!checked.ok) return checked;
   const doc = hasOnlyValidatedKeys(text, checked.event) ? text : canonicalDocument(checked.event);
-  return { ok: true, event: { id: checked.event.id, doc, tsMs: checked.tsMs } };
+  return {
+    ok: true,
+    event: { id: checked.event.id, doc, tsMs: checked.tsMs, count: countOf(checked.event) },
+  };
 }
 
 /**
@@ -230,7 +233,12 @@ export function decodeEventObject(value: unknown): DecodeResult {
   if (!checked.ok) return checked;
   return {
     ok: true,
-    event: { id: checked.event.id, doc: JSON.stringify(value), tsMs: checked.tsMs },
+    event: {
+      id: checked.event.id,
+      doc: JSON.stringify(value),
+      tsMs: checked.tsMs,
+      count: countOf(checked.event),
+    },
   };
 }
 
@@ -356,4 +364,9 @@ function parseIsoMillisZ(text: string): number | undefined {
   const epoch = Date.UTC(year, month - 1, day, hour, minute, second, ms);
   // Date.UTC maps years 0-99 to 1900-1999: leave those to the general path.
   return year < 100 ? undefined : epoch;
+}
+
+/** How many requests a validated event stands for: its `count`, 1 for an event of an older edge. */
+function countOf(event: McpEvent): number {
+  return typeof event.count === 'number' ? event.count : 1;
 }

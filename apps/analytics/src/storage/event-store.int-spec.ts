@@ -6,7 +6,7 @@ import {
   type DecodedEvent,
 } from '../ingest/event-decoder.js';
 import { BatchWriter } from '../ingest/batch-writer.js';
-import { TOOL_DRIFT_METHOD } from '#common';
+import { type McpEvent, TOOL_DRIFT_METHOD } from '#common';
 import {
   makeEvent,
   makeListing,
@@ -106,6 +106,71 @@ describe('EventStore', () => {
     expect(await store.insertBatch(events.slice(500))).toBe(400);
     expect(await store.insertBatch(events)).toBe(0);
     expect(await rowCount(store)).toEqual({ rows: 1_000, ids: 1_000 });
+  });
+
+  describe('a per-minute count published again as it grows', () => {
+    const minute = '2025-04-01T10:00:00.000Z';
+    const versions = (id: string, network: string, counts: number[]) =>
+      counts.map((count) =>
+        makeRejectionCount(count, {
+          id,
+          ts: minute,
+          client_network: network,
+          bytes_in: count * 10,
+        }),
+      );
+
+    /**
+     * Three groups of one minute and namespace. The second's id falls in the first's sample
+     * bucket, so while both count alike their requests rows are equal in every column.
+     */
+    async function groups() {
+      const [twin] = await store.query(
+        `SELECT 'group-' || i AS id FROM range(1, 1000000) t(i)
+         WHERE hash('group-a') % 65536 = hash('group-' || i) % 65536 LIMIT 1`,
+      );
+      return [
+        versions('group-a', '203.0.113.1', [1, 4, 9]),
+        versions(twin.id as string, '203.0.113.2', [1, 4]),
+        versions('group-c', '203.0.113.3', [2, 3]),
+      ];
+    }
+
+    async function stored(): Promise<unknown> {
+      const events = await store.query(
+        'SELECT "count"::INTEGER AS n, bytes_in::INTEGER AS bytes FROM events ORDER BY n',
+      );
+      const requests = await store.query('SELECT "count"::INTEGER AS n FROM requests ORDER BY n');
+      return { events, requests: requests.map((r) => r.n) };
+    }
+    const expected = {
+      events: [
+        { n: 3, bytes: 30 },
+        { n: 4, bytes: 40 },
+        { n: 9, bytes: 90 },
+      ],
+      requests: [3, 4, 9],
+    };
+
+    it('keeps one row per group with its largest count, in events and requests, on both paths', async () => {
+      const [a, b, c] = await groups();
+      const doc = (e: McpEvent) => JSON.stringify(e);
+      expect(await store.insertDocuments([doc(a[0]), doc(b[0]), doc(c[0])])).toBe(3);
+      expect(await store.insertDocuments([doc(a[1]), doc(b[1])])).toBe(0);
+      // The checked path: several versions of one id in a batch, the largest kept.
+      expect(await store.insertBatch([...a, ...b, ...c].map((e) => decoded(e)))).toBe(0);
+      expect(await stored()).toEqual(expected);
+    });
+
+    it('keeps the largest whatever the order and however often a version is redelivered', async () => {
+      const [a, b, c] = await groups();
+      // The first group grows from 4 to 9 when the second's last row is equal to its old one.
+      const all = [a[0], b[0], c[0], c[1], b[1], a[1], a[2]].map((e) => JSON.stringify(e));
+      // Growing one version at a time, then every version again, largest first.
+      for (const doc of all) await store.insertDocuments([doc]);
+      for (const doc of [...all].reverse()) await store.insertDocuments([doc]);
+      expect(await stored()).toEqual(expected);
+    });
   });
 
   describe('documents as received (DuckDB parses them, Node does not)', () => {
@@ -328,6 +393,7 @@ describe('BatchWriter', () => {
       const poison: DecodedEvent = {
         id: 'poison',
         tsMs: Date.now(),
+        count: 1,
         doc: JSON.stringify({ id: 'poison', namespace: 'x' }),
       };
       const good = Array.from({ length: 5 }, () => decoded());

@@ -259,6 +259,9 @@ export const REQUESTS_TABLE: TableSpec = {
 export const STAGING_TABLE = 'events_staging';
 export const STAGING_TABLE_RESET = `CREATE OR REPLACE TEMP TABLE ${STAGING_TABLE} (doc VARCHAR)`;
 
+/** A batch's documents parsed into the events' columns (STAGE_TYPED_SQL or STAGE_PARSED_SQL). */
+export const TYPED_TABLE = 'events_typed';
+
 /** The new events of a batch, parsed once and then copied into `events` and `requests`. */
 export const FRESH_TABLE = 'events_fresh';
 
@@ -272,27 +275,17 @@ const WITH_PRE_V2_VALUES = Object.entries(PRE_V2_VALUES)
   .join(', ');
 
 /**
- * Parses the staged batch into FRESH_TABLE, each new event once. `$1` and `$2` are the
- * batch's smallest and largest `ts`. Events of an older edge (without the v2 columns) only
- * come this way: the fast path's strict parse refuses a document with a key missing.
- *
- * Exactly once: a redelivered event is byte-identical to the stored one, so the anti-join only
- * has to look at rows with the same `ts`; the explicit ts range lets DuckDB skip every row group
- * outside the batch's time span by its min/max statistics, which keeps the check cheap however
- * large the table grows (measured: a PRIMARY KEY with INSERT OR IGNORE, or an anti-join on `id`
- * alone, slow ingest down 3-4x at a million rows). EventStore.insertBatch drops duplicates inside
- * the batch before staging it (a window QUALIFY here cost 10-20 ms a batch).
+ * Parses the staged batch into TYPED_TABLE, as the fast path's STAGE_TYPED_SQL does but
+ * leniently: events of an older edge (without the v2 columns) only come this way, with the pre-v2
+ * values in the columns they lack. EventStore.insertBatch validated each event in Node first and
+ * dropped the repeats of an id inside the batch (a window QUALIFY here cost 10-20 ms a batch).
  * (Checking the enum columns here again would make DuckDB parse every document twice: filters
  * on struct fields are pushed below the unnest. The ingest validates instead.)
  */
-export const STAGE_FRESH_SQL = `CREATE OR REPLACE TEMP TABLE ${FRESH_TABLE} AS
+export const STAGE_PARSED_SQL = `CREATE OR REPLACE TEMP TABLE ${TYPED_TABLE} AS
 SELECT s.* REPLACE (${WITH_PRE_V2_VALUES}) FROM (
   SELECT unnest(json_transform(doc, '${EVENT_JSON_STRUCTURE}')) FROM ${STAGING_TABLE}
-) s
-WHERE NOT EXISTS (
-  SELECT 1 FROM events e
-  WHERE e.ts BETWEEN $1::TIMESTAMPTZ AND $2::TIMESTAMPTZ AND e.ts = s.ts AND e.id = s.id
-)`;
+) s`;
 
 /**
  * The fast path of a batch of raw documents (EventStore.insertDocuments): DuckDB parses each
@@ -303,7 +296,6 @@ WHERE NOT EXISTS (
  * a number where text belongs is stored as text ("5"), numeric text in a number column as the
  * number; the edge never publishes either.
  */
-export const TYPED_TABLE = 'events_typed';
 export const STAGE_TYPED_SQL = `CREATE OR REPLACE TEMP TABLE ${TYPED_TABLE} AS
 SELECT unnest(json_transform_strict(doc, '${EVENT_JSON_STRUCTURE}')) FROM ${STAGING_TABLE}`;
 
@@ -351,21 +343,82 @@ export const VALID_EVENT = `(
 )`;
 
 /**
- * One pass over the typed batch: its size, distinct ids, invalid rows and time span (as text,
- * which keeps the microseconds when bound back as TIMESTAMPTZ).
+ * One pass over the typed batch: its size, distinct ids, invalid rows, time span (as text,
+ * which keeps the microseconds when bound back as TIMESTAMPTZ) and whether a row stands for
+ * several requests (a per-minute count that may have grown, see STAGE_GROWN_SQL).
  */
 export const TYPED_BATCH_FACTS_SQL = `SELECT count(*) AS n, count(DISTINCT id) AS ids,
   count(*) FILTER (WHERE NOT coalesce(${VALID_EVENT}, false)) AS invalid,
-  min(ts)::VARCHAR AS min_ts, max(ts)::VARCHAR AS max_ts
+  min(ts)::VARCHAR AS min_ts, max(ts)::VARCHAR AS max_ts,
+  coalesce(max(${REQUEST_WEIGHT}), 1) > 1 AS counted
 FROM ${TYPED_TABLE}`;
 
-/** FRESH_TABLE from the typed batch: the rows not stored yet ($1, $2: the batch's time span). */
+/**
+ * FRESH_TABLE from the typed batch: the rows not stored yet ($1, $2: the batch's time span).
+ *
+ * Exactly once: a redelivered event is byte-identical to the stored one, so the anti-join only
+ * has to look at rows with the same `ts`; the explicit ts range lets DuckDB skip every row group
+ * outside the batch's time span by its min/max statistics, which keeps the check cheap however
+ * large the table grows (measured: a PRIMARY KEY with INSERT OR IGNORE, or an anti-join on `id`
+ * alone, slow ingest down 3-4x at a million rows).
+ */
 export const FRESH_FROM_TYPED_SQL = `CREATE OR REPLACE TEMP TABLE ${FRESH_TABLE} AS
 SELECT t.* FROM ${TYPED_TABLE} t
 WHERE NOT EXISTS (
   SELECT 1 FROM events e
   WHERE e.ts BETWEEN $1::TIMESTAMPTZ AND $2::TIMESTAMPTZ AND e.ts = t.ts AND e.id = t.id
 )`;
+
+/**
+ * (v2) A per-minute count of rejected requests grows while its minute lasts: the edge publishes
+ * it again under the same id with a larger `count` (RejectionTally), so the store keeps one row
+ * per group, holding the largest count it was sent (a redelivered smaller one changes nothing,
+ * whatever the order). GROWN_TABLE holds the batch's rows whose id is stored with a smaller count:
+ * the grown count and bytes, and the requests row the stored one made ($1, $2: the batch's time
+ * span). Run only for a batch that holds such counts (TYPED_BATCH_FACTS_SQL's `counted`).
+ */
+export const GROWN_TABLE = 'events_grown';
+export const STAGE_GROWN_SQL = `CREATE OR REPLACE TEMP TABLE ${GROWN_TABLE} AS
+SELECT id, grown_count, grown_bytes_in, ${IS_REQUEST} AS is_request, ${REQUEST_FACTS} FROM (
+  SELECT e.*, t.${REQUEST_WEIGHT} AS grown_count, t.bytes_in AS grown_bytes_in
+  FROM ${TYPED_TABLE} t JOIN events e
+    ON e.ts BETWEEN $1::TIMESTAMPTZ AND $2::TIMESTAMPTZ AND e.ts = t.ts AND e.id = t.id
+  WHERE t.${REQUEST_WEIGHT} > e.${REQUEST_WEIGHT}
+)`;
+
+export const GROW_EVENTS_SQL = `UPDATE events
+SET ${REQUEST_WEIGHT} = g.grown_count, bytes_in = g.grown_bytes_in
+FROM ${GROWN_TABLE} g
+WHERE events.ts BETWEEN $1::TIMESTAMPTZ AND $2::TIMESTAMPTZ AND events.ts = g.ts AND events.id = g.id`;
+
+/** The requests table's columns, in REQUEST_FACTS' names. */
+const REQUEST_COLUMNS = REQUESTS_TABLE.columns.map((c) => quoted(c.name));
+
+/**
+ * Deletes the requests row each grown event had made. `requests` has no id: a row is found by
+ * all its columns, and where several rows are equal in every column (two groups of one minute
+ * and namespace with the same count and sample), as many of them as grew, paired by rank, so
+ * exactly one row goes per grown event. Equal rows are interchangeable in every answer.
+ */
+export const SHRINK_GROWN_REQUESTS_SQL = `DELETE FROM requests WHERE rowid IN (
+  SELECT r.rid FROM (
+    SELECT rowid AS rid, ${REQUEST_COLUMNS.join(', ')},
+      row_number() OVER (PARTITION BY ${REQUEST_COLUMNS.join(', ')}) AS k
+    FROM requests
+    WHERE ts BETWEEN $1::TIMESTAMPTZ AND $2::TIMESTAMPTZ AND ts IN (SELECT ts FROM ${GROWN_TABLE})
+  ) r JOIN (
+    SELECT ${REQUEST_COLUMNS.join(', ')},
+      row_number() OVER (PARTITION BY ${REQUEST_COLUMNS.join(', ')}) AS k
+    FROM ${GROWN_TABLE} WHERE is_request
+  ) g ON r.k = g.k AND ${REQUEST_COLUMNS.map((c) => `r.${c} IS NOT DISTINCT FROM g.${c}`).join(' AND ')}
+)`;
+
+/** The requests rows of the grown events, as they are now. */
+export const GROWN_REQUESTS_SQL = `INSERT INTO requests BY NAME
+SELECT ${REQUEST_FACTS} FROM (
+  SELECT e.* FROM events e JOIN ${GROWN_TABLE} g
+    ON e.ts BETWEEN $1::TIMESTAMPTZ AND $2::TIMESTAMPTZ AND e.ts = g.ts AND e.id = g.id
+) WHERE ${IS_REQUEST}`;
 
 export const INSERT_FRESH_EVENTS_SQL = `INSERT INTO events BY NAME SELECT * FROM ${FRESH_TABLE}`;
 export const INSERT_FRESH_REQUESTS_SQL = `INSERT INTO requests BY NAME

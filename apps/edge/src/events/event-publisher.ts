@@ -32,6 +32,7 @@ const PUBLISH_BATCH = 256;
  * the event's fields (less for each young-generation GC to copy).
  */
 interface Outgoing {
+  /** Its `Nats-Msg-Id`: see msgIdOf. */
   id: string;
   subject: string;
   data: Buffer;
@@ -39,7 +40,18 @@ interface Outgoing {
 }
 
 /**
- * Publishes to JetStream with `Nats-Msg-Id` = event id, so a retried publish is stored once.
+ * An event's `Nats-Msg-Id`: its id, so a retried publish is stored once. A per-minute count of
+ * rejected requests is published again under its id as it grows (RejectionTally): its message id
+ * also names the count, so JetStream's duplicate window keeps each larger count and still drops
+ * retries of one.
+ */
+export function msgIdOf(event: McpEvent): string {
+  return event.count === 1 ? event.id : `${event.id}:${event.count}`;
+}
+
+/**
+ * Publishes to JetStream with `Nats-Msg-Id` = event id (msgIdOf), so a retried publish is stored
+ * once.
  *
  * Built for the hot path: each event is one core-NATS publish carrying a reply subject on a
  * single shared inbox, where JetStream's acknowledgements arrive; publishing never happens inside
@@ -89,7 +101,7 @@ export class JetStreamEventPublisher implements EventPublisher {
       return;
     }
     this.queue.push({
-      id: event.id,
+      id: msgIdOf(event),
       subject: this.names.eventSubject(event.namespace),
       data: Buffer.from(JSON.stringify(event)),
       sentAt: 0,

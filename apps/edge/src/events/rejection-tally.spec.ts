@@ -72,7 +72,7 @@ describe('RejectionTally', () => {
     void tally.close();
   });
 
-  it('folds a minute into one row per group until the counts go out; a new minute is a new row', async () => {
+  it('folds a minute into one row per group, sent again under its id as it grows; a new minute is a new row', async () => {
     const inner = new Collecting();
     const tally = new RejectionTally(inner, clock);
     for (let i = 0; i < 100; i++) tally.publish(rejected());
@@ -83,8 +83,10 @@ describe('RejectionTally', () => {
     now += 60_000;
     tally.publish(rejected());
     await tally.flush();
-    // Counted after the last publication: a row of its own.
+    // Counted after the last publication: the same row, grown.
     tally.publish(rejected());
+    await tally.flush();
+    // Nothing new counted: nothing sent.
     await tally.flush();
     const rows = inner.events.map((e) => [e.ts, e.client_network, e.outcome, e.count, e.bytes_in]);
     expect(rows).toEqual([
@@ -92,13 +94,21 @@ describe('RejectionTally', () => {
       ['2026-11-25T10:00:00.000Z', '192.0.2.2', 'unauthorized', 1, 10],
       ['2026-11-25T10:00:00.000Z', '192.0.2.1', 'rate_limited', 1, 10],
       ['2026-11-25T10:01:00.000Z', '192.0.2.1', 'unauthorized', 1, 10],
-      ['2026-11-25T10:01:00.000Z', '192.0.2.1', 'unauthorized', 1, 10],
+      ['2026-11-25T10:01:00.000Z', '192.0.2.1', 'unauthorized', 2, 20],
     ]);
-    // Per-request details do not survive folding; ids are unique.
+    // Per-request details do not survive folding; a group keeps its id, groups have their own.
     expect(inner.events.every((e) => e.kind === null && e.method === null && e.tool === null)).toBe(
       true,
     );
-    expect(new Set(inner.events.map((e) => e.id)).size).toBe(5);
+    expect(new Set(inner.events.map((e) => e.id)).size).toBe(4);
+    expect(inner.events[4].id).toBe(inner.events[3].id);
+    expect(tally.depth).toBe(0);
+    now += 60_000;
+    await tally.flush();
+    tally.publish(rejected());
+    await tally.flush();
+    expect(inner.events).toHaveLength(6);
+    expect(inner.events[5].id).not.toBe(inner.events[4].id);
   });
 
   it('bounds the groups of a minute: networks past the bound share one row', async () => {
@@ -113,5 +123,20 @@ describe('RejectionTally', () => {
     expect(overflow).toHaveLength(1);
     expect(overflow[0].count).toBe(500);
     expect(inner.events.reduce((sum, e) => sum + e.count, 0)).toBe(10_500);
+  });
+
+  it('forgets the groups of a minute once it is over and its counts went out', async () => {
+    const inner = new Collecting();
+    const tally = new RejectionTally(inner, clock);
+    for (let i = 0; i < 10_000; i++) {
+      tally.publish(rejected({ client_network: `2001:db8:${i.toString(16)}::/64` }));
+    }
+    await tally.flush();
+    now += 60_000;
+    await tally.flush(); // the minute's groups are over: forgotten
+    tally.publish(rejected({ client_network: '198.51.100.0' }));
+    await tally.flush();
+    expect(inner.events.at(-1)?.client_network).toBe('198.51.100.0');
+    void tally.close();
   });
 });

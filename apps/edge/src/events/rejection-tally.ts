@@ -9,25 +9,30 @@ const MAX_GROUPS = 10_000;
 const PUBLISH_MS = 5_000;
 
 interface Group {
+  /** The group's row: one id for the whole minute, its count and bytes so far. */
   event: McpEvent;
+  minute: number;
+  /** `event.count` when it last went out (0: not yet). */
+  published: number;
 }
 
 /**
- * Rejected requests without a valid credential as counts per minute (SPEC §7 v2): one event per
+ * Rejected requests without a valid credential as counts per minute (SPEC §7 v2): one row per
  * minute, namespace, outcome (with its status and error code) and client network, whose `count`
  * says how many requests it stands for, instead of one event each. So a client that knocks
  * thousands of times a second grows the store by a row a minute, not a row a request, and the
- * edge's buffer and NATS carry no more than that either.
+ * edge's buffer and NATS carry no more than a message per group every 5 s either.
  *
  * It sits in front of the edge's real publisher: every other event passes straight through. An
  * event is folded when the recorder marked it (`auth_method: 'none'` with its `client_network`
- * set: see ExchangeRecorder.rejected). The counts so far go out every 5 s (a row per group with
- * what it counted since the last one: at most 12 rows a minute per group, however fast the
- * knocking, and analytics sees them within seconds), and on flush or close, so nothing counted
- * is lost on shutdown.
+ * set: see ExchangeRecorder.rejected). Every 5 s a group that counted more goes out again, under
+ * the same id with its count so far (so analytics shows a minute's knocking within seconds, and
+ * keeps the one row with the largest count: see the analytics store's STAGE_GROWN_SQL); a group
+ * is forgotten once its minute is over and its last count went out. On flush or close the counts
+ * go out too, so nothing counted is lost on shutdown.
  */
 export class RejectionTally implements EventPublisher {
-  private groups = new Map<string, Group>();
+  private readonly groups = new Map<string, Group>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -39,7 +44,9 @@ export class RejectionTally implements EventPublisher {
   }
 
   get depth(): number {
-    return this.inner.depth + this.groups.size;
+    let waiting = 0;
+    for (const group of this.groups.values()) if (group.event.count !== group.published) waiting++;
+    return this.inner.depth + waiting;
   }
 
   publish(event: McpEvent): void {
@@ -63,8 +70,11 @@ export class RejectionTally implements EventPublisher {
       return;
     }
     this.groups.set(key, {
+      minute,
+      published: 0,
       event: {
         ...event,
+        id: randomUUID(),
         ts: new Date(minute).toISOString(),
         client_network: network,
         kind: null,
@@ -94,12 +104,19 @@ export class RejectionTally implements EventPublisher {
     await this.inner.close();
   }
 
-  /** Publishes a row per group with what it counted since the last one, and starts over. */
+  /**
+   * Publishes each group that counted more since it last went out, with its count so far, and
+   * forgets the groups of minutes that are over (their last count has just gone out).
+   */
   private publishCounts(): void {
-    if (this.groups.size === 0) return;
-    const groups = this.groups;
-    this.groups = new Map();
-    for (const group of groups.values()) this.inner.publish({ ...group.event, id: randomUUID() });
+    const minute = Math.floor(this.now() / MINUTE_MS) * MINUTE_MS;
+    for (const [key, group] of this.groups) {
+      if (group.event.count !== group.published) {
+        group.published = group.event.count;
+        this.inner.publish({ ...group.event });
+      }
+      if (group.minute < minute) this.groups.delete(key);
+    }
   }
 }
 
