@@ -182,4 +182,18 @@ keys:
     expect(served.length).toBeGreaterThanOrEqual(2);
     expect(served.every((event) => event.count === 1 && event.auth_method === 'key')).toBe(true);
   });
+
+  it("records an identified caller's request to a name the config does not hold under _unknown, never under the name (not even the audit log's _admin)", async () => {
+    for (const name of ['_admin', 'made-up']) {
+      expect((await post(`${edge}/mcp/${name}`, { from: '127.0.0.23', key })).status).toBe(404);
+    }
+    await gateway.flush();
+    const refused = gateway.events.filter(
+      (event) => event.key_id === 'main' && event.outcome !== 'ok' && event.http_status === 404,
+    );
+    expect(refused.map((event) => [event.namespace, event.error_code, event.count])).toEqual([
+      ['_unknown', 'unknown_namespace', 1],
+      ['_unknown', 'unknown_namespace', 1],
+    ]);
+  });
 });

@@ -309,11 +309,10 @@ export class ExchangeRecorder {
       error_code: errorCode,
       bytes_in: bytesIn,
       duration_ms: this.elapsed(performance.now()),
-      ...(this.identity.key_id === null && {
-        client_network: this.clientNetwork(),
-        // The path's name only when configured: names are the client's to invent.
-        namespace: this.metricsNamespace,
-      }),
+      // The path's name only when configured (`_unknown` otherwise), whoever asked: names are the
+      // client's to invent, and `_admin` is the audit log's.
+      namespace: this.metricsNamespace,
+      ...(this.identity.key_id === null && { client_network: this.clientNetwork() }),
     });
   }
 
