@@ -24,14 +24,18 @@ import { type AnalyticsHandle, startAnalytics } from '../src/bootstrap.js';
 import { PinApprovals } from '../src/pins/pin-approvals.js';
 import { memoryLogger, tempDir, testConfig, type TempDir } from './fixtures.js';
 
-const KEYS = { admin: 'pins-admin-key-0123456789', tenantAdmin: 'pins-acme-admin-0123456789' };
-function principal(keyId: string, tenant: string | null): Principal {
+const KEYS = {
+  admin: 'pins-admin-key-0123456789',
+  tenantAdmin: 'pins-acme-admin-0123456789',
+  searchAdmin: 'pins-globex-admin-0123456789',
+};
+function principal(keyId: string, tenant: string | null, namespaces = ['*']): Principal {
   return {
     keyId,
     user: null,
     tenant,
     role: 'admin',
-    namespaces: ['*'],
+    namespaces,
     rateLimit: null,
     expiresAt: null,
   };
@@ -40,6 +44,7 @@ const ADMIN = principal('ops', null);
 const PRINCIPALS: Record<string, Principal> = {
   [sha256Hex(KEYS.admin)]: ADMIN,
   [sha256Hex(KEYS.tenantAdmin)]: principal('acme-ops', 'acme'),
+  [sha256Hex(KEYS.searchAdmin)]: principal('globex-ops', 'globex', ['search', 'web-tools']),
 };
 
 const FIRST_SEEN = '2025-03-01T00:00:00.000Z';
@@ -186,6 +191,15 @@ describe('pins API over the standalone pin store (a file)', () => {
   ])('filters by %s', async (_name, query, expected) => {
     const pins = (await (await get(`/api/v1/pins${query}`)).json()) as PinView[];
     expect(pins.map((p) => `${p.namespace}/${p.tool}`)).toEqual(expected);
+  });
+
+  it("shows a tenant admin the pins of the namespaces its credential may use, not every tenant's", async () => {
+    const seen = async (query = '') =>
+      ((await (await get(`/api/v1/pins${query}`, KEYS.searchAdmin)).json()) as PinView[]).map(
+        (p) => `${p.namespace}/${p.tool}`,
+      );
+    expect(await seen()).toEqual(['search/web', 'search/news']);
+    expect(await seen('?namespace=files')).toEqual([]);
   });
 
   it('takes an admin key, of any tenant, and refuses a parameter it does not take', async () => {
@@ -355,7 +369,7 @@ describe('pin approvals when the store does not cooperate', () => {
 
   it('answers 503 on every route without a store, rather than an empty list', async () => {
     const approvals = new PinApprovals(undefined, audit);
-    expect(() => approvals.list({})).toThrow(/without a pin store/);
+    expect(() => approvals.list({}, ADMIN)).toThrow(/without a pin store/);
     await expect(approvals.approve('search', 'web', {}, ADMIN, context)).rejects.toMatchObject({
       code: ErrorCode.Unavailable,
     });

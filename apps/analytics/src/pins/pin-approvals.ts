@@ -29,13 +29,20 @@ export class PinApprovals {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Every pin (of `namespace`, of `tool` when given), drifted ones first. */
-  list(filters: { namespace?: string; tool?: string }): PinView[] {
+  /**
+   * Every pin (of `namespace`, of `tool` when given), drifted ones first. A tenant admin sees
+   * the pins of the namespaces its own credential may use (a virtual server's members count
+   * only when usable on their own, as at the edge), not every tenant's backends.
+   */
+  list(filters: { namespace?: string; tool?: string }, principal: Principal): PinView[] {
+    const everyNamespace = principal.tenant === null || principal.namespaces.includes('*');
+    const usable = new Set(principal.namespaces);
     return this.requireStore()
       .list()
       .map((pin) => pin.record)
       .filter(
         (record) =>
+          (everyNamespace || usable.has(record.namespace)) &&
           (filters.namespace === undefined || record.namespace === filters.namespace) &&
           (filters.tool === undefined || record.tool === filters.tool),
       )
