@@ -24,7 +24,9 @@ RUN npm prune --omit=dev \
 
 # ---- runtime: compiled code + production dependencies, non-root ----
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production
+# Every interface: in a container, the port is published or reached over the pod's network
+# (outside one, standalone mode listens on loopback unless HOST says otherwise).
+ENV NODE_ENV=production HOST=0.0.0.0
 WORKDIR /app
 
 # Code and dependencies stay root-owned (read-only for the service user); only data/ is

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { connectClient, summary } from '../support/mcp.js';
 import {
@@ -232,5 +233,44 @@ describe('the shipped demo config', () => {
     const fsTools = (await filesystem.client.listTools()).tools.map((tool) => tool.name);
     expect(fsTools).not.toContain('write_file');
     await filesystem.client.close();
+  });
+});
+
+// `npm start` with a key of the user's own and no HOST: the secret is not printed, and the demo
+// is not on the network (its admin key is in the README).
+describe('the demo with DEMO_KEY set and HOST unset', () => {
+  const dir = tempDir('demo-own-key');
+  const secret = `own-secret-${randomUUID()}`;
+  let gateway: Awaited<ReturnType<typeof startStandalone>>;
+
+  beforeAll(async () => {
+    gateway = await startStandalone({
+      GATEWAY_CONFIG: 'gateway.yaml',
+      ANALYTICS_DB: join(dir, 'analytics.duckdb'),
+      DEMO_KEY: secret,
+      HOST: '',
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gateway?.proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never prints the secret, and says it listens on loopback only', async () => {
+    expect(gateway.proc.output).not.toContain(secret);
+    expect(gateway.proc.output).toContain('Demo key (demo, role admin): set by you (not shown)');
+    expect(gateway.proc.output).toContain('Listening on 127.0.0.1 only');
+    const { client } = await connectClient(`${gateway.edgeUrl}/mcp/everything`, secret);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    await client.close();
+    // Another address of this machine is refused (when it has one).
+    const lan = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address?.family === 'IPv4' && !address.internal);
+    if (lan) {
+      const port = new URL(gateway.edgeUrl).port;
+      await expect(fetch(`http://${lan.address}:${port}/healthz`)).rejects.toThrow();
+    }
   });
 });

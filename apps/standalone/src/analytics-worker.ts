@@ -6,6 +6,7 @@ import {
   InProcessEventChannel,
   type McpEvent,
   readRuntimeSettings,
+  STANDALONE_DEFAULTS,
 } from '#common';
 import { startAnalytics } from '../../analytics/src/bootstrap.js';
 import { PortLink } from './port-link.js';
@@ -18,7 +19,7 @@ import { LinkedBus, LinkedPinStore } from './thread-bridges.js';
 
 async function main(): Promise<void> {
   const link = new PortLink(parentPort!);
-  const settings = readRuntimeSettings();
+  const settings = readRuntimeSettings(process.env, STANDALONE_DEFAULTS);
   const logger = createLogger('analytics', settings.logLevel);
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
   // Signals reach the main thread only: its reloads (SIGHUP) are forwarded.

@@ -10,6 +10,7 @@ import {
   InProcessBus,
   InProcessEventChannel,
   readRuntimeSettings,
+  STANDALONE_DEFAULTS,
   TokenCounter,
 } from '#common';
 // Standalone mode is the composition root: the one place that runs all three services in one
@@ -21,7 +22,7 @@ import { startAnalyticsThread } from './analytics-thread.js';
 async function main(): Promise<void> {
   // The tokenizer's tables (context budget) load while the services connect and start.
   void TokenCounter.load();
-  const settings = readRuntimeSettings();
+  const settings = readRuntimeSettings(process.env, STANDALONE_DEFAULTS);
   const logger = createLogger('gateway', settings.logLevel);
   const config = ConfigStore.fromFile(settings.configPath, settings.env, logger).watch();
   const bus = new InProcessBus();
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
     pins,
   });
 
-  printBanner(config, edge.port, analytics.port);
+  printBanner(config, settings.host, edge.port, analytics.port);
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
@@ -72,26 +73,44 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
-function printBanner(config: ConfigStore, edgePort: number, analyticsPort: number): void {
-  const { namespaces, keys } = config.current;
+function printBanner(
+  config: ConfigStore,
+  host: string,
+  edgePort: number,
+  analyticsPort: number,
+): void {
+  const { namespaces, servers, keys } = config.current;
+  const loopback = ['127.0.0.1', 'localhost', '::1'].includes(host);
   const lines = [
     '',
     'MCP Gateway is running (standalone mode: edge + auth + analytics in one process)',
     '',
     '  MCP endpoints (Streamable HTTP):',
-    ...Object.keys(namespaces).map((ns) => `    http://localhost:${edgePort}/mcp/${ns}`),
+    ...[...Object.keys(namespaces), ...Object.keys(servers)].map(
+      (name) => `    http://localhost:${edgePort}/mcp/${name}`,
+    ),
     '',
     `  Analytics:   http://localhost:${analyticsPort}/   (API: http://localhost:${analyticsPort}/api/v1/summary)`,
     `  Operations:  http://localhost:${edgePort}/healthz  /readyz  /metrics`,
+    loopback
+      ? `  Listening on ${host} only: set HOST=0.0.0.0 to accept other machines.`
+      : `  Listening on ${host}: reachable from other machines (the analytics port too).`,
     '',
   ];
-  // Only keys written in the config in clear (`key:`) can be shown; hashed keys never are.
+  // Only a placeholder secret written in the config in clear (`change-me`) is shown: a key set
+  // through an environment variable (DEMO_KEY) or hashed (`key_sha256`) never is.
   const demoKeys = keys.filter((key) => key.key !== undefined && key.id.startsWith('demo'));
-  for (const key of demoKeys) lines.push(`  Demo key (${key.id}, role ${key.role}): ${key.key}`);
-  if (demoKeys.length > 0) {
+  for (const key of demoKeys) {
+    const shown = key.key!.includes('change-me');
+    lines.push(
+      `  Demo key (${key.id}, role ${key.role}): ${shown ? key.key : 'set by you (not shown)'}`,
+    );
+  }
+  const example = demoKeys.find((key) => key.key!.includes('change-me'));
+  if (example) {
     lines.push(
       '',
-      `  Try: curl -s -H "Authorization: Bearer ${demoKeys[0].key}" http://localhost:${analyticsPort}/api/v1/summary`,
+      `  Try: curl -s -H "Authorization: Bearer ${example.key}" http://localhost:${analyticsPort}/api/v1/summary`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);

@@ -19,6 +19,7 @@ describe('decodeEventMessage', () => {
         id: 'evt-1',
         tsMs: Date.parse('2025-01-01T00:00:00.000Z'),
         doc: expect.any(String) as string,
+        count: 1,
       },
     });
   });
@@ -82,7 +83,8 @@ describe('decodeEventMessage', () => {
     const result = decodeEventMessage(text);
     expect(result).toEqual({
       ok: true,
-      event: { id: 'old-1', tsMs: expect.any(Number) as number, doc: text },
+      // Before v2 every event stood for one request.
+      event: { id: 'old-1', tsMs: expect.any(Number) as number, doc: text, count: 1 },
     });
   });
 
@@ -90,7 +92,7 @@ describe('decodeEventMessage', () => {
     const text = JSON.stringify(preListingEvent({ id: 'v2-1' }));
     expect(decodeEventMessage(text)).toEqual({
       ok: true,
-      event: { id: 'v2-1', tsMs: expect.any(Number) as number, doc: text },
+      event: { id: 'v2-1', tsMs: expect.any(Number) as number, doc: text, count: 1 },
     });
   });
 

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { ConfigError } from './load.js';
+
+/** pino's levels: what LOG_LEVEL may name. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /**
  * Process-level settings from the environment (SPEC §2). This module and load.ts are the only
@@ -32,8 +36,18 @@ export interface RuntimeSettings {
   env: Record<string, string | undefined>;
 }
 
+/** Standalone mode listens on loopback unless HOST says otherwise (see readRuntimeSettings). */
+export const STANDALONE_DEFAULTS = { host: '127.0.0.1' } as const;
+
+/**
+ * The settings of this process. `defaults.host`: where it listens when HOST is unset (standalone
+ * mode, a single process whose demo key is in the README, listens on loopback only; the
+ * services of distributed mode on every interface, as other hosts reach them).
+ * A malformed variable is a ConfigError naming it: the service stops with one line saying so.
+ */
 export function readRuntimeSettings(
   env: Record<string, string | undefined> = process.env,
+  defaults: { host?: string } = {},
 ): RuntimeSettings {
   const secret = env.GATEWAY_SESSION_SECRET;
   return {
@@ -45,14 +59,25 @@ export function readRuntimeSettings(
     sessionSecret: secret || randomBytes(32).toString('hex'),
     sessionSecretGenerated: !secret,
     analyticsDb: env.ANALYTICS_DB || './data/analytics.duckdb',
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: logLevel(env.LOG_LEVEL),
     edgeId: env.EDGE_ID || `${hostname()}-${process.pid}`,
     redisPrefix: env.REDIS_PREFIX || 'mcpgw',
     advertiseUrl: env.EDGE_ADVERTISE_URL || undefined,
     shutdownDelayMs: milliseconds(env.EDGE_SHUTDOWN_DELAY_MS, 0, 'EDGE_SHUTDOWN_DELAY_MS'),
-    host: env.HOST || '0.0.0.0',
+    host: env.HOST || defaults.host || '0.0.0.0',
     env,
   };
+}
+
+function logLevel(value: string | undefined): string {
+  if (value === undefined || value === '') return 'info';
+  if (!LOG_LEVELS.includes(value))
+    invalid('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`, value);
+  return value;
+}
+
+function invalid(name: string, rule: string, value: string): never {
+  throw new ConfigError('the environment', [{ path: name, message: `${rule}, got "${value}"` }]);
 }
 
 function milliseconds(value: string | undefined, fallback: number, name: string): number {
@@ -74,7 +99,7 @@ function wholeNumber(
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > max) {
-    throw new Error(`${name} must be ${what} (0-${max}), got "${value}"`);
+    invalid(name, `must be ${what} (0-${max})`, value);
   }
   return parsed;
 }
