@@ -8,6 +8,7 @@ import {
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { configAdvice } from './advice.js';
 import { ConfigError, loadConfigFile } from './load.js';
 import type { GatewayConfig } from './schema.js';
 
@@ -60,7 +61,9 @@ export class ConfigStore {
     env: Record<string, string | undefined>,
     logger?: Logger,
   ): ConfigStore {
-    return new ConfigStore(loadConfigFile(path, env), path, env, logger);
+    const store = new ConfigStore(loadConfigFile(path, env), path, env, logger);
+    store.advise();
+    return store;
   }
 
   get current(): GatewayConfig {
@@ -129,6 +132,7 @@ export class ConfigStore {
     const previous = this.config;
     this.config = next;
     this.logger?.info({ reason }, 'config reloaded');
+    this.advise();
     for (const listener of this.listeners) {
       try {
         listener(next, previous);
@@ -137,6 +141,11 @@ export class ConfigStore {
       }
     }
     return true;
+  }
+
+  /** Logs what the config in force probably does not mean (configAdvice). */
+  private advise(): void {
+    for (const advice of configAdvice(this.config)) this.logger?.warn(advice);
   }
 
   close(): void {
