@@ -1,17 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import {
-  exportJWK,
-  exportSPKI,
-  generateKeyPair,
-  type JWK,
-  type JWTPayload,
-  SignJWT,
-  type CryptoKey,
-} from 'jose';
+import { SignJWT } from 'jose';
 import { ConfigStore, parseConfig } from '#common';
 import pino from 'pino';
 import { TokenVerifier } from '../src/auth/token-verifier.js';
+import { eventually } from '../../../test/support/eventually.js';
+import { FakeIssuer } from '../../../test/support/fake-issuer.js';
 import { HostileBackends } from '../../../test/support/hostile-backends.js';
 import {
   type InProcessGateway,
@@ -32,71 +25,8 @@ import { join } from 'node:path';
 const PUBLIC_URL = 'https://gateway.test';
 const resource = (ns: string) => `${PUBLIC_URL}/mcp/${ns}`;
 
-/** A wire-level issuer: discovery + JWKS, counting fetches, with keys that can be rotated. */
-class FakeIssuer {
-  url = '';
-  jwksFetches = 0;
-  private server?: Server;
-  private keys: Array<{ kid: string; privateKey: CryptoKey; jwk: JWK; pem: string }> = [];
-
-  private port = 0;
-
-  /** Listens (again, on the same port after a stop: the issuer URL stays). */
-  async start(): Promise<this> {
-    if (this.keys.length === 0) await this.addKey();
-    this.server = createServer((req, res) => {
-      if (req.url === '/.well-known/openid-configuration') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ issuer: this.url, jwks_uri: `${this.url}/jwks` }));
-        return;
-      }
-      if (req.url === '/jwks') {
-        this.jwksFetches++;
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ keys: this.keys.map((key) => key.jwk) }));
-        return;
-      }
-      res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-    const address = this.server.address();
-    this.port = typeof address === 'object' && address ? address.port : 0;
-    this.url = `http://127.0.0.1:${this.port}`;
-    return this;
-  }
-
-  async addKey(): Promise<string> {
-    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
-    const kid = randomUUID();
-    const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
-    this.keys.push({ kid, privateKey, jwk, pem: await exportSPKI(publicKey) });
-    return kid;
-  }
-
-  get current() {
-    return this.keys[this.keys.length - 1];
-  }
-
-  sign(claims: JWTPayload, options: { kid?: string; key?: CryptoKey; issuer?: string } = {}) {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ scope: 'mcp', email: 'ada@acme.example', tenant_id: 'acme', ...claims })
-      .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? this.current.kid, typ: 'at+jwt' })
-      .setIssuer(options.issuer ?? this.url)
-      .setSubject(typeof claims.sub === 'string' ? claims.sub : 'user-ada')
-      .setAudience(claims.aud ?? resource('tools'))
-      .setIssuedAt(now)
-      .setExpirationTime(typeof claims.exp === 'number' ? claims.exp : now + 300)
-      .sign(options.key ?? this.current.privateKey);
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-  }
-}
-
 const key = `key-${randomUUID()}`;
-const issuer = new FakeIssuer();
+const issuer = new FakeIssuer(resource('tools'));
 const toolbox = new ToolboxBackend();
 const hostile = new HostileBackends();
 let gateway: InProcessGateway;
@@ -440,7 +370,10 @@ auth:
     await tokens.verify(await issuer.sign(lasting('a')), 'tools');
     const fetched = issuer.jwksFetches;
     now += 11 * 60_000;
+    // Served with the keys it has; the refetch runs beside it.
     await tokens.verify(await issuer.sign(lasting('b')), 'tools');
+    await eventually(() => issuer.jwksFetches === fetched + 1, 5_000, 'the refetch');
+    await tokens.verify(await issuer.sign(lasting('c')), 'tools');
     expect(issuer.jwksFetches).toBe(fetched + 1);
   });
 

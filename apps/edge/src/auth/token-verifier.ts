@@ -51,8 +51,15 @@ interface IssuerKeys {
   set?: ReturnType<typeof createLocalJWKSet>;
   kids: Set<string>;
   fetchedAt: number;
+  /** When the last fetch started, whatever its outcome. */
   lastAttempt: number;
+  /** The last fetch failed: stale keys are then refreshed again only after the cool-down. */
+  failed: boolean;
+  /** The one fetch in flight. */
   loading?: Promise<void>;
+  /** The `jwks_uri` of the config the keys were fetched under (undefined: discovered). */
+  configured: string | undefined;
+  /** Where the keys are fetched from (configured, or found by discovery once). */
   jwksUri?: string;
 }
 
@@ -69,8 +76,11 @@ interface CachedToken {
  *
  * - Keys: each issuer's JWKS (its `jwks_uri`, or the one its discovery document names) is fetched
  *   once and kept for `jwks_cache`; a token whose `kid` is not among them refetches it, at most
- *   every 30 s. When a refetch fails, the keys fetched before keep verifying (a provider that is
- *   down does not stop its users) and an unknown `kid` is refused.
+ *   every 30 s. Known keys never wait on the issuer: once older than `jwks_cache` they keep
+ *   verifying while one refetch runs in the background (after a failed one, the next waits 30 s).
+ *   When a refetch fails, the keys fetched before keep verifying (a provider that is down does not
+ *   stop its users) and an unknown `kid` is refused. A config reload keeps an issuer's keys unless
+ *   the issuer or its `jwks_uri` changed (a reload during an outage must not lose them).
  * - Checks: signature under an allowed algorithm (never `none` or HS*: jose refuses a symmetric
  *   algorithm for a public key, and the allow-list never contains one), `iss` exactly, `aud` (the
  *   route's resource URL per RFC 8707 unless `audiences` is set), `exp`/`nbf` with `clock_skew`,
@@ -78,11 +88,15 @@ interface CachedToken {
  * - Principal: `oauth:{issuer}#{sub}` as its key id, user and tenant from the configured claims, roles from
  *   the roles claim through `role_map`, resolved against `roles` like a key's. Without a roles
  *   claim configured, a token may use any namespace: its audience names the route it is for.
- * - A verified token is remembered (per resource) until it expires or the config changes.
+ * - A verified token is remembered (per resource) until it expires or the config changes: a reload
+ *   may change its audience, scopes, claims or roles, so it is judged again (locally: the keys
+ *   stay).
  */
 export class TokenVerifier {
   private readonly keys = new Map<string, IssuerKeys>();
   private readonly cache = new Map<string, CachedToken>();
+  /** Counts reloads: a verification that began under an older config is not remembered. */
+  private generation = 0;
 
   constructor(
     private readonly config: ConfigStore,
@@ -90,9 +104,17 @@ export class TokenVerifier {
     private readonly clock: () => number = Date.now,
     private readonly fetcher: typeof fetch = fetch,
   ) {
-    config.onChange(() => {
+    config.onChange((next) => {
+      this.generation++;
       this.cache.clear();
-      this.keys.clear();
+      // Keys depend only on where they come from: the issuer (its discovery documents) and its
+      // `jwks_uri`. Algorithms, audiences, scopes and claims are applied per token from the config
+      // in force, so any other edit keeps the keys, and an issuer that is down keeps working.
+      const issuers = new Map(next.auth.oauth?.issuers.map((issuer) => [issuer.issuer, issuer]));
+      for (const [name, entry] of this.keys) {
+        const issuer = issuers.get(name);
+        if (!issuer || issuer.jwks_uri !== entry.configured) this.keys.delete(name);
+      }
     });
   }
 
@@ -116,6 +138,7 @@ export class TokenVerifier {
     if (!oauth || !server.public_url) throw invalidToken('OAuth is not configured');
     const hit = this.cached(token, name, now);
     if (hit) return hit;
+    const generation = this.generation;
     const resource = resourceUrl(server.public_url, name);
 
     let claimed: JWTPayload;
@@ -152,6 +175,7 @@ export class TokenVerifier {
       );
     }
     const principal = this.principalOf(payload, issuer);
+    if (generation !== this.generation) return principal;
     this.remember(
       token,
       name,
@@ -209,7 +233,12 @@ export class TokenVerifier {
     this.cache.set(key, { principal, until, name });
   }
 
-  /** The issuer's keys, fetched when stale or when `kid` is unknown (at most every 30 s). */
+  /**
+   * The issuer's keys. Known keys are answered at once, refreshed in the background once stale; a
+   * request waits only for keys it cannot be answered without (none yet, or an unknown `kid`,
+   * which fetches at most every 30 s unless the keys are due for a refetch anyway) and then joins
+   * the one fetch in flight.
+   */
   private async keySet(
     issuer: OAuthIssuerConfig,
     kid: string | undefined,
@@ -217,18 +246,32 @@ export class TokenVerifier {
     const oauth = this.config.current.auth.oauth as OAuthConfig;
     let entry = this.keys.get(issuer.issuer);
     if (!entry) {
-      entry = { kids: new Set(), fetchedAt: 0, lastAttempt: 0 };
+      entry = {
+        kids: new Set(),
+        fetchedAt: 0,
+        lastAttempt: 0,
+        failed: false,
+        configured: issuer.jwks_uri,
+      };
       this.keys.set(issuer.issuer, entry);
     }
     const now = this.clock();
-    const stale = now - entry.fetchedAt > oauth.jwks_cache;
-    const unknownKid = kid !== undefined && !entry.kids.has(kid);
-    if (!entry.set || stale || (unknownKid && now - entry.lastAttempt >= REFETCH_COOLDOWN_MS)) {
-      entry.loading ??= this.load(issuer, entry).finally(() => (entry.loading = undefined));
-      await entry.loading;
+    const cooled = now - entry.lastAttempt >= REFETCH_COOLDOWN_MS;
+    // Stale keys are refetched as often as `jwks_cache` says, failed fetches every 30 s.
+    const due = now - entry.fetchedAt > oauth.jwks_cache && (!entry.failed || cooled);
+    if (entry.set && (kid === undefined || entry.kids.has(kid))) {
+      if (due) void this.refetch(issuer, entry);
+      return entry.set;
     }
+    if (entry.loading || !entry.set || cooled || due) await this.refetch(issuer, entry);
     if (!entry.set) throw invalidToken("The issuer's signing keys are unavailable");
     return entry.set;
+  }
+
+  /** The fetch in flight, or a new one: never two at once per issuer. Never rejects. */
+  private refetch(issuer: OAuthIssuerConfig, entry: IssuerKeys): Promise<void> {
+    entry.loading ??= this.load(issuer, entry).finally(() => (entry.loading = undefined));
+    return entry.loading;
   }
 
   private async load(issuer: OAuthIssuerConfig, entry: IssuerKeys): Promise<void> {
@@ -240,7 +283,9 @@ export class TokenVerifier {
       entry.set = createLocalJWKSet(jwks);
       entry.kids = new Set(jwks.keys.map((key) => key.kid).filter((kid) => kid !== undefined));
       entry.fetchedAt = this.clock();
+      entry.failed = false;
     } catch (error) {
+      entry.failed = true;
       this.logger.warn(
         { err: String(error), issuer: issuer.issuer, jwks_uri: entry.jwksUri },
         entry.set
