@@ -1,3 +1,4 @@
+export * from './config/canonical-url.js';
 export * from './config/duration.js';
 export * from './config/expand.js';
 export * from './config/load.js';

@@ -1,4 +1,5 @@
 import {
+  canonicalUrl,
   type ConfigStore,
   ErrorCode,
   GatewayError,
@@ -157,7 +158,6 @@ export class TokenVerifier {
     try {
       ({ payload } = await jwtVerify(token, set, {
         issuer: issuer.issuer,
-        audience: issuer.audiences ?? resource,
         algorithms: issuer.algorithms,
         clockTolerance: Math.round(oauth.clock_skew / 1000),
         requiredClaims: ['exp', 'sub'],
@@ -165,6 +165,9 @@ export class TokenVerifier {
       }));
     } catch (error) {
       throw invalidToken(describe(error));
+    }
+    if (!forAudience(payload.aud, issuer.audiences ?? [resource])) {
+      throw invalidToken('The access token is not for this resource (aud)');
     }
     const granted = scopesOf(payload);
     const missing = issuer.required_scopes.filter((scope) => !granted.has(scope));
@@ -332,7 +335,6 @@ function invalidToken(message: string): TokenRefused {
 function describe(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'The access token has expired';
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    if (error.claim === 'aud') return 'The access token is not for this resource (aud)';
     if (error.claim === 'nbf') return 'The access token is not valid yet (nbf)';
     return `The access token's ${error.claim} claim is invalid`;
   }
@@ -343,6 +345,13 @@ function describe(error: unknown): string {
     return 'The access token is signed with a key this gateway does not know';
   }
   return 'The access token is invalid';
+}
+
+/** Whether `aud` names one of `accepted`, both compared canonical (canonicalUrl). */
+function forAudience(aud: unknown, accepted: readonly string[]): boolean {
+  const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  const wanted = new Set(accepted.map(canonicalUrl));
+  return values.some((value) => typeof value === 'string' && wanted.has(canonicalUrl(value)));
 }
 
 function scopesOf(payload: JWTPayload): Set<string> {

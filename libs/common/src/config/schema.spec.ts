@@ -672,7 +672,11 @@ keys:
     ['one with a trailing slash', 'https://mcp.example.com/', 'https://mcp.example.com'],
     ['one with a path', 'https://example.com/gateway/', 'https://example.com/gateway'],
     ['an http URL with a port', 'http://127.0.0.1:8080', 'http://127.0.0.1:8080'],
-  ])('keeps public_url as %s without its trailing slash', (_name, written, kept) => {
+    ['one in upper case with its default port', 'https://GW.Example:443', 'https://gw.example'],
+    ['an http URL with port 80', 'HTTP://gw.example:80/', 'http://gw.example'],
+    ['one whose path keeps its case', 'https://GW.example/Base/', 'https://gw.example/Base'],
+    ['one with dot segments', 'https://gw.example/a/../b', 'https://gw.example/b'],
+  ])('keeps public_url as %s, canonical (as clients normalise it)', (_name, written, kept) => {
     expect(parseConfig(`server: { public_url: "${written}" }\n`, {}).server.public_url).toBe(kept);
   });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NATS_PREFIX } from '../contracts/nats-names.js';
+import { canonicalUrl } from './canonical-url.js';
 import { parseDuration } from './duration.js';
 import { ORIGIN_PATTERN_HELP, parseOriginPattern } from './origin-pattern.js';
 
@@ -47,7 +48,7 @@ const originPattern = z.string().refine((text) => parseOriginPattern(text) !== u
     `invalid origin pattern ${JSON.stringify(issue.input)} (${ORIGIN_PATTERN_HELP})`,
 });
 
-/** How clients reach the gateway (OAuth resource ids are built from it): kept without a final `/`. */
+/** How clients reach the gateway (OAuth resource ids are built from it): kept canonical (canonicalUrl). */
 const publicUrl = z
   .url({ protocol: /^https?$/, error: 'invalid URL (use e.g. https://mcp.example.com)' })
   .refine(
@@ -59,7 +60,7 @@ const publicUrl = z
     },
     { error: 'must be an http(s) URL without query, fragment or credentials' },
   )
-  .transform((text) => text.replace(/\/+$/, ''));
+  .transform(canonicalUrl);
 
 const httpUpstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'invalid URL' }),
