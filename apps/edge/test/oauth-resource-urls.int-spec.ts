@@ -2,6 +2,11 @@ import { ConfigStore, parseConfig } from '#common';
 import pino from 'pino';
 import { TokenVerifier } from '../src/auth/token-verifier.js';
 import { FakeIssuer } from '../../../test/support/fake-issuer.js';
+import {
+  type InProcessGateway,
+  startInProcessGateway,
+} from '../../../test/support/in-process-gateway.js';
+import { ToolboxBackend } from '../../../test/support/toolbox-backend.js';
 
 // A route's resource URL (RFC 8707: the `aud` of its tokens) and its metadata URL (RFC 9728)
 // when `server.public_url` is not written in canonical form or has a path. Clients normalise the
@@ -9,13 +14,14 @@ import { FakeIssuer } from '../../../test/support/fake-issuer.js';
 // between the host and the path.
 
 const issuer = new FakeIssuer();
+const toolbox = new ToolboxBackend();
 
 beforeAll(async () => {
-  await issuer.start();
+  await Promise.all([issuer.start(), toolbox.start()]);
 });
 
 afterAll(async () => {
-  await issuer.stop();
+  await Promise.all([issuer.stop(), toolbox.stop()]);
 });
 
 describe('audiences, compared canonical', () => {
@@ -73,5 +79,74 @@ auth: { oauth: { issuers: [{ issuer: "${issuer.url}"${audiences} }] } }
     await expect(
       configured.verify(await issuer.sign({ aud: 'api://gateway' }), 'rec'),
     ).rejects.toThrow(/not for this resource/);
+  });
+});
+
+describe('a public_url with a path', () => {
+  let gateway: InProcessGateway;
+  let edge: string;
+  const RESOURCE = 'https://gw.example/base/mcp/tools';
+  const METADATA = 'https://gw.example/.well-known/oauth-protected-resource/base/mcp/tools';
+
+  beforeAll(async () => {
+    gateway = await startInProcessGateway(`
+server: { public_url: "https://GW.example:443/base/" }
+namespaces:
+  tools: { upstream: { url: "${toolbox.url}" } }
+auth:
+  oauth: { issuers: [{ issuer: "${issuer.url}", required_scopes: ["mcp"] }] }
+`);
+    edge = gateway.edges[0].url;
+  });
+
+  afterAll(() => gateway?.stop());
+
+  const call = (token?: string) =>
+    fetch(`${edge}/mcp/tools`, {
+      method: 'POST',
+      headers: {
+        ...(token && { authorization: `Bearer ${token}` }),
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    });
+
+  it('serves a token for the canonical resource URL', async () => {
+    expect((await call(await issuer.sign({ aud: RESOURCE }))).status).toBe(200);
+  });
+
+  it('advertises the metadata URL of RFC 9728 §3.1: the well-known segment before the path', async () => {
+    const refused = await call();
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${METADATA}", scope="mcp"`,
+    );
+    const scopeless = await call(await issuer.sign({ aud: RESOURCE, scope: 'profile' }));
+    expect(scopeless.status).toBe(403);
+    expect(scopeless.headers.get('www-authenticate')).toContain(`resource_metadata="${METADATA}"`);
+  });
+
+  it.each([
+    ['as the client asks for it (a proxy forwarding it as it is)', '/base/mcp/tools'],
+    ['without the path (a proxy stripping it, as from /base/mcp)', '/mcp/tools'],
+  ])('answers the metadata %s', async (_name, rest) => {
+    const res = await fetch(`${edge}/.well-known/oauth-protected-resource${rest}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      resource: RESOURCE,
+      authorization_servers: [issuer.url],
+    });
+  });
+
+  it.each([
+    ['another path', '/.well-known/oauth-protected-resource/other/mcp/tools'],
+    ['the path after the route', '/.well-known/oauth-protected-resource/mcp/tools/base'],
+    [
+      'the path before the well-known segment',
+      '/base/.well-known/oauth-protected-resource/mcp/tools',
+    ],
+  ])('answers 404 for %s', async (_name, path) => {
+    expect((await fetch(`${edge}${path}`)).status).toBe(404);
   });
 });

@@ -1,5 +1,8 @@
 import { ErrorCode, type GatewayConfig, GatewayError } from '#common';
-import { TokenRefused } from './token-verifier.js';
+import { resourceUrl, TokenRefused } from './token-verifier.js';
+
+/** The RFC 9728 well-known path segment of protected-resource metadata. */
+export const METADATA_PATH = '/.well-known/oauth-protected-resource';
 
 /** What a client without a usable credential is told, in the body and in WWW-Authenticate. */
 export const KEY_HELP =
@@ -7,9 +10,14 @@ export const KEY_HELP =
 const OAUTH_HELP =
   'Missing or invalid credential: send an OAuth access token or an API key as "Authorization: Bearer <token>"';
 
-/** The protected-resource metadata URL of a route (RFC 9728 §3.1: the well-known prefix, then the path). */
+/**
+ * The protected-resource metadata URL of a route (RFC 9728 §3.1): the well-known segment goes
+ * between the host and the resource URL's path, so `https://h/base` as `public_url` gives
+ * `https://h/.well-known/oauth-protected-resource/base/mcp/{name}`.
+ */
 export function resourceMetadataUrl(publicUrl: string, name: string): string {
-  return `${publicUrl}/.well-known/oauth-protected-resource/mcp/${name}`;
+  const resource = new URL(resourceUrl(publicUrl, name));
+  return `${resource.origin}${METADATA_PATH}${resource.pathname}`;
 }
 
 /**

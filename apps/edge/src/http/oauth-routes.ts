@@ -1,16 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type GatewayConfig, NAMESPACE_NAME } from '#common';
-import { KEY_HELP, requiredScopes } from '../auth/challenge.js';
+import { KEY_HELP, METADATA_PATH, requiredScopes } from '../auth/challenge.js';
 import { resourceUrl } from '../auth/token-verifier.js';
-
-const METADATA_PREFIX = '/.well-known/oauth-protected-resource/mcp/';
 
 /**
  * Where an MCP client looks when it is refused (SPEC §4 v2):
  *
- * - with `auth.oauth`, `GET /.well-known/oauth-protected-resource/mcp/{name}` is the route's
+ * - with `auth.oauth`, `GET /.well-known/oauth-protected-resource{base}/mcp/{name}` is the route's
  *   RFC 9728 protected-resource metadata: its resource URL (the `aud` its tokens must carry) and
- *   the issuers that grant them. It answers for any well-formed name, configured or not, so this
+ *   the issuers that grant them. `{base}` is the path of `server.public_url` (RFC 9728 §3.1 puts
+ *   the well-known segment before it); the same answer is given without it, for a proxy that
+ *   strips that path as it does from `/mcp` requests (see metadataRoute). It answers for any
+ *   well-formed name, configured or not, so this
  *   unauthenticated route tells nobody which namespaces exist (a token for a name that does not
  *   exist is refused by the route itself, after authentication, as any request is);
  * - without it, every OAuth discovery and registration endpoint a client tries
@@ -30,11 +31,11 @@ export function serveOAuthRoutes(
   const oauth = config.auth.oauth;
   const publicUrl = config.server.public_url;
   if (oauth && publicUrl) {
-    if (!path.startsWith(METADATA_PREFIX) || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    if (!path.startsWith(`${METADATA_PATH}/`) || (req.method !== 'GET' && req.method !== 'HEAD')) {
       return false;
     }
-    const name = path.slice(METADATA_PREFIX.length);
-    if (!NAMESPACE_NAME.test(name)) return false;
+    const name = metadataRoute(path.slice(METADATA_PATH.length), publicUrl);
+    if (name === undefined) return false;
     const scopes = requiredScopes(config);
     send(res, 200, {
       resource: resourceUrl(publicUrl, name),
@@ -51,6 +52,22 @@ export function serveOAuthRoutes(
     error_description: `This gateway does not use OAuth. ${KEY_HELP}.`,
   });
   return true;
+}
+
+/**
+ * The route whose metadata `rest` (the path after the well-known segment) asks for. A client asks
+ * at `{origin}/.well-known/oauth-protected-resource{base}/mcp/{name}`, which sits outside `{base}`
+ * on the host: a proxy that serves the gateway under `{base}` routes it to the edge either as it
+ * is or, as it does with `{base}/mcp/…`, with `{base}` stripped. Both mean the same route.
+ */
+function metadataRoute(rest: string, publicUrl: string): string | undefined {
+  const base = new URL(publicUrl).pathname.replace(/\/$/, '');
+  for (const prefix of [`${base}/mcp/`, '/mcp/']) {
+    if (!rest.startsWith(prefix)) continue;
+    const name = rest.slice(prefix.length);
+    if (NAMESPACE_NAME.test(name)) return name;
+  }
+  return undefined;
 }
 
 const OAUTH_PROBES =

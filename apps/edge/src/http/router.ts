@@ -24,7 +24,7 @@ const MAX_SEGMENT = 100;
  *   /mcp/{ns}/messages   POST                          legacy HTTP+SSE messages
  *   /healthz /readyz /metrics  GET                     operations, no key
  *   OPTIONS on the MCP routes and /.well-known/        CORS preflight, with `server.cors` (cors.ts)
- *   /.well-known/oauth-protected-resource/mcp/{ns}   RFC 9728 metadata, with `auth.oauth`
+ *   /.well-known/oauth-protected-resource[{base}]/mcp/{ns}  RFC 9728 metadata, with `auth.oauth`
  *   OAuth discovery probes without `auth.oauth`       RFC 6749-shaped 404 (oauth-routes.ts)
  */
 export class EdgeRouter {
