@@ -32,6 +32,7 @@ const RETRY_AFTER_S = '5';
 const REFUSALS: Record<AdminRefusal['code'], ErrorCode> = {
   bad_request: ErrorCode.BadRequest,
   forbidden: ErrorCode.Forbidden,
+  exceeds_grant: ErrorCode.ExceedsGrant,
   not_found: ErrorCode.NotFound,
   conflict: ErrorCode.Conflict,
   unavailable: ErrorCode.Unavailable,
@@ -107,7 +108,18 @@ export function newSecret(): string {
 }
 
 function actorOf(principal: Principal): AdminActor {
-  return { keyId: principal.keyId, user: principal.user, tenant: principal.tenant };
+  return {
+    keyId: principal.keyId,
+    user: principal.user,
+    tenant: principal.tenant,
+    grant: {
+      namespaces: principal.namespaces,
+      roles: principal.roles ?? [],
+      tools: principal.tools ?? [],
+      rateLimit: principal.rateLimit,
+      expiresAt: principal.expiresAt,
+    },
+  };
 }
 
 function refused(reply: AdminRefusal): GatewayError {

@@ -18,6 +18,7 @@ function record(id: string, overrides: Partial<RuntimeKeyRecord> = {}): RuntimeK
     roles: [],
     namespaces: ['*'],
     tools: null,
+    inherited_tools: [],
     rate_limit: { requests: 10, per: '1m' },
     expires_at: null,
     created_at: '2026-01-01T00:00:00.000Z',

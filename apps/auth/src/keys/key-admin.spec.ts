@@ -1,6 +1,7 @@
-import { ConfigStore, parseConfig, sha256Hex } from '#common';
+import { type AdminGrant, ConfigStore, parseConfig, sha256Hex } from '#common';
 import { pino } from 'pino';
-import { durationText, KeyAdmin } from './key-admin.js';
+import { durationText } from './grant-bounds.js';
+import { KeyAdmin } from './key-admin.js';
 import {
   DuplicateKeyIdError,
   KeyStoreUnavailableError,
@@ -33,8 +34,12 @@ class MemoryRuntimeKeys implements RuntimeKeys {
 const config = new ConfigStore(
   parseConfig(
     `
+namespaces:
+  rec: { upstream: { url: "http://127.0.0.1:9/rec" } }
+  rec2: { upstream: { url: "http://127.0.0.1:9/rec2" } }
 roles:
   ops: { admin: true }
+  reader: { namespaces: ["rec"], tools: { allow: ["read_*"] } }
 keys:
   - { id: root, key: "root-key-0123456789abcdef", role: admin }
   - { id: acme-file, key: "acme-file-key-0123456789", tenant: acme, rate_limit: { requests: 5, per: 90s } }
@@ -43,7 +48,15 @@ keys:
   ),
 );
 const ROOT = { keyId: 'root', user: null, tenant: null };
-const ACME = { keyId: 'acme-ops', user: 'ops@acme', tenant: 'acme' };
+/** A tenant admin as the analytics service describes it: what its own key may do. */
+const ACME_GRANT: AdminGrant = {
+  namespaces: ['rec'],
+  roles: ['reader'],
+  tools: [{ allow: ['*'], deny: ['secret_*'] }],
+  rateLimit: { requests: 100, perMs: 60_000 },
+  expiresAt: null,
+};
+const ACME = { keyId: 'acme-ops', user: 'ops@acme', tenant: 'acme', grant: ACME_GRANT };
 const DIGEST = sha256Hex('mcpgw_secret');
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 
@@ -71,11 +84,104 @@ describe('KeyAdmin', () => {
       roles: [],
       namespaces: [],
       tools: null,
-      rate_limit: null,
+      inherited_tools: [{ allow: ['*'], deny: ['secret_*'] }],
+      rate_limit: { requests: 100, per: '1m' },
       expires_at: null,
       created_at: '2026-06-01T00:00:00.000Z',
       created_by: 'acme-ops',
     });
+  });
+
+  it('lets a global admin create any key, unbounded by its own', async () => {
+    const reply = await admin.create({
+      actor: ROOT,
+      input: { id: 'wide', user: 'u', roles: ['ops'], namespaces: ['*'] },
+      keySha256: DIGEST,
+    });
+    expect(reply).toMatchObject({ ok: true, key: { admin: true, inherited_tools: [] } });
+    expect(store.records.get('wide')).toMatchObject({ namespaces: ['*'], rate_limit: null });
+  });
+
+  it('creates a tenant admin’s key within its own grant, inheriting its tool scope and expiry', async () => {
+    const expiresAt = NOW + 86_400_000;
+    const reply = await admin.create({
+      actor: { ...ACME, grant: { ...ACME.grant, expiresAt } },
+      input: {
+        id: 'bot',
+        user: 'bot',
+        roles: ['reader'],
+        namespaces: ['rec'],
+        tools: { deny: ['write_*'] },
+        rate_limit: { requests: 10, per: '10s' },
+      },
+      keySha256: DIGEST,
+    });
+    expect(reply).toMatchObject({
+      ok: true,
+      key: {
+        tools: { allow: ['*'], deny: ['write_*'] },
+        inherited_tools: [{ allow: ['*'], deny: ['secret_*'] }],
+        rate_limit: { requests: 10, per: '10s' },
+        expires_at: new Date(expiresAt).toISOString(),
+      },
+    });
+  });
+
+  it.each<[string, Record<string, unknown>, Partial<AdminGrant>, string]>([
+    ['every namespace (*)', { namespaces: ['*'] }, {}, 'namespaces.0: "*" needs an admin'],
+    [
+      'a namespace it may not use',
+      { namespaces: ['rec', 'rec2'] },
+      {},
+      'namespaces.1: "rec2" is not a namespace this admin may use',
+    ],
+    ['a role it does not hold', { roles: ['ops'] }, {}, 'roles.0: "ops" is not a role'],
+    [
+      'a higher rate limit',
+      { rate_limit: { requests: 1000, per: '1m' } },
+      {},
+      'rate_limit: 1000 per 1m is more than this admin’s own 100 per 1m',
+    ],
+    [
+      'a higher rate in a shorter window',
+      { rate_limit: { requests: 10, per: '1s' } },
+      {},
+      'rate_limit: 10 per 1s',
+    ],
+    [
+      'more than rate_limits.default when the admin has no limit of its own',
+      { rate_limit: { requests: 601, per: '1m' } },
+      { rateLimit: null },
+      'own 600 per 1m',
+    ],
+    [
+      'an expiry after the admin’s own',
+      { expires_at: '2026-07-01T00:00:00Z' },
+      { expiresAt: NOW + 60_000 },
+      'expires_at: after this admin’s own key expires (2026-06-01T00:01:00.000Z)',
+    ],
+  ])(
+    'refuses a tenant admin a key with %s (exceeds_grant)',
+    async (_name, input, grant, message) => {
+      const reply = await admin.create({
+        actor: { ...ACME, grant: { ...ACME.grant, ...grant } },
+        input: { user: 'u', ...input },
+        keySha256: DIGEST,
+      });
+      expect(reply).toEqual({
+        ok: false,
+        code: 'exceeds_grant',
+        message: expect.stringContaining(message) as string,
+      });
+      expect(store.records.size).toBe(0);
+    },
+  );
+
+  it('refuses a tenant admin whose own grant the request does not carry', async () => {
+    const { grant: _grant, ...bare } = ACME;
+    expect(
+      await admin.create({ actor: bare, input: { user: 'u' }, keySha256: DIGEST }),
+    ).toMatchObject({ ok: false, code: 'exceeds_grant' });
   });
 
   it.each<[string, Parameters<KeyAdmin['create']>[0], string, string]>([

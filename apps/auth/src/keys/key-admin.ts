@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type AdminActor,
+  type AdminGrant,
   type AdminRefusal,
   type AdminRefusalCode,
   type ConfigStore,
@@ -14,8 +15,10 @@ import {
   resolvePermissions,
   type RevokeKeyReply,
   type RevokeKeyRequest,
+  type ToolRules,
 } from '#common';
 import type { Logger } from 'pino';
+import { boundByGrant, durationText } from './grant-bounds.js';
 import { parseNewKey } from './new-key.js';
 import {
   DuplicateKeyIdError,
@@ -51,10 +54,16 @@ export class KeyAdmin {
     const config = this.config.current;
     const parsed = parseNewKey(request.input, config, this.now());
     if (!parsed.ok) return refuse('bad_request', parsed.message);
-    const input = parsed.key;
+    let input = parsed.key;
+    let inheritedTools: RuntimeKeyRecord['inherited_tools'] = [];
     const tenant = input.tenant ?? actor.tenant;
-    if (actor.tenant !== null && tenant !== actor.tenant) {
-      return refuse('forbidden', `this key may only manage keys of tenant "${actor.tenant}"`);
+    if (actor.tenant !== null) {
+      if (tenant !== actor.tenant) {
+        return refuse('forbidden', `this key may only manage keys of tenant "${actor.tenant}"`);
+      }
+      const bounded = boundByGrant(input, actor.grant, config);
+      if (!bounded.ok) return refuse('exceeds_grant', bounded.message);
+      ({ key: input, inheritedTools } = bounded.bounded);
     }
     const id = input.id ?? `key-${randomBytes(6).toString('hex')}`;
     if (config.keys.some((key) => key.id === id)) {
@@ -69,6 +78,7 @@ export class KeyAdmin {
       roles: input.roles,
       namespaces: input.namespaces,
       tools: input.tools ?? null,
+      inherited_tools: inheritedTools,
       rate_limit: input.rate_limit ?? null,
       expires_at: input.expires_at ? new Date(input.expires_at).toISOString() : null,
       created_at: new Date(this.now()).toISOString(),
@@ -152,7 +162,34 @@ function actorOf(request: { actor?: unknown } | undefined): AdminActor | undefin
     keyId: actor.keyId,
     user: typeof actor.user === 'string' ? actor.user : null,
     tenant: actor.tenant,
+    grant: grantOf(actor.grant),
   };
+}
+
+/** The admin's own permissions in the shape the analytics service sends; else undefined. */
+function grantOf(value: unknown): AdminGrant | undefined {
+  const grant = value as Partial<AdminGrant> | undefined;
+  const names = (list: unknown): list is string[] =>
+    Array.isArray(list) && list.every((item) => typeof item === 'string');
+  const rules = (item: unknown): item is ToolRules =>
+    typeof item === 'object' &&
+    item !== null &&
+    names((item as ToolRules).allow) &&
+    names((item as ToolRules).deny);
+  const limit = grant?.rateLimit;
+  if (
+    !grant ||
+    !names(grant.namespaces) ||
+    !names(grant.roles) ||
+    !Array.isArray(grant.tools) ||
+    !grant.tools.every(rules) ||
+    (limit !== null &&
+      !(Number.isSafeInteger(limit?.requests) && Number.isSafeInteger(limit?.perMs))) ||
+    (grant.expiresAt !== null && typeof grant.expiresAt !== 'number')
+  ) {
+    return undefined;
+  }
+  return grant as AdminGrant;
 }
 
 function visibleTo(actor: AdminActor, tenant: string | null): boolean {
@@ -168,6 +205,7 @@ function fileListing(key: KeyConfig, config: GatewayConfig): KeyListing {
     roles: key.roles,
     namespaces: key.namespaces,
     tools: key.tools ?? null,
+    inherited_tools: [],
     rate_limit: key.rate_limit
       ? { requests: key.rate_limit.requests, per: durationText(key.rate_limit.per) }
       : null,
@@ -188,23 +226,11 @@ function apiListing(record: RuntimeKeyRecord, config: GatewayConfig): KeyListing
     roles: record.roles,
     namespaces: record.namespaces,
     tools: record.tools,
+    inherited_tools: record.inherited_tools,
     rate_limit: record.rate_limit,
     expires_at: record.expires_at,
     admin: resolvePermissions(config, grant).role === 'admin',
     created_at: record.created_at,
     created_by: record.created_by,
   };
-}
-
-const UNITS: Array<[string, number]> = [
-  ['d', 86_400_000],
-  ['h', 3_600_000],
-  ['m', 60_000],
-  ['s', 1_000],
-];
-
-/** A duration in the config's notation (60000 → `1m`), in the largest unit that is exact. */
-export function durationText(ms: number): string {
-  for (const [unit, size] of UNITS) if (ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
 }

@@ -92,6 +92,7 @@ export class KeyStore {
           roles: record.roles,
           namespaces: record.namespaces,
           tools: record.tools ?? undefined,
+          inheritedTools: record.inherited_tools,
         },
         rateLimit: record.rate_limit
           ? { requests: record.rate_limit.requests, perMs: parseDuration(record.rate_limit.per)! }

@@ -16,6 +16,8 @@ export const runtimeKeyRecord = z.object({
   roles: names,
   namespaces: names,
   tools: z.object({ allow: names, deny: names }).nullable(),
+  /** The tool scopes of the tenant admin who created it (absent in records of before). */
+  inherited_tools: z.array(z.object({ allow: names, deny: names })).default([]),
   /** `per` as written (a duration like `1m`), so the stored value reads as the config does. */
   rate_limit: z
     .object({

@@ -106,6 +106,7 @@ export function outcomeOf(code: ErrorCode): EventOutcome {
     case ErrorCode.ForbiddenNamespace:
     case ErrorCode.ForbiddenOrigin:
     case ErrorCode.Forbidden:
+    case ErrorCode.ExceedsGrant:
     case ErrorCode.InsufficientScope:
       return 'forbidden';
     case ErrorCode.RateLimited:

@@ -9,6 +9,8 @@ export interface PermissionGrant {
   namespaces?: readonly string[];
   /** The principal's own tool scope (a key's `tools`). */
   tools?: ToolRules;
+  /** Further tool scopes it is bounded by: a created key's, those of the admin who created it. */
+  inheritedTools?: readonly ToolRules[];
   /** A key's `role` field (v1): `admin` makes the principal an admin whatever its roles. */
   role?: Role;
 }
@@ -52,6 +54,7 @@ export function resolvePermissions(
   };
   let admin = grant.role === 'admin';
   addTools(grant.tools);
+  for (const rules of grant.inheritedTools ?? []) addTools(rules);
   for (const name of grant.roles ?? []) {
     // The config's roles record has no prototype: `constructor` finds nothing.
     const role = config.roles[name];

@@ -85,6 +85,23 @@ export interface AdminActor {
   user: string | null;
   /** A tenant admin's tenant; null for an admin of every tenant. */
   tenant: string | null;
+  /**
+   * What the admin may itself do, from its principal: a tenant admin creates keys within it
+   * only. Absent (an analytics service of before it was sent): a tenant admin may create none.
+   */
+  grant?: AdminGrant;
+}
+
+/** An admin's own permissions, as its principal carries them (see Principal). */
+export interface AdminGrant {
+  /** Namespace names, or ["*"]. */
+  namespaces: string[];
+  roles: string[];
+  /** Every tool rule set the admin is bounded by (its key's own and its roles'). */
+  tools: ToolRules[];
+  /** null: `rate_limits.default` applies to it. */
+  rateLimit: RateLimitSpec | null;
+  expiresAt: number | null;
 }
 
 /** What an admin asks for in `POST /api/v1/admin/keys` (SPEC §5 v2); the auth service validates it. */
@@ -111,6 +128,11 @@ export interface KeyListing {
   roles: string[];
   namespaces: string[];
   tools: ToolRules | null;
+  /**
+   * Tool rule sets the key is bounded by besides its own `tools`: those of the tenant admin who
+   * created it (a key never reaches a tool its creator could not). Empty for file keys.
+   */
+  inherited_tools: ToolRules[];
   rate_limit: { requests: number; per: string } | null;
   expires_at: string | null;
   /** Whether the key may use the analytics and admin API (its `role`, or an admin role). */
@@ -122,7 +144,7 @@ export interface KeyListing {
 
 /** Why the auth service refused an admin request; the analytics service maps it to HTTP. */
 export type AdminRefusalCode =
-  'bad_request' | 'forbidden' | 'not_found' | 'conflict' | 'unavailable';
+  'bad_request' | 'forbidden' | 'exceeds_grant' | 'not_found' | 'conflict' | 'unavailable';
 
 export interface AdminRefusal {
   ok: false;

@@ -25,6 +25,8 @@ export enum ErrorCode {
   Forbidden = 'forbidden',
   /** (v2) The admin API: the key id is taken, or a file key cannot be changed there. */
   Conflict = 'conflict',
+  /** (v2) The admin API: a tenant admin asked for a key with more access than it has itself. */
+  ExceedsGrant = 'exceeds_grant',
   InsufficientScope = 'insufficient_scope',
   Unavailable = 'unavailable',
   Internal = 'internal_error',
@@ -71,6 +73,7 @@ export const ERROR_MAP: Record<ErrorCode, ErrorMapping> = {
   [ErrorCode.UriTooLong]: { status: 414, rpcCode: -32600 },
   [ErrorCode.Forbidden]: { status: 403, rpcCode: -32003 },
   [ErrorCode.Conflict]: { status: 409, rpcCode: -32600 },
+  [ErrorCode.ExceedsGrant]: { status: 403, rpcCode: -32003 },
   [ErrorCode.InsufficientScope]: { status: 403, rpcCode: -32003 },
   [ErrorCode.Unavailable]: { status: 503, rpcCode: -32053 },
   [ErrorCode.Internal]: { status: 500, rpcCode: -32603 },
