@@ -9,6 +9,8 @@ import {
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
 import { ROOT } from '../../../test/support/processes.js';
+import { sha256Hex } from '#common';
+import { credentialOf } from '../src/auth/credential.js';
 import { ForwardingMarks } from '../src/sessions/forwarding-mark.js';
 import { FORWARDED_HEADER } from '../src/upstream/forwarded.js';
 import { drainedOrClosed } from '../src/upstream/sse-relay.js';
@@ -184,7 +186,7 @@ describe('forwarding marks', () => {
       method: 'POST',
       target: '/mcp/limited',
       body: Buffer.from(body),
-      keyId: 'up',
+      principal: JSON.stringify(['up', credentialOf(sha256Hex(key))]),
       requestId: 'marked-1',
     });
     expect((await send(mark)).status).toBe(200); // counted on the edge that forwarded it

@@ -18,6 +18,7 @@ import {
 } from '#common';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { AuthFailureLimiter } from './auth-failures.js';
+import { credentialOf } from './credential.js';
 import { looksLikeJwt, type TokenVerifier } from './token-verifier.js';
 
 interface CacheEntry {
@@ -212,7 +213,10 @@ export class KeyVerifier {
       .send(AUTH_KEY_VERIFY, { keySha256: digest }, { timeoutMs: this.verifyTimeoutMs })
       .then(
         (reply) => {
-          const principal = reply.ok && reply.principal ? reply.principal : null;
+          const principal =
+            reply.ok && reply.principal
+              ? { ...reply.principal, credential: credentialOf(digest) }
+              : null;
           // A drop while the question was out (a revocation) makes its answer unsafe to keep.
           if (generation === this.generation) this.remember(digest, principal, now);
           return principal;

@@ -25,6 +25,7 @@ import type { VirtualServers } from '../virtual/virtual-servers.js';
 import type { EraProbe } from './era-probe.js';
 import { ENVELOPE, metaOf, MODERN_VERSION, namedRevision } from './modern.js';
 import type { RequestStates } from './request-state.js';
+import { principalRef } from '../auth/credential.js';
 
 type Json = Record<string, unknown>;
 
@@ -335,7 +336,7 @@ export class EraBridge implements Upstream {
   private ownerOf(admitted: Admitted, requestState: unknown): Admitted['claims'] | undefined {
     const state = this.deps.states.open(requestState);
     if (!state || state.e === this.deps.edgeId || !state.u || admitted.forwarded) return undefined;
-    if (state.k !== admitted.principal.keyId) return undefined;
+    if (state.k !== principalRef(admitted.principal)) return undefined;
     return {
       k: state.k,
       n: admitted.request.namespace,
@@ -350,7 +351,7 @@ export class EraBridge implements Upstream {
   private retry(admitted: Admitted, message: RpcMessage, params: Json): void {
     const state = this.deps.states.open(params.requestState);
     const found =
-      state && state.k === admitted.principal.keyId && state.e === this.deps.edgeId
+      state && state.k === principalRef(admitted.principal) && state.e === this.deps.edgeId
         ? this.find(state.c, state.o)
         : undefined;
     const call = found?.call;
@@ -630,7 +631,7 @@ export class EraBridge implements Upstream {
     const meta = admitted.parsed ? metaOf(admitted.parsed.messages[0].value) : undefined;
     const capabilities = JSON.stringify(meta?.[ENVELOPE.capabilities] ?? {});
     const digest = createHash('sha256').update(capabilities).digest('base64url').slice(0, 16);
-    return `${targetOf(admitted.principal.keyId, admitted.request.namespace)}${digest}`;
+    return `${targetOf(principalRef(admitted.principal), admitted.request.namespace)}${digest}`;
   }
 
   /**

@@ -10,6 +10,7 @@ import {
   type ServerConfig,
 } from '#common';
 import { challenged } from '../auth/challenge.js';
+import { principalRef } from '../auth/credential.js';
 import { type KeyVerifier, mayUseNamespace } from '../auth/key-verifier.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import { enforceRequestPolicy } from '../filtering/request-policy.js';
@@ -189,7 +190,7 @@ export class Admission {
 
   /**
    * The client's session id (header, or `?session=` on legacy routes) must be signed by us, for
-   * this key and namespace and the session kind the route serves, and not ended with DELETE.
+   * this credential (not only its key id: see principalRef) and namespace and the session kind the route serves, and not ended with DELETE.
    * Anything else is 404 unknown_session.
    */
   private sessionOf(
@@ -207,7 +208,7 @@ export class Admission {
     const claims = this.deps.sessions.decode(token);
     if (
       !claims ||
-      claims.k !== principal.keyId ||
+      claims.k !== principalRef(principal) ||
       claims.n !== request.namespace ||
       // The session kind the route serves: relayed as is, or bridged in an edge (and on a
       // relaying route, the bridge of a 2025 client to a 2026-07-28 backend).
@@ -227,7 +228,7 @@ export class Admission {
       method: request.raw.method ?? 'GET',
       target: request.raw.url ?? '/',
       body: request.body,
-      keyId: principal.keyId,
+      principal: principalRef(principal),
       requestId: request.requestId,
     });
   }

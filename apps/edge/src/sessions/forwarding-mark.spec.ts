@@ -4,7 +4,7 @@ const request: MarkedRequest = {
   method: 'POST',
   target: '/mcp/stdio?x=1',
   body: Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping"}'),
-  keyId: 'alice',
+  principal: 'alice',
   requestId: 'req-1',
 };
 
@@ -22,7 +22,7 @@ describe('ForwardingMarks', () => {
     ['another query', { target: '/mcp/stdio?x=2' }],
     ['another body', { body: Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/list"}') }],
     ['no body', { body: undefined }],
-    ['another key', { keyId: 'mallory' }],
+    ['another key', { principal: 'mallory' }],
     ['another request id', { requestId: 'req-2' }],
   ])('refuses a mark presented with %s', (_name, change) => {
     const marks = new ForwardingMarks('secret');

@@ -10,7 +10,8 @@ export interface MarkedRequest {
   /** Path and query, as sent. */
   target: string;
   body: Buffer | undefined;
-  keyId: string;
+  /** The sender's principal and credential (principalRef), not only its key id. */
+  principal: string;
   requestId: string;
 }
 
@@ -18,7 +19,7 @@ export interface MarkedRequest {
  * The mark an edge puts on a request it forwards to the edge that holds its session, so the
  * owner knows its rate limits were counted already (SPEC §6). An HMAC with the shared session
  * secret over the time and everything that makes the request what it is — method, path and
- * query, a digest of the body, the key id, the request id — valid for seconds and accepted once:
+ * query, a digest of the body, the credential, the request id — valid for seconds and accepted once:
  * a captured mark is worth nothing on another request, later, or a second time.
  */
 export class ForwardingMarks {
@@ -53,7 +54,7 @@ export class ForwardingMarks {
       .digest('base64url');
     return createHmac('sha256', this.secret)
       .update(
-        [at, request.method, request.target, body, request.keyId, request.requestId].join('\n'),
+        [at, request.method, request.target, body, request.principal, request.requestId].join('\n'),
       )
       .digest('base64url');
   }

@@ -17,6 +17,7 @@ import type { SessionCodec } from '../sessions/session-codec.js';
 import type { ServerNames } from '../virtual/server-names.js';
 import type { VirtualServers } from '../virtual/virtual-servers.js';
 import type { Upstream } from './upstream.js';
+import { principalRef } from '../auth/credential.js';
 
 export interface BridgedDeps {
   catalog: ToolCatalog;
@@ -152,7 +153,7 @@ export class BridgedUpstream implements Upstream {
             ),
       token: (sessionId) =>
         deps.sessions.encode({
-          k: principal.keyId,
+          k: principalRef(principal),
           n: name,
           t: 'b',
           b: sessionId,

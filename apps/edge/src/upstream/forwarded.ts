@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Admitted } from '../pipeline/admission.js';
 import type { ForwardingMarks } from '../sessions/forwarding-mark.js';
 import type { Upstream } from './upstream.js';
+import { principalRef } from '../auth/credential.js';
 
 export const FORWARDED_HEADER = 'x-mcp-gateway-forwarded';
 const HOP_BY_HOP = new Set([
@@ -49,7 +50,7 @@ export class ForwardedUpstream implements Upstream {
       method: req.method ?? 'GET',
       target: req.url ?? '/',
       body,
-      keyId: admitted.principal.keyId,
+      principal: principalRef(admitted.principal),
       requestId,
     });
     const abort = new AbortController();

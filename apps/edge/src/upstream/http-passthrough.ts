@@ -14,6 +14,7 @@ import { MessageTap } from '../tap/message-tap.js';
 import { hasTraceMeta, type TraceContext, writeTraceMeta } from '../tracing/tracing.js';
 import { relaySse } from './sse-relay.js';
 import type { Upstream } from './upstream.js';
+import { principalRef } from '../auth/credential.js';
 
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
 
@@ -295,7 +296,7 @@ export class HttpPassthrough implements Upstream {
   private gatewaySessionId(admitted: Admitted, backendSessionId: string): string {
     const who = admitted.exchange.identity;
     return this.sessions.encode({
-      k: admitted.principal.keyId,
+      k: principalRef(admitted.principal),
       n: admitted.request.namespace,
       t: 'h',
       b: backendSessionId,

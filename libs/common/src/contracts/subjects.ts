@@ -53,6 +53,12 @@ export interface Principal {
   rateLimit: RateLimitSpec | null;
   /** Epoch ms after which the key is refused; null when it never expires. */
   expiresAt: number | null;
+  /**
+   * (v2) A fingerprint of the API key that proved the principal, set by the edge that checked
+   * it: sessions are bound to it besides the key id, so a key id issued again, or a file key's
+   * new secret, inherits no session. Absent for an OAuth principal (its id is the subject).
+   */
+  credential?: string;
 }
 
 export interface VerifyKeyRequest {
