@@ -45,6 +45,12 @@ describe('mcp-gateway CLI usage', () => {
     ],
     ['revoke without an id', ['keys', 'revoke'], undefined, 'exactly one key id'],
     ['revoke with two ids', ['keys', 'revoke', 'a', 'b'], undefined, 'exactly one key id'],
+    [
+      'revoke with a secret where the id belongs (not sent, not echoed)',
+      ['keys', 'revoke', 'mcpgw_Q2hlY2tTZWNyZXRTaGFwZWRMaWtlQUtleTAxMjM0NTY3OA'],
+      undefined,
+      'that is a key’s secret (not sent)',
+    ],
     ['no admin key', ['keys', 'list'], {}, 'set MCP_GATEWAY_ADMIN_KEY'],
     [
       'a URL that is not http',
@@ -58,5 +64,6 @@ describe('mcp-gateway CLI usage', () => {
     expect(result.out).toBe('');
     expect(result.err).toContain(message);
     expect(result.err).toContain('Usage: mcp-gateway keys');
+    expect(result.err).not.toContain('mcpgw_Q2hlY2tTZWNyZXRTaGFwZWRMaWtlQUtleTAxMjM0NTY3OA');
   });
 });

@@ -18,6 +18,8 @@ export const EXIT_API_ERROR = 1;
 export const EXIT_USAGE = 2;
 
 const DEFAULT_URL = 'http://localhost:8081';
+/** How key secrets begin (libs/common SECRET_PREFIX; the CLI depends on nothing but Node). */
+const SECRET_PREFIX = 'mcpgw_';
 const TIMEOUT_MS = 15_000;
 
 export const USAGE = `Usage: mcp-gateway keys <command> [options]
@@ -143,6 +145,11 @@ export async function runCli(
       case 'revoke': {
         if (rest.length !== 1) throw new UsageError('keys revoke needs exactly one key id');
         const id = rest[0];
+        if (id.toLowerCase().includes(SECRET_PREFIX)) {
+          throw new UsageError(
+            'keys revoke needs a key id, and that is a key’s secret (not sent): see keys list',
+          );
+        }
         await api.call('DELETE', `/${encodeURIComponent(id)}`);
         io.out(values.json ? `${JSON.stringify({ id, revoked: true })}\n` : `Revoked key ${id}.\n`);
         return EXIT_OK;

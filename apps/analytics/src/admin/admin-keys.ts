@@ -13,6 +13,8 @@ import {
   type ReplyOf,
   type RequestOf,
   type RequestSubject,
+  looksLikeSecret,
+  SECRET_PREFIX,
   sha256Hex,
 } from '#common';
 import type { Logger } from 'pino';
@@ -77,8 +79,18 @@ export class AdminKeys {
   }
 
   async revoke(id: string, principal: Principal, context: AdminRequestContext): Promise<void> {
-    const audit = { method: 'admin/keys/revoke', principal, context, target: id, status: 204 };
+    // A secret where the id belongs is refused without being echoed, sent on or recorded.
+    const secret = looksLikeSecret(id);
+    const target = secret ? null : id;
+    const audit = { method: 'admin/keys/revoke', principal, context, target, status: 204 };
     await this.audit.audited(audit, async () => {
+      if (secret) {
+        throw new GatewayError(
+          ErrorCode.BadRequest,
+          'that is a key’s secret, not its id: revoke a key by its id (keys list shows them); ' +
+            'the secret was not recorded, but treat it as exposed',
+        );
+      }
       const reply = await this.send(AUTH_ADMIN_KEYS_REVOKE, { actor: actorOf(principal), id });
       if (!reply.ok) throw refused(reply);
       return { result: undefined, target: id };
@@ -104,7 +116,7 @@ export class AdminKeys {
 
 /** A new key's secret: 32 random bytes, with a prefix that says what it is (secret scanners). */
 export function newSecret(): string {
-  return `mcpgw_${randomBytes(32).toString('base64url')}`;
+  return `${SECRET_PREFIX}${randomBytes(32).toString('base64url')}`;
 }
 
 function actorOf(principal: Principal): AdminActor {

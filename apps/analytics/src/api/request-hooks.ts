@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { redactSecrets } from '#common';
 import type { Logger } from 'pino';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -15,7 +16,7 @@ export function requestId(request: { headers: IncomingHttpHeaders }): string {
 /**
  * Echoes X-Request-Id on every response (errors and 404s included) and logs one line per
  * request. The line has the path but not the query string, and no headers: keys never reach
- * the log even when a client misplaces one.
+ * the log even when a client misplaces one (a path segment shaped like a key is redacted).
  */
 export function installRequestHooks(fastify: FastifyInstance, logger: Logger): void {
   fastify.addHook('onRequest', async (request, reply) => {
@@ -26,7 +27,8 @@ export function installRequestHooks(fastify: FastifyInstance, logger: Logger): v
       {
         request_id: request.id,
         method: request.method,
-        path: request.url.split('?')[0],
+        // A secret pasted where an id belongs (DELETE /api/v1/admin/keys/mcpgw_…) is not logged.
+        path: redactSecrets(request.url.split('?')[0]),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       },

@@ -1,11 +1,23 @@
-import { type GatewayConfig, KEY_ID, KEY_ID_HELP, parseDuration } from '#common';
+import {
+  type GatewayConfig,
+  KEY_ID,
+  KEY_ID_HELP,
+  looksLikeSecret,
+  parseDuration,
+  SECRET_PREFIX,
+} from '#common';
 import { z } from 'zod';
 
 const glob = z.string().min(1, 'must not be empty');
 
 /** The body of `POST /api/v1/admin/keys` (SPEC §5 v2): a file key's fields, minus the secret. */
 const newKeyInput = z.strictObject({
-  id: z.string().regex(KEY_ID, KEY_ID_HELP).optional(),
+  id: z
+    .string()
+    .regex(KEY_ID, KEY_ID_HELP)
+    // An id never looks like a secret, so one that does is refused (and redacted) as a secret.
+    .refine((id) => !looksLikeSecret(id), `must not contain ${SECRET_PREFIX} (how secrets begin)`)
+    .optional(),
   user: z
     .string({ error: (issue) => (issue.input === undefined ? 'required' : 'must be a string') })
     .min(1, 'must not be empty')

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { digestsEqual, sha256Hex } from './keys.js';
+import { digestsEqual, redactSecrets, sha256Hex } from './keys.js';
 
 describe('sha256Hex', () => {
   it.each([
@@ -30,6 +30,25 @@ describe('digestsEqual', () => {
   ])('%s → %s', (_name, a, b, equal) => {
     expect(digestsEqual(a, b)).toBe(equal);
     expect(digestsEqual(b, a)).toBe(equal);
+  });
+});
+
+describe('redactSecrets', () => {
+  it.each([
+    [
+      'a secret as a path segment',
+      '/api/v1/admin/keys/mcpgw_Q2hlY2tTZWNyZXRTaGFwZWRMaWtlQUtleTAxMjM0NTY3OA',
+      '/api/v1/admin/keys/[redacted]',
+    ],
+    [
+      'a percent-encoded one',
+      '/api/v1/admin/keys/MCPGW%5FQ2hlY2tTZWNyZXRTaGFwZWRMaWtlQUtleTAxMjM0NTY3OA',
+      '/api/v1/admin/keys/[redacted]',
+    ],
+    ['a key id', '/api/v1/admin/keys/alice-api', '/api/v1/admin/keys/alice-api'],
+    ['a path without ids', '/api/v1/summary', '/api/v1/summary'],
+  ])('keeps %s out of a log line', (_name, path, logged) => {
+    expect(redactSecrets(path)).toBe(logged);
   });
 });
 

@@ -12,6 +12,34 @@ export function digestsEqual(a: string, b: string): boolean {
   return left.length === right.length && left.length > 0 && timingSafeEqual(left, right);
 }
 
+/** How every generated key secret begins (`mcpgw_` + 43 base64url characters): scanners know it. */
+export const SECRET_PREFIX = 'mcpgw_';
+
+/**
+ * Whether text is shaped like a key secret: the generated prefix, anywhere in it. Such text is
+ * never logged or stored where an id belongs (a key id may not have that shape, so an id that
+ * does is a secret pasted in the wrong place).
+ */
+export function looksLikeSecret(text: string): boolean {
+  return text.toLowerCase().includes(SECRET_PREFIX);
+}
+
+/** Text with every path segment shaped like a secret replaced, for a log line. */
+export function redactSecrets(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => (looksLikeSecret(safeDecode(segment)) ? '[redacted]' : segment))
+    .join('/');
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 /** Paths pino must censor on every log line: keys, bearer tokens, session secrets. */
 export const REDACT_PATHS = [
   'req.headers.authorization',
