@@ -21,7 +21,8 @@ import { type AuthHandle, startAuth } from '../apps/auth/src/bootstrap.js';
 import { type CliIo, runCli } from '../apps/cli/src/cli.js';
 import { type EdgeHandle, startEdge } from '../apps/edge/src/bootstrap.js';
 import { eventually } from './support/eventually.js';
-import { freePort } from './support/processes.js';
+import { freePort, ROOT } from './support/processes.js';
+import { StreamableRawClient } from './support/raw-client.js';
 import { type PrivateNatsServer, startPrivateNatsServer } from './support/private-nats-server.js';
 import { ToolboxBackend } from './support/toolbox-backend.js';
 
@@ -39,12 +40,15 @@ function configYaml(backendUrl: string, prefix: string): string {
   return `
 namespaces:
   tools: { upstream: { url: "${backendUrl}" } }
+  tools2: { upstream: { url: "${backendUrl}" } }
+  rec: { upstream: { command: "${process.execPath}", args: ["${join(ROOT, 'test/support/toolbox-stdio.mjs')}"] } }
 roles:
   analyst: { namespaces: ["tools"], tools: { deny: ["delete_*"] } }
   auditor: { admin: true }
+  ops: { admin: true, namespaces: ["*"] }
 keys:
   - { id: ops, key: "${ADMIN_KEY}", role: admin, namespaces: ["*"] }
-  - { id: acme-ops, key: "${ACME_ADMIN_KEY}", tenant: acme, roles: ["auditor"] }
+  - { id: acme-ops, key: "${ACME_ADMIN_KEY}", tenant: acme, roles: ["auditor"], namespaces: ["tools", "rec"], tools: { deny: ["delete_*"] } }
   - { id: globex-ops, key: "${GLOBEX_ADMIN_KEY}", tenant: globex, role: admin }
   - { id: acme-file, user: file@acme.example, key: "${FILE_USER_KEY}", tenant: acme, namespaces: ["tools"], rate_limit: { requests: 100, per: 1m } }
 # The test polls with revoked keys from one address: those refusals must not lock it out.
@@ -277,6 +281,7 @@ describe('keys at run time over NATS: two auth replicas, three edges, the admin 
       roles: [],
       namespaces: ['tools'],
       tools: null,
+      inherited_tools: [],
       rate_limit: { requests: 100, per: '1m' },
       expires_at: null,
       admin: false,
@@ -344,6 +349,109 @@ describe('keys at run time over NATS: two auth replicas, three edges, the admin 
     await everyEdgeAnswers(acmeKey.key, 401, 2_000);
     expect((await api('DELETE', '/global-bot', ADMIN_KEY)).status).toBe(204);
     expect(globalKey.id).toBe('global-bot');
+  });
+
+  it('keeps a tenant admin’s new keys within its own access: 403 exceeds_grant naming the excess', async () => {
+    const wider = await api('POST', '', ACME_ADMIN_KEY, {
+      user: 'x',
+      roles: ['ops'],
+      namespaces: ['*'],
+    });
+    expect(wider.status).toBe(403);
+    const { error } = wider.body as { error: { code: string; message: string } };
+    expect(error.code).toBe('exceeds_grant');
+    expect(error.message).toContain('roles.0: "ops" is not a role this admin holds');
+    expect(error.message).toContain(
+      'namespaces.0: "*" needs an admin that may use every namespace',
+    );
+    const elsewhere = await api('POST', '', ACME_ADMIN_KEY, { user: 'x', namespaces: ['tools2'] });
+    expect(elsewhere).toMatchObject({
+      status: 403,
+      body: {
+        error: { code: 'exceeds_grant', message: expect.stringContaining('"tools2"') as string },
+      },
+    });
+    expect((await list()).map((key) => key.user)).not.toContain('x');
+
+    // Within it, the key works, and never reaches a tool its creator may not call.
+    const scoped = await create(
+      { id: 'acme-scoped', user: 'y', namespaces: ['tools'] },
+      ACME_ADMIN_KEY,
+    );
+    expect((await list(ACME_ADMIN_KEY)).find((key) => key.id === 'acme-scoped')).toMatchObject({
+      tools: null,
+      inherited_tools: [{ allow: ['*'], deny: ['delete_*'] }],
+    });
+    await everyEdgeAnswers(scoped.key, 200, 2_000);
+    const client = new StreamableRawClient([edges[0].handle.url], 'tools', scoped.key);
+    await client.initialize();
+    const listed = await client.post({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    const tools = (listed.messages[0].result as { tools: Array<{ name: string }> }).tools;
+    expect(tools.map((tool) => tool.name)).toContain('read_note');
+    expect(tools.map((tool) => tool.name)).not.toContain('delete_note');
+    const call = await client.post({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'delete_note', arguments: {} },
+    });
+    expect(call.messages[0]).toMatchObject({ error: { message: 'Tool not found: delete_note' } });
+    expect(backend.ran).not.toContain('delete_note');
+  });
+
+  it('binds a session to the key, not its id: a revoked id issued again takes over nothing', async () => {
+    const first = await create({ id: 'reuse1', user: 'g', tenant: 'globex', namespaces: ['rec'] });
+    const owner = new StreamableRawClient([edges[0].handle.url], 'rec', first.key);
+    expect((await owner.initialize()).status).toBe(200);
+    expect(owner.sessionId).toBeDefined();
+    expect((await api('DELETE', '/reuse1', ADMIN_KEY)).status).toBe(204);
+
+    // Another tenant's admin gets the id again; the new key presents the old key's session.
+    const second = await create({ id: 'reuse1', user: 'a', namespaces: ['rec'] }, ACME_ADMIN_KEY);
+    const thief = new StreamableRawClient([edges[0].handle.url], 'rec', second.key);
+    thief.sessionId = owner.sessionId;
+    const stolen = await thief.post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'echo', arguments: {} },
+    });
+    expect(stolen.status).toBe(404);
+    expect(stolen.text).toContain('unknown_session');
+
+    // Its own session works.
+    const own = new StreamableRawClient([edges[0].handle.url], 'rec', second.key);
+    await own.initialize();
+    const answer = await own.post({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+    expect(answer.status).toBe(200);
+  });
+
+  it('refuses a secret where a key id belongs with 400, never echoing or recording it', async () => {
+    const { key } = await create({ user: 'pasted@example.com', namespaces: ['tools'] });
+    for (const path of [`/${key}`, `/${encodeURIComponent(key.toUpperCase())}`]) {
+      const answer = await api('DELETE', path, ADMIN_KEY);
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({ error: { code: 'bad_request' } });
+      expect(JSON.stringify(answer.body)).not.toContain(key);
+    }
+    // Not revoked (nothing was sent on), and no audit event holds it.
+    await everyEdgeAnswers(key, 200, 2_000);
+    const refused = (event: McpEvent) =>
+      event.method === 'admin/keys/revoke' && event.http_status === 400;
+    const events = await eventually(
+      async () => {
+        const all = await auditEvents();
+        return all.filter(refused).length >= 2 ? all : undefined;
+      },
+      10_000,
+      'the refusals in the audit events',
+      100,
+    );
+    expect(JSON.stringify(events)).not.toContain(key.slice(6));
+    expect(events.filter(refused).map((event) => event.tool)).toEqual([null, null]);
+    // An id may not take the shape of a secret either.
+    const shaped = await api('POST', '', ADMIN_KEY, { id: 'mcpgw_x', user: 'x' });
+    expect(shaped).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } });
   });
 
   it.each([
@@ -499,8 +607,12 @@ describe('keys at run time over NATS: two auth replicas, three edges, the admin 
         { outcome: 'bad_request', http_status: 409, error_code: 'conflict' },
       ],
       [
-        { method: 'admin/keys/create', key_id: 'acme-ops', outcome: 'forbidden' },
-        { http_status: 403, tenant: 'acme', error_code: 'forbidden' },
+        { method: 'admin/keys/create', key_id: 'acme-ops', error_code: 'forbidden' },
+        { http_status: 403, tenant: 'acme', outcome: 'forbidden' },
+      ],
+      [
+        { method: 'admin/keys/create', key_id: 'acme-ops', error_code: 'exceeds_grant' },
+        { http_status: 403, tenant: 'acme', outcome: 'forbidden' },
       ],
       [
         { method: 'admin/keys/revoke', key_id: 'globex-ops', tool: 'acme-bot' },
