@@ -1,11 +1,12 @@
 // A member for virtual-server tests: a plain MCP server (the official SDK's low-level Server)
 // whose tools page by `pageSize`, overlap by name with other members (`echo`), and exercise what
 // a virtual server routes: progress, sampling (a request to the client), a tool that adds a tool
-// (list_changed), a resource and a prompt. Served over Streamable HTTP (member-backend.ts), legacy
+// (list_changed), a resource, a prompt and completions. Served over Streamable HTTP (member-backend.ts), legacy
 // SSE (member-backend.ts) and stdio (member-stdio.mjs).
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
+  CompleteRequestSchema,
   CreateMessageResultSchema,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
@@ -28,11 +29,11 @@ export function createMember({
   const server = new Server(
     { name, version: '1.0.0' },
     {
-      capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
+      capabilities: { tools: { listChanged: true }, resources: {}, prompts: {}, completions: {} },
       instructions: `Use ${name} for ${name} things.`,
     },
   );
-  const tools = ['echo', `${name}_only`, 'progress', 'sample', 'grow'];
+  const tools = ['echo', `${name}_only`, 'progress', 'sample', 'grow', 'slow'];
   if (crashable) tools.push('crash');
   for (let i = 0; i < extra; i++) tools.push(`extra_${i}`);
   const definition = (tool) => ({
@@ -97,6 +98,13 @@ export function createMember({
         );
         return text(`${name} sampled: ${answers.map((a) => a.content.text).join(', ')}`);
       }
+      case 'slow': {
+        // `ms`: how long the call takes (a call still waiting while something else happens).
+        await new Promise((resolve) =>
+          setTimeout(resolve, Number(request.params.arguments?.ms ?? 200)),
+        );
+        return text(`${name} slept`);
+      }
       case 'crash':
         setTimeout(() => process.exit(1), 5);
         return text(`${name} crashes`);
@@ -135,5 +143,8 @@ export function createMember({
     }
     return { messages: [{ role: 'user', content: { type: 'text', text } }] };
   });
+  server.setRequestHandler(CompleteRequestSchema, (request) => ({
+    completion: { values: [`${name} completes ${request.params.argument.value}`], hasMore: false },
+  }));
   return server;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { eventually } from '../../../test/support/eventually.js';
@@ -20,15 +21,92 @@ const key = `era-${randomUUID()}`;
 const otherKey = `era-other-${randomUUID()}`;
 const http = new MemberBackend('http');
 const sse = new MemberBackend('sse');
+
+/**
+ * A backend that speaks only 2026-07-28 (raw HTTP, so that it can misbehave): its
+ * `subscriptions/listen` stream asks the client for sampling unprompted when `ask()` is called,
+ * a request that belongs to no call of anyone's.
+ */
+class UnpromptedAsker {
+  url = '';
+  private server?: Server;
+  private readonly listeners = new Set<ServerResponse>();
+
+  get listening(): number {
+    return this.listeners.size;
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => this.handle(body, res));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/mcp`;
+  }
+
+  ask(): void {
+    const request = {
+      jsonrpc: '2.0',
+      id: 'unprompted-1',
+      method: 'sampling/createMessage',
+      params: {
+        messages: [{ role: 'user', content: { type: 'text', text: 'unprompted' } }],
+        maxTokens: 5,
+      },
+    };
+    for (const res of this.listeners) res.write(`data: ${JSON.stringify(request)}\n\n`);
+  }
+
+  async stop(): Promise<void> {
+    for (const res of this.listeners) res.end();
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+
+  private handle(body: string, res: ServerResponse): void {
+    const message = JSON.parse(body || '{}') as { id?: unknown; method?: string };
+    const answer = (result: unknown): void => {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+    };
+    switch (message.method) {
+      case 'server/discover':
+        return answer({
+          supportedVersions: ['2026-07-28'],
+          capabilities: { tools: { listChanged: true } },
+          _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'asker', version: '1' } },
+        });
+      case 'tools/list':
+        return answer({ resultType: 'complete', tools: [] });
+      case 'subscriptions/listen':
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(
+          `data: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: { toolsListChanged: true } } })}\n\n`,
+        );
+        this.listeners.add(res);
+        res.on('close', () => this.listeners.delete(res));
+        return;
+      default:
+        res.writeHead(202).end();
+    }
+  }
+}
+
+const asker = new UnpromptedAsker();
 const dir = tempDir('era');
+const stdioLog = join(dir, 'stdio.log');
 let gateway: InProcessGateway;
 const url = (path: string, edge = 0) => `http://127.0.0.1:${gateway.edges[edge].port}/mcp/${path}`;
 
 beforeAll(async () => {
-  await Promise.all([http.start(), sse.start()]);
-  const log = join(dir, 'stdio.log');
-  writeFileSync(log, '');
-  const stdio = `command: "${process.execPath}", args: ["${join(ROOT, 'test/support/member-stdio.mjs')}"], env: { MEMBER_NAME: stdio, MEMBER_LOG: "${log}" }`;
+  await Promise.all([http.start(), sse.start(), asker.start()]);
+  writeFileSync(stdioLog, '');
+  const member = `command: "${process.execPath}", args: ["${join(ROOT, 'test/support/member-stdio.mjs')}"]`;
+  const stdio = `${member}, env: { MEMBER_NAME: stdio, MEMBER_LOG: "${stdioLog}" }`;
   gateway = await startInProcessGateway(
     `
 server: { max_sessions_per_key: 3 }
@@ -36,8 +114,13 @@ namespaces:
   http: { upstream: { url: "${http.url}/mcp" } }
   sse: { upstream: { url: "${sse.url}/sse", transport: sse } }
   stdio: { upstream: { ${stdio} }, tools: { deny: ["stdio_only"] } }
+  asker: { upstream: { url: "${asker.url}" } }
+  broken: { upstream: { command: /nonexistent/bin } }
+  gone: { upstream: { url: "http://127.0.0.1:1/sse", transport: sse } }
+  full: { upstream: { ${member}, env: { MEMBER_NAME: full }, max_children: 1, warm: 0 } }
 servers:
   both: { namespaces: [http, stdio] }
+  mixed: { namespaces: [asker, stdio] }
 keys:
   - { id: era, key: "${key}", namespaces: ["*"] }
   - { id: other, key: "${otherKey}", namespaces: ["*"] }
@@ -48,7 +131,7 @@ keys:
 
 afterAll(async () => {
   await gateway?.stop();
-  await Promise.all([http.stop(), sse.stop()]);
+  await Promise.all([http.stop(), sse.stop(), asker.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -498,5 +581,84 @@ describe('what a modern request must be', () => {
     expect(sseResult(await own.text())).toMatchObject({
       content: [{ type: 'text', text: 'stdio sampled: forged' }],
     });
+  });
+});
+
+describe('a 2026-07-28 client on a namespace (not a virtual server)', () => {
+  /** A raw 2026-07-28 request's status and JSON-RPC answer (JSON, or the last SSE event). */
+  const ask = async (ns: string, id: number, method: string, capabilities = {}) => {
+    const answer = await postModern(url(ns), key, id, method, {}, capabilities);
+    const text = await answer.text();
+    const body = text.trimStart().startsWith('{')
+      ? (JSON.parse(text) as Record<string, unknown>)
+      : { result: sseResult(text) };
+    return { status: answer.status, body };
+  };
+
+  it.each([
+    ['broken', 'a command that does not exist'],
+    ['gone', 'a legacy SSE backend that does not answer'],
+  ])('answers on %s (%s) 502 upstream_error, never an empty success', async (ns) => {
+    for (const [id, method] of [
+      [1, 'server/discover'],
+      [2, 'tools/list'],
+      [3, 'prompts/list'],
+    ] as const) {
+      const { status, body } = await ask(ns, id, method);
+      expect({ method, status }).toEqual({ method, status: 502 });
+      expect(body).toMatchObject({ id, error: { data: { code: 'upstream_error' } } });
+    }
+  });
+
+  it('answers 503 when the namespace has no room for another child', async () => {
+    expect((await ask('full', 1, 'tools/list', { first: {} })).status).toBe(200);
+    // Other capabilities: another backend session, which max_children (1) has no room for.
+    const { status, body } = await ask('full', 2, 'tools/list', { second: {} });
+    expect(status).toBe(503);
+    expect(body).toMatchObject({ id: 2, error: { data: { code: 'unavailable' } } });
+  });
+
+  it('answers server/discover with the backend’s own server info and instructions', async () => {
+    const { status, body } = await ask('stdio', 1, 'server/discover');
+    expect(status).toBe(200);
+    expect(body.result).toMatchObject({
+      instructions: 'Use stdio for stdio things.',
+      _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'stdio', version: '1.0.0' } },
+    });
+  });
+});
+
+describe('a member’s request for input on a virtual server bridged for 2026-07-28', () => {
+  it('is never shown under a call routed to another member, whose own answer still arrives', async () => {
+    const capabilities = { sampling: {} };
+    // The connection and its members first: the modern member then listens.
+    const listed = await postModern(url('mixed'), key, 1, 'tools/list', {}, capabilities);
+    expect(listed.status).toBe(200);
+    await listed.text();
+    await eventually(() => asker.listening > 0, 5_000, 'the modern member to listen');
+    const ran = readFileSync(stdioLog, 'utf8').split('\n').length;
+    const pending = postModern(
+      url('mixed'),
+      key,
+      2,
+      'tools/call',
+      { name: 'stdio__slow', arguments: { ms: 1_000 } },
+      capabilities,
+    );
+    await eventually(
+      () =>
+        readFileSync(stdioLog, 'utf8')
+          .split('\n')
+          .slice(ran - 1)
+          .includes('slow'),
+      5_000,
+      'the slow call to run on stdio',
+    );
+    asker.ask(); // on its listen stream: no call's, least of all stdio's
+    const answer = await pending;
+    expect(answer.status).toBe(200);
+    const result = sseResult(await answer.text()) as { resultType?: string };
+    expect(result.resultType).toBe('complete');
+    expect(textOf(result)).toBe('stdio slept');
   });
 });

@@ -121,8 +121,8 @@ export class BridgeSessions implements WarmPoolHost {
 
   /**
    * A connection to `namespace`'s backend for a member of a virtual server's session: a stdio
-   * member's child counts against its namespace's `max_children` (a full namespace refuses, as
-   * for a session of its own) until `release`.
+   * member's child counts against its namespace's `max_children` (a full namespace refuses with
+   * 503 `unavailable`, as for a session of its own) until `release`.
    */
   memberConnection(namespace: string, logger: Logger): { transport: Transport; release(): void } {
     const upstream = this.config.current.namespaces[namespace]?.upstream;
@@ -133,8 +133,14 @@ export class BridgeSessions implements WarmPoolHost {
         (this.held.get(namespace) ?? 0) +
         this.warm.size(namespace) -
         (this.warm.has(namespace, upstream) ? 1 : 0);
-      if (used >= upstream.max_children)
-        throw new Error(`namespace ${namespace} has no room for another child`);
+      if (used >= upstream.max_children) {
+        const sessions = [...this.sessions.values()].filter((s) => s.namespace === namespace);
+        throw new GatewayError(
+          ErrorCode.Unavailable,
+          `Too many sessions for namespace ${namespace}; try again later`,
+          { 'Retry-After': String(retryAfterSeconds(sessions)) },
+        );
+      }
       this.held.set(namespace, (this.held.get(namespace) ?? 0) + 1);
     }
     const transport = this.connector(namespace, upstream)(logger);

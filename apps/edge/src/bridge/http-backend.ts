@@ -2,12 +2,14 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpUpstreamConfig } from '#common';
 import type { Dispatcher } from 'undici';
+import { isResponse, type RpcId } from '../jsonrpc/messages.js';
 import {
   backendAgent as agent,
   dispatchTarget,
   eachEventData,
   readBounded,
 } from './backend-http.js';
+import { markRelated } from './related-request.js';
 
 /** A GET stream that ended is opened again after this (while the session lasts). */
 const RECONNECT_MS = 1_000;
@@ -49,6 +51,9 @@ export class StreamableHttpBackend implements Transport {
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw new Error('backend connection closed');
     const body = JSON.stringify(message);
+    // What the backend sends on this POST's answer is this request's (a notification's: none).
+    const id = (message as { id?: RpcId | null }).id;
+    const related = isResponse(message) ? null : (id ?? null);
     const response = await agent.request({
       origin: this.origin,
       path: this.path,
@@ -73,13 +78,13 @@ export class StreamableHttpBackend implements Transport {
       throw new Error('the backend no longer knows the session (404)');
     }
     if (type.startsWith('text/event-stream') && response.statusCode === 200) {
-      void this.read(response.body);
+      void this.read(response.body, related);
       return;
     }
     if (type.startsWith('application/json')) {
       const text = await readBounded(response.body);
       // An error status with a JSON-RPC body is an answer (e.g. a 400 for a request).
-      if (this.deliver(text) || response.statusCode < 300) return;
+      if (this.deliver(text, related) || response.statusCode < 300) return;
     } else {
       await response.body.dump();
     }
@@ -151,7 +156,7 @@ export class StreamableHttpBackend implements Transport {
           again();
           return;
         }
-        await this.read(response.body);
+        await this.read(response.body, null);
         again();
       })
       .catch((error: unknown) => {
@@ -161,16 +166,16 @@ export class StreamableHttpBackend implements Transport {
   }
 
   /** Each event of an SSE answer, parsed once and handed on. */
-  private async read(body: Dispatcher.ResponseData['body']): Promise<void> {
+  private async read(body: Dispatcher.ResponseData['body'], related: RpcId | null): Promise<void> {
     try {
-      await eachEventData(body, (data) => this.deliver(data));
+      await eachEventData(body, (data) => this.deliver(data, related));
     } catch (error) {
       if (!this.closed) this.onerror?.(asError(error));
     }
   }
 
   /** Hands on the JSON-RPC message(s) of `text`; false when it holds none. */
-  private deliver(text: string): boolean {
+  private deliver(text: string, related: RpcId | null): boolean {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -188,6 +193,7 @@ export class StreamableHttpBackend implements Transport {
       )
         continue;
       delivered = true;
+      markRelated(message as object, related);
       this.onmessage?.(message as JSONRPCMessage);
     }
     return delivered;

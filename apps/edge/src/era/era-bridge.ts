@@ -6,10 +6,11 @@ import {
   ErrorCode,
   GatewayError,
   isStdioUpstream,
-  type ServerConfig,
+  type Principal,
 } from '#common';
 import type { Logger } from 'pino';
 import { acceptsJson, ClientStream } from '../bridge/client-stream.js';
+import { relatedRequest } from '../bridge/related-request.js';
 import { outcomeOf, rpcErrorFor } from '../errors/error-writer.js';
 import type { ExchangeRecorder } from '../events/exchange-recorder.js';
 import { idKey, isResponse, type RpcId, type RpcMessage } from '../jsonrpc/messages.js';
@@ -19,11 +20,11 @@ import { MessageTap } from '../tap/message-tap.js';
 import type { ForwardedUpstream } from '../upstream/forwarded.js';
 import type { HttpPassthrough } from '../upstream/http-passthrough.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { ServerNames } from '../virtual/server-names.js';
-import type { VirtualBackend } from '../virtual/virtual-backend.js';
+import { VirtualBackend } from '../virtual/virtual-backend.js';
 import type { VirtualServers } from '../virtual/virtual-servers.js';
 import type { EraProbe } from './era-probe.js';
 import { ENVELOPE, metaOf, MODERN_VERSION, namedRevision } from './modern.js';
+import { NamespaceBackend } from './namespace-backend.js';
 import type { RequestStates } from './request-state.js';
 import { principalRef } from '../auth/credential.js';
 
@@ -111,10 +112,13 @@ interface Listener {
   uris: Set<string>;
 }
 
+/** What a connection holds: a virtual server's members, or a namespace's own backend. */
+type Backend = VirtualBackend | NamespaceBackend;
+
 /**
- * A backend connection held for modern clients: one 2025-era session (through the virtual
- * backend's member connection: stdio child, legacy SSE, Streamable HTTP), initialized with the
- * client's capabilities, serving the stateless requests of one principal.
+ * A backend connection held for modern clients: one 2025-era session (a namespace's stdio
+ * child, legacy SSE or Streamable HTTP session, or a virtual server's members), initialized
+ * with the client's capabilities, serving the stateless requests of one principal.
  */
 class Connection {
   readonly id = randomUUID();
@@ -127,11 +131,16 @@ class Connection {
   readonly capabilities: Json;
   closed = false;
   private nextId = 0;
-  private readonly internal = new Map<string, (answer: Json) => void>();
+  private readonly internal = new Map<
+    string,
+    { resolve: (answer: Json) => void; reject: (error: Error) => void }
+  >();
 
   constructor(
     readonly key: string,
-    readonly backend: VirtualBackend,
+    readonly backend: Backend,
+    /** The principal of its latest request: whose members and scope apply (lease updates it). */
+    readonly scope: { principal: Principal },
     initParams: Json,
     private readonly onMessage: (connection: Connection, message: Json) => void,
     private readonly onFailure: (
@@ -143,7 +152,14 @@ class Connection {
   ) {
     this.capabilities = (initParams.capabilities as Json | undefined) ?? {};
     backend.onmessage = (message) => this.fromBackend(message);
-    backend.onfailure = (id, code, message) => this.onFailure(this, id, code, message);
+    backend.onfailure = (id, code, message) => {
+      const internal = this.internal.get(String(id));
+      if (!internal) return this.onFailure(this, id, code, message);
+      this.internal.delete(String(id));
+      internal.reject(new GatewayError(code, message));
+    };
+    // A backend that went away takes the connection with it (its pool opens another).
+    backend.onclose = () => void this.close();
     this.ready = this.ask('initialize', initParams).then((answer) => {
       if (!answer.result || typeof answer.result !== 'object')
         throw new Error(`backend refused initialize: ${JSON.stringify(answer.error)}`);
@@ -157,8 +173,8 @@ class Connection {
   /** A request of the gateway's own (initialize, subscriptions) to the backend. */
   ask(method: string, params: Json): Promise<Json> {
     const id = `gw-${++this.nextId}`;
-    return new Promise<Json>((resolve) => {
-      this.internal.set(id, resolve);
+    return new Promise<Json>((resolve, reject) => {
+      this.internal.set(id, { resolve, reject });
       void this.backend.send({ jsonrpc: '2.0', id, method, params });
     });
   }
@@ -172,7 +188,7 @@ class Connection {
       const internal = this.internal.get(message.id);
       if (internal) {
         this.internal.delete(message.id);
-        internal(message);
+        internal.resolve(message);
         return;
       }
     }
@@ -286,7 +302,10 @@ export class EraBridge implements Upstream {
 
   private async discover(admitted: Admitted, message: RpcMessage): Promise<void> {
     const connection = this.lease(admitted, false);
-    const init = await this.initialized(connection, admitted);
+    let init = await this.initialized(connection, admitted);
+    // A virtual server's members as the caller may use them now; a namespace's backend as it
+    // answered initialize.
+    if (connection.backend instanceof VirtualBackend) init = connection.backend.merged();
     const result: Json = {
       supportedVersions: [MODERN_VERSION],
       capabilities: modernCapabilities(init.capabilities),
@@ -375,6 +394,7 @@ export class EraBridge implements Upstream {
       found.connection.send({ jsonrpc: '2.0', id: asked.id, result: responses[key] });
       call.asked.delete(key);
     }
+    found.connection.scope.principal = admitted.principal;
     call.clientId = message.id!;
     call.exchange = admitted.exchange;
     call.gate = admitted.gate;
@@ -514,9 +534,19 @@ export class EraBridge implements Upstream {
     }
   }
 
-  /** A backend's request for input: becomes an `input_required` result of the one call waiting. */
+  /**
+   * A backend's request for input: becomes an `input_required` result of the call it belongs
+   * to. Where the backend says which (a virtual server's member routed the call, a Streamable HTTP
+   * backend sent it on the call's stream), that call or none; where it cannot tell (one stdio or
+   * legacy SSE session), the one call waiting.
+   */
   private inputRequest(connection: Connection, message: Json, method: string): void {
-    const calls = [...connection.calls.values()];
+    const related = relatedRequest(message);
+    const named = related === undefined || related === null ? undefined : String(related);
+    const calls =
+      related === undefined
+        ? [...connection.calls.values()]
+        : [...connection.calls.values()].filter((call) => call.ours === named);
     if (calls.length !== 1) {
       // Nobody, or several calls, could have asked: a guess could show one caller's question to another.
       connection.send({
@@ -639,6 +669,13 @@ export class EraBridge implements Upstream {
    * a new one while the key holds fewer than `server.max_sessions_per_key` here.
    */
   private lease(admitted: Admitted, exclusive: boolean): Connection {
+    const connection = this.pick(admitted, exclusive);
+    // The key's latest principal: a role or namespace it lost applies to its open connections.
+    connection.scope.principal = admitted.principal;
+    return connection;
+  }
+
+  private pick(admitted: Admitted, exclusive: boolean): Connection {
     const key = this.poolKey(admitted);
     const pool = (this.pools.get(key) ?? []).filter((c) => !c.closed);
     this.pools.set(key, pool);
@@ -696,21 +733,20 @@ export class EraBridge implements Upstream {
 
   private open(admitted: Admitted, key: string): Connection {
     const { principal, request, server } = admitted;
-    const names = server
-      ? this.deps.virtual.names(request.namespace, server, principal)
-      : new ServerNames(request.namespace, asServer(request.namespace), [request.namespace]);
     const scope = { principal };
     const logger = this.deps.logger.child({ namespace: request.namespace, era: 'bridged' });
-    const backend = this.deps.virtual.backend(
-      names,
-      () => this.deps.virtual.gate(names, scope.principal),
-      logger,
-      {
+    const { virtual } = this.deps;
+    let backend: Backend;
+    if (server) {
+      // Its members are judged on every request (the config in force, the latest principal).
+      const names = virtual.names(request.namespace, server, principal);
+      backend = virtual.backend(names, () => virtual.gate(names, scope.principal), logger, {
         memberWaitMs: admitted.namespace.timeout_ms,
-        // A virtual server's calls are also taken from each member's own limit.
-        principal: server ? () => scope.principal : undefined,
-      },
-    );
+        principal: () => scope.principal,
+      });
+    } else {
+      backend = new NamespaceBackend(() => virtual.connection(request.namespace, logger), logger);
+    }
     const meta = metaOf(admitted.parsed!.messages[0].value) ?? {};
     const clientInfo = meta[ENVELOPE.clientInfo];
     const initParams: Json = {
@@ -724,6 +760,7 @@ export class EraBridge implements Upstream {
     return new Connection(
       key,
       backend,
+      scope,
       initParams,
       (connection, message) => this.fromBackend(connection, message),
       (connection, id, code, message) => this.failure(connection, id, code, message),
@@ -731,8 +768,17 @@ export class EraBridge implements Upstream {
   }
 
   private async initialized(connection: Connection, admitted: Admitted): Promise<Json> {
+    if (connection.init) return connection.init;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      const ms = admitted.namespace.timeout_ms;
+      timer = setTimeout(
+        () => reject(new GatewayError(ErrorCode.UpstreamTimeout, 'Backend timed out')),
+        ms,
+      );
+    });
     try {
-      return connection.init ?? (await connection.ready);
+      return await Promise.race([connection.ready, timeout]);
     } catch (error) {
       void connection.close();
       this.deps.logger.warn(
@@ -743,7 +789,11 @@ export class EraBridge implements Upstream {
         },
         'backend session for a 2026-07-28 client failed to start',
       );
+      // No room (503), no answer in time (504): as the gateway said; anything else is 502.
+      if (error instanceof GatewayError) throw error;
       throw new GatewayError(ErrorCode.UpstreamError, 'Backend failed to start');
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -885,11 +935,6 @@ export class EraBridge implements Upstream {
       })
       .end(body);
   }
-}
-
-/** A namespace served as a one-member virtual server with no prefix: names kept as they are. */
-function asServer(namespace: string): ServerConfig {
-  return { namespaces: [namespace], prefix: '', tools: { allow: ['*'], deny: [] }, overrides: {} };
 }
 
 /** The params of a modern request as a 2025 backend takes them: without the envelope. */

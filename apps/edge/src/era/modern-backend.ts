@@ -7,6 +7,7 @@ import {
   eachEventData,
   readBounded,
 } from '../bridge/backend-http.js';
+import { markRelated } from '../bridge/related-request.js';
 import { isResponse, type RpcId } from '../jsonrpc/messages.js';
 import { ENVELOPE, MODERN_VERSION } from './modern.js';
 
@@ -173,9 +174,10 @@ export class ModernBackend implements Transport {
       );
     }
     try {
-      const answer = await this.post(call.method, params, call.abort.signal, (message) =>
-        this.reply(message),
-      );
+      const answer = await this.post(call.method, params, call.abort.signal, (message) => {
+        markRelated(message, call.clientId); // on the call's own answer stream
+        this.reply(message);
+      });
       if (!this.calls.has(key)) return; // cancelled meanwhile
       if (!answer) throw new Error('the backend answered nothing');
       const result = answer.result as Json | undefined;
@@ -204,7 +206,9 @@ export class ModernBackend implements Transport {
       const id = `input-${++this.nextId}`;
       call.asked.set(name, { id });
       this.asks.set(id, call);
-      this.reply({ jsonrpc: '2.0', id, method: request.method, params: request.params ?? {} });
+      const message = { jsonrpc: '2.0', id, method: request.method, params: request.params ?? {} };
+      markRelated(message, call.clientId);
+      this.reply(message);
     }
   }
 
@@ -247,7 +251,10 @@ export class ModernBackend implements Transport {
       delete meta[ENVELOPE.subscriptionId];
       if (Object.keys(meta).length > 0) params._meta = meta;
       else delete params._meta;
-      this.reply({ ...message, params });
+      // The listen stream is the session's: whatever it carries belongs to no request.
+      const told = { ...message, params };
+      markRelated(told, null);
+      this.reply(told);
     })
       .catch(() => undefined)
       .finally(() => {

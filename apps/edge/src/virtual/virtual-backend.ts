@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { idKey, isResponse, type RpcId } from '../jsonrpc/messages.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import { StreamableHttpBackend } from '../bridge/http-backend.js';
+import { markRelated, relatedRequest } from '../bridge/related-request.js';
 import type { ServerNames } from './server-names.js';
 import { provenance, type VirtualGate } from './virtual-gate.js';
 
@@ -21,6 +22,11 @@ export interface VirtualBackendOptions {
   /** A member's `timeout_ms`: its calls are bounded by the session's timer, its start by this. */
   timeoutMs: (namespace: string) => number;
   gate: () => VirtualGate;
+  /**
+   * Whether the caller may use a member now (a member by the config in force, allowed by the
+   * caller's latest scope): judged on every request, list and message, never once per session.
+   */
+  admits: (namespace: string) => boolean;
   metrics: EdgeMetrics;
   logger: Logger;
   /** The gateway's version, in the serverInfo of the merged initialize. */
@@ -152,8 +158,11 @@ export class VirtualBackend implements Transport {
   /** The client's initialize params, sent on to every member (and to a member that comes back). */
   private initParams?: Json;
   private initialized = false;
-  /** Client requests routed to a member, by the client's id: cancellations follow them. */
-  private readonly routed = new Map<string, { member: Member; id: number }>();
+  /**
+   * Client requests routed to a member, by the client's id: cancellations follow them, and a
+   * member's request to the client belongs to one of them or to none.
+   */
+  private readonly routed = new Map<string, { member: Member; id: number; clientId: RpcId }>();
   /** Members' requests to the client, by our id. */
   private readonly asked = new Map<string, { member: Member; id: RpcId; generation: number }>();
   private closed = false;
@@ -224,7 +233,7 @@ export class VirtualBackend implements Transport {
         return this.completion(id, params);
       case 'logging/setLevel':
         await Promise.all(
-          this.members
+          this.usableMembers()
             .filter((member) => member.state === 'ready' && member.capability('logging'))
             .map((member) => this.ask(member, method, params).catch(() => undefined)),
         );
@@ -237,7 +246,8 @@ export class VirtualBackend implements Transport {
   private notify(method: string, value: Json): void {
     if (method === 'notifications/initialized') {
       this.initialized = true;
-      for (const member of this.members) if (member.state === 'ready') this.post(member, value);
+      for (const member of this.usableMembers())
+        if (member.state === 'ready') this.post(member, value);
       return;
     }
     if (method === 'notifications/cancelled') {
@@ -253,7 +263,8 @@ export class VirtualBackend implements Transport {
     // notification: it would reach every member under a name only one of them may own, past
     // the others' filters. Dropped; roots/list_changed and the other notifications reach all.
     if (!method.startsWith('notifications/')) return;
-    for (const member of this.members) if (member.state === 'ready') this.post(member, value);
+    for (const member of this.usableMembers())
+      if (member.state === 'ready') this.post(member, value);
   }
 
   /** The client's answer to a member's request: to that member, with the member's own id. */
@@ -263,22 +274,33 @@ export class VirtualBackend implements Transport {
     if (!asked) return;
     this.asked.delete(key);
     if (asked.member.generation !== asked.generation || asked.member.state !== 'ready') return;
+    if (!this.usable(asked.member)) {
+      this.post(asked.member, refusal(asked.id, 'the client is no longer reachable through it'));
+      return;
+    }
     this.post(asked.member, { ...value, id: asked.id });
   }
 
   private async initialize(params: Json): Promise<Json> {
     this.initParams = params;
     await Promise.all(
-      this.members.map((member) =>
+      this.usableMembers().map((member) =>
         within(this.ready(member), this.options.memberWaitMs ?? MEMBER_WAIT_MS).catch(
           (error: unknown) => this.leftOut(member, error),
         ),
       ),
     );
-    const requested = typeof params.protocolVersion === 'string' ? params.protocolVersion : '';
+    return this.merged(params.protocolVersion);
+  }
+
+  /**
+   * The initialize result of the members the caller may use now that are up: their capabilities
+   * merged, their instructions labelled by member (a 2026-07-28 `server/discover` asks it anew).
+   */
+  merged(requested?: unknown): Json {
     const capabilities: Json = {};
     const instructions: string[] = [];
-    for (const member of this.members) {
+    for (const member of this.usableMembers()) {
       if (member.state !== 'ready' || !member.init) continue;
       mergeCapabilities(capabilities, member.init.capabilities);
       if (typeof member.init.instructions === 'string' && member.init.instructions.trim()) {
@@ -288,7 +310,8 @@ export class VirtualBackend implements Transport {
       }
     }
     return {
-      protocolVersion: VERSIONS.includes(requested) ? requested : VERSIONS[0],
+      protocolVersion:
+        typeof requested === 'string' && VERSIONS.includes(requested) ? requested : VERSIONS[0],
       capabilities,
       serverInfo: { name: this.options.names.server, version: this.options.version },
       ...(instructions.length > 0 && { instructions: instructions.join('\n\n') }),
@@ -310,6 +333,9 @@ export class VirtualBackend implements Transport {
       if (!cursor) return { error: { code: -32602, message: 'Invalid params: unknown cursor' } };
       pages = cursor;
     }
+    // A member removed from the server, or one the caller lost, since the session (or the
+    // cursor) began is no longer asked.
+    pages = pages.filter(([member]) => this.usable(member));
     const answers = await Promise.all(
       pages.map(async ([member, cursor]) => {
         try {
@@ -418,10 +444,9 @@ export class VirtualBackend implements Transport {
     tool: boolean,
   ): Promise<{ member: Member; backend: string; prefixed: string } | undefined> {
     const candidates = this.options.names.candidates(name, tool);
-    const matches = candidates.map((c) => ({
-      ...c,
-      member: this.members.find((m) => m.namespace === c.namespace)!,
-    }));
+    const matches = candidates
+      .map((c) => ({ ...c, member: this.members.find((m) => m.namespace === c.namespace)! }))
+      .filter((match) => this.usable(match.member));
     if (matches.length <= 1) return matches[0];
     const method = tool ? 'tools/list' : 'prompts/list';
     const field = tool ? 'tools' : 'prompts';
@@ -444,13 +469,14 @@ export class VirtualBackend implements Transport {
   }
 
   private async uriOwner(uri: string): Promise<Member | undefined> {
+    const members = this.usableMembers();
     const find = () =>
-      this.members.find((m) => m.resources?.has(uri)) ??
-      this.members.find((m) => m.templates?.some((t) => uri.startsWith(templateStem(t))));
+      members.find((m) => m.resources?.has(uri)) ??
+      members.find((m) => m.templates?.some((t) => uri.startsWith(templateStem(t))));
     let found = find();
     if (found) return found;
     await Promise.all(
-      this.members.map(async (member) => {
+      members.map(async (member) => {
         try {
           await within(this.ready(member), MEMBER_WAIT_MS);
           if (!member.capability('resources')) return;
@@ -463,7 +489,7 @@ export class VirtualBackend implements Transport {
     );
     found = find();
     if (found) return found;
-    const withResources = this.members.filter((m) => m.capability('resources'));
+    const withResources = members.filter((m) => m.capability('resources'));
     return withResources.length === 1 ? withResources[0] : undefined;
   }
 
@@ -501,6 +527,8 @@ export class VirtualBackend implements Transport {
 
   /** A client request to one member, its answer returned as the member gave it (minus our id). */
   private async routeTo(member: Member, id: RpcId, method: string, params: Json): Promise<Json> {
+    if (!this.usable(member))
+      return { error: { code: -32602, message: `Invalid params: not found (${method})` } };
     try {
       await within(this.ready(member), this.options.timeoutMs(member.namespace));
     } catch (error) {
@@ -517,7 +545,7 @@ export class VirtualBackend implements Transport {
     }
     const ours = this.nextId++;
     const key = idKey(id);
-    this.routed.set(key, { member, id: ours });
+    this.routed.set(key, { member, id: ours, clientId: id });
     try {
       const answer = await this.ask(member, method, params, ours);
       const { result, error } = answer;
@@ -673,11 +701,20 @@ export class VirtualBackend implements Transport {
     }
     const method = typeof value.method === 'string' ? value.method : undefined;
     if (method === undefined) return;
-    if ('id' in value && value.id !== undefined && value.id !== null) {
-      // A member's request to the client: an id of ours, so members never collide.
+    const request = 'id' in value && value.id !== undefined && value.id !== null;
+    if (!this.usable(member)) {
+      // A member the caller may no longer use tells it nothing and asks it nothing.
+      if (request) this.post(member, refusal(value.id as RpcId, 'the member was removed'));
+      return;
+    }
+    if (request) {
+      // A member's request to the client: an id of ours, so members never collide; marked with
+      // the client's request it belongs to (or none), for a client side that must know.
       const ours = `${this.options.names.server}-${this.nextId++}`;
       this.asked.set(idKey(ours), { member, id: value.id as RpcId, generation: member.generation });
-      this.toClient({ ...value, id: ours });
+      const forwarded = { ...value, id: ours };
+      markRelated(forwarded, this.callOf(member, value));
+      this.toClient(forwarded);
       return;
     }
     if (method === 'notifications/tools/list_changed') member.tools = undefined;
@@ -698,6 +735,30 @@ export class VirtualBackend implements Transport {
       return;
     }
     this.toClient(value);
+  }
+
+  /**
+   * The client's request a member's request to the client belongs to: the one routed to that
+   * member that its transport says it came with, or, where the transport cannot tell (stdio,
+   * legacy SSE), the only one routed to it. Null when none can be named: never another
+   * member's call.
+   */
+  private callOf(member: Member, value: Json): RpcId | null {
+    const related = relatedRequest(value);
+    if (related === null) return null;
+    const candidates = [...this.routed.values()].filter(
+      (route) =>
+        route.member === member && (related === undefined || idKey(route.id) === idKey(related)),
+    );
+    return candidates.length === 1 ? candidates[0].clientId : null;
+  }
+
+  private usable(member: Member): boolean {
+    return this.options.admits(member.namespace);
+  }
+
+  private usableMembers(): Member[] {
+    return this.members.filter((member) => this.usable(member));
   }
 
   private toClient(value: Json): void {
@@ -752,6 +813,11 @@ function decodeCursor(cursor: unknown, members: Member[]): Array<[Member, string
 function templateStem(template: string): string {
   const brace = template.indexOf('{');
   return brace === -1 ? template : template.slice(0, brace);
+}
+
+/** The answer to a member's request to the client that the client will not see. */
+function refusal(id: RpcId, reason: string): Json {
+  return rpcError(id, -32603, `The client cannot be asked: ${reason}`);
 }
 
 function rpcError(id: RpcId, code: number, message: string): Json {

@@ -52,6 +52,16 @@ export class VirtualServers {
     );
   }
 
+  /**
+   * Whether a caller may use `namespace` through server `name` now: a member by the config in
+   * force, and one the caller's latest scope allows. Asked on every request and list of an open
+   * session, so an edit or a revocation applies to it as to a new one (SPEC §3).
+   */
+  admits(name: string, namespace: string, principal: Principal): boolean {
+    const server = this.get(name);
+    return server !== undefined && this.members(server, principal).includes(namespace);
+  }
+
   names(name: string, server: ServerConfig, principal: Principal): ServerNames {
     return new ServerNames(name, server, this.members(server, principal));
   }
@@ -76,12 +86,11 @@ export class VirtualServers {
     options: {
       memberWaitMs?: number;
       /**
-       * A virtual server's caller (its latest scope): each request routed to a member is taken
-       * from that member's own limit. Left out where the namespace itself is the endpoint (the
-       * era bridge's one-member view of a namespace), whose request admission counted already.
+       * The caller (its latest scope): which members it may still use, and each request routed
+       * to a member is taken from that member's own limit.
        */
-      principal?: () => Principal;
-    } = {},
+      principal: () => Principal;
+    },
   ): VirtualBackend {
     const { principal } = options;
     const limiter = this.limiter;
@@ -89,11 +98,9 @@ export class VirtualServers {
       names,
       gate,
       memberWaitMs: options.memberWaitMs,
-      limit:
-        principal && limiter
-          ? (namespace) => limiter.consumeMember(principal(), namespace)
-          : undefined,
-      connect: (namespace, memberLogger) => this.memberConnection(namespace, memberLogger),
+      admits: (namespace) => this.admits(names.server, namespace, principal()),
+      limit: limiter ? (namespace) => limiter.consumeMember(principal(), namespace) : undefined,
+      connect: (namespace, memberLogger) => this.connection(namespace, memberLogger),
       timeoutMs: (namespace) => this.config.current.namespaces[namespace]?.timeout_ms ?? 300_000,
       metrics: this.metrics,
       logger: logger ?? this.logger,
@@ -102,26 +109,31 @@ export class VirtualServers {
   }
 
   /**
-   * A member session: over HTTP to a backend that speaks 2026-07-28, the gateway keeps the
+   * A session the gateway holds with a namespace's backend (a member's, or a 2026-07-28 client's
+   * on a 2025-era backend): over HTTP to a backend that speaks 2026-07-28, the gateway keeps the
    * session itself (ModernBackend, as for a 2025 client of that namespace), since such a backend
    * may refuse a 2025 initialize; every other member through its namespace's bridge.
    */
-  private async memberConnection(namespace: string, logger: Logger): Promise<MemberConnection> {
+  async connection(namespace: string, logger: Logger): Promise<MemberConnection> {
     const upstream = this.config.current.namespaces[namespace]?.upstream;
     if (this.probe && upstream && !isStdioUpstream(upstream) && (await this.probe.modern(upstream)))
       return { transport: new ModernBackend(upstream), release: () => undefined };
     return this.bridges.memberConnection(namespace, logger);
   }
 
-  /** A member's own gate for the caller, or undefined when it is no member (any more). */
+  /**
+   * A member's own gate for the caller, or undefined when it is no member (any more: the config
+   * in force and the caller's latest scope decide, not the members the session opened with).
+   */
   private memberGate(
     namespace: string,
     principal: Principal,
     names: ServerNames,
   ): ToolGate | undefined {
-    if (!names.members.includes(namespace)) return undefined;
+    if (!names.members.includes(namespace) || !this.admits(names.server, namespace, principal))
+      return undefined;
     const config = this.config.current.namespaces[namespace];
-    if (!config || !mayUseNamespace(principal, namespace)) return undefined;
+    if (!config) return undefined;
     return this.catalog.gate(namespace, toolFilterFor(config, principal));
   }
 }
