@@ -166,7 +166,15 @@ function upstreamProviders(): Provider[] {
     ),
     made(
       EraBridge,
-      [o, VirtualServers, HttpPassthrough, ForwardedUpstream, EdgeAddress, EraProbe],
+      [
+        o,
+        VirtualServers,
+        HttpPassthrough,
+        ForwardedUpstream,
+        EdgeAddress,
+        EraProbe,
+        BridgeSessions,
+      ],
       (
         opts: EdgeOptions,
         virtual: VirtualServers,
@@ -174,8 +182,9 @@ function upstreamProviders(): Provider[] {
         forwarded: ForwardedUpstream,
         address: EdgeAddress,
         probe: EraProbe,
-      ) =>
-        new EraBridge({
+        bridges: BridgeSessions,
+      ) => {
+        const era = new EraBridge({
           config: opts.config,
           virtual,
           http,
@@ -185,7 +194,11 @@ function upstreamProviders(): Provider[] {
           states: new RequestStates(opts.sessionSecret),
           edgeId: opts.edgeId,
           logger: opts.logger,
-        }),
+        });
+        // A key at its cap in a namespace first gets back a backend session it left idle there.
+        bridges.reclaimer = (namespace, keyId) => era.reclaimIdle(namespace, keyId);
+        return era;
+      },
     ),
     ...sessionUpstreamProviders(),
   ];

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -97,6 +98,12 @@ class UnpromptedAsker {
 }
 
 const asker = new UnpromptedAsker();
+/** A legacy SSE address that resets every connection, counting them. */
+let resets = 0;
+const resetting = createTcpServer((socket) => {
+  resets++;
+  socket.destroy();
+});
 const dir = tempDir('era');
 const stdioLog = join(dir, 'stdio.log');
 let gateway: InProcessGateway;
@@ -104,6 +111,8 @@ const url = (path: string, edge = 0) => `http://127.0.0.1:${gateway.edges[edge].
 
 beforeAll(async () => {
   await Promise.all([http.start(), sse.start(), asker.start()]);
+  await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
+  const resettingPort = (resetting.address() as AddressInfo).port;
   writeFileSync(stdioLog, '');
   const member = `command: "${process.execPath}", args: ["${join(ROOT, 'test/support/member-stdio.mjs')}"]`;
   const stdio = `${member}, env: { MEMBER_NAME: stdio, MEMBER_LOG: "${stdioLog}" }`;
@@ -117,6 +126,7 @@ namespaces:
   asker: { upstream: { url: "${asker.url}" } }
   broken: { upstream: { command: /nonexistent/bin } }
   gone: { upstream: { url: "http://127.0.0.1:1/sse", transport: sse } }
+  resetting: { upstream: { url: "http://127.0.0.1:${resettingPort}/sse", transport: sse } }
   full: { upstream: { ${member}, env: { MEMBER_NAME: full }, max_children: 1, warm: 0 } }
 servers:
   both: { namespaces: [http, stdio] }
@@ -132,6 +142,7 @@ keys:
 afterAll(async () => {
   await gateway?.stop();
   await Promise.all([http.stop(), sse.stop(), asker.stop()]);
+  resetting.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -247,6 +258,20 @@ describe('2026-07-28 on a virtual server', () => {
       expect(textOf(await client.callTool({ name: 'http__sample', arguments: {} }))).toBe(
         'http sampled: answered from http',
       );
+      // Each call's events name the server, the member, the backend's tool and its backend kind.
+      await gateway.flush();
+      const calls = gateway.events.filter(
+        (e) =>
+          e.server === 'both' && e.method === 'tools/call' && e.direction === 'client_to_server',
+      );
+      // (The sampling call is two requests: the first answered input_required, then the retry.)
+      const routed = new Set(
+        calls.map((e) => [e.namespace, e.tool, e.client_tool, e.transport].join(' ')),
+      );
+      expect([...routed]).toEqual([
+        'stdio echo stdio__echo stdio',
+        'http sample http__sample streamable',
+      ]);
     } finally {
       await client.close();
     }
@@ -608,6 +633,16 @@ describe('a 2026-07-28 client on a namespace (not a virtual server)', () => {
       expect({ method, status }).toEqual({ method, status: 502 });
       expect(body).toMatchObject({ id, error: { data: { code: 'upstream_error' } } });
     }
+  });
+
+  it('leaves nothing trying a backend it could not reach once it has answered', async () => {
+    const { status } = await ask('resetting', 1, 'tools/list');
+    expect(status).toBe(502);
+    const tried = resets;
+    expect(tried).toBeGreaterThan(0);
+    // An SSE client left open would go on reconnecting (every few seconds) for ever.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    expect(resets).toBe(tried);
   });
 
   it('answers 503 when the namespace has no room for another child', async () => {

@@ -6,7 +6,7 @@ import {
   startInProcessGateway,
 } from '../../../test/support/in-process-gateway.js';
 import { ROOT } from '../../../test/support/processes.js';
-import { StreamableRawClient } from '../../../test/support/raw-client.js';
+import { postModern, StreamableRawClient } from '../../../test/support/raw-client.js';
 
 // One key's sessions cannot lock a namespace for everyone (SPEC §4 too_many_sessions, §9): the
 // cap is per key, the answer says honestly when to retry, sessions nobody uses past initialize
@@ -111,5 +111,64 @@ describe('bridged sessions per key', () => {
     expect((await unused.post({ jsonrpc: '2.0', id: 2, method: 'ping' })).status).toBe(404);
     const stillThere = await used.client.post({ jsonrpc: '2.0', id: 3, method: 'ping' });
     expect(stillThere.status).toBe(200);
+  });
+});
+
+// A key's cap counts what it holds in a namespace by every route: its own sessions, the member
+// connections of its virtual server sessions and of its 2026-07-28 pool. Otherwise a key at its
+// cap opened the namespace's remaining children through a server (or stateless requests) and
+// every other key got 503.
+describe('a key’s sessions in a namespace, whatever route opened them', () => {
+  const greedyKey = `greedy2-${randomUUID()}`;
+  const otherKey = `other2-${randomUUID()}`;
+  let caps: InProcessGateway;
+
+  beforeAll(async () => {
+    const member = join(ROOT, 'test/support/member-stdio.mjs');
+    caps = await startInProcessGateway(`
+server: { max_sessions_per_key: 2 }
+namespaces:
+  kid: { upstream: { command: "${process.execPath}", args: ["${member}"], env: { MEMBER_NAME: kid }, max_children: 4, warm: 0 } }
+servers:
+  vs: { namespaces: [kid] }
+keys:
+  - { id: greedy2, key: "${greedyKey}", namespaces: ["*"] }
+  - { id: other2, key: "${otherKey}", namespaces: ["*"] }
+`);
+  }, 30_000);
+
+  afterAll(async () => {
+    await caps?.stop();
+  });
+
+  const session = async (route: string, key: string) => {
+    const client = new StreamableRawClient([caps.edges[0].url], route, key);
+    return { client, status: (await client.initialize()).status };
+  };
+
+  it('counts member connections of a server session and of the 2026-07-28 pool against the key', async () => {
+    expect((await session('kid', greedyKey)).status).toBe(200);
+    expect((await session('kid', greedyKey)).status).toBe(200);
+    // Through the server: the member is not opened for this key (its call fails, no child).
+    const server = await session('vs', greedyKey);
+    const call = await server.client.post({
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'kid__echo', arguments: { text: 'x' } },
+    });
+    expect(JSON.stringify(call.messages)).not.toContain('kid ran echo');
+    // Stateless: 429 too_many_sessions, as for a session of its own.
+    const stateless = await postModern(`${caps.edges[0].url}/mcp/kid`, greedyKey, 6, 'tools/call', {
+      name: 'echo',
+      arguments: { text: 'y' },
+    });
+    expect(stateless.status).toBe(429);
+    expect(await stateless.json()).toMatchObject({
+      error: { data: { code: 'too_many_sessions' } },
+    });
+    // The namespace keeps room for other keys: two children are the greedy key's, no more.
+    expect((await session('kid', otherKey)).status).toBe(200);
+    expect((await session('kid', otherKey)).status).toBe(200);
   });
 });

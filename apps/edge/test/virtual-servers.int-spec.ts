@@ -235,8 +235,17 @@ describe('a virtual server over three members of the three backend kinds', () =>
       namespace: 'alpha',
       tool: 'echo',
       client_tool: 'shout',
+      transport: 'streamable',
       outcome: 'ok',
     });
+    // A call routed to a stdio member is recorded with that member's backend kind.
+    await client.callTool({ name: 'gamma__echo', arguments: { text: 'y' } });
+    await gateway.flush();
+    const stdioCall = gateway.events.findLast(
+      (e) =>
+        e.method === 'tools/call' && e.direction === 'client_to_server' && e.namespace === 'gamma',
+    );
+    expect(stdioCall).toMatchObject({ server: 'bench', tool: 'echo', transport: 'stdio' });
     // The first page of a list holds every member's first page: the tools as the client sees them.
     const listed = gateway.events.filter(
       (e) =>

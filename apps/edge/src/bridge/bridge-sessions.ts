@@ -49,12 +49,19 @@ export class BridgeSessions implements WarmPoolHost {
   private readonly sessions = new Map<string, BridgeSession>();
   /** Sessions holding a child of their own, per namespace. */
   private readonly held = new Map<string, number>();
+  /** Member connections per namespace and key (holderOf): they count as the key's sessions. */
+  private readonly memberHeld = new Map<string, number>();
   /** The child each `shared` namespace's new sessions join (a retired one ends with its last). */
   private readonly shared = new Map<string, SharedChild>();
   private readonly warm: WarmPool;
   private readonly reaper: NodeJS.Timeout;
   private readonly unwatch: () => void;
   private closing = false;
+  /**
+   * Ends one idle backend session `keyId` holds in `namespace` for nobody in particular (the
+   * 2026-07-28 bridge's pools), true if it did: tried before the key is refused at its cap.
+   */
+  reclaimer?: (namespace: string, keyId: string) => boolean;
 
   constructor(
     private readonly config: ConfigStore,
@@ -120,14 +127,34 @@ export class BridgeSessions implements WarmPoolHost {
   }
 
   /**
-   * A connection to `namespace`'s backend for a member of a virtual server's session: a stdio
-   * member's child counts against its namespace's `max_children` (a full namespace refuses with
-   * 503 `unavailable`, as for a session of its own) until `release`.
+   * A connection to `namespace`'s backend held for `keyId` by one of its virtual server sessions
+   * or its 2026-07-28 bridge pool: until `release` it counts against the key's sessions in that
+   * namespace (`server.max_sessions_per_key`, with the key's sessions of its own there: 429
+   * `too_many_sessions` beyond, so no route lets one key take a namespace's every child), and a
+   * stdio member's child against the namespace's `max_children` (a full namespace refuses with
+   * 503 `unavailable`, as for a session of its own).
    */
-  memberConnection(namespace: string, logger: Logger): { transport: Transport; release(): void } {
+  memberConnection(
+    namespace: string,
+    logger: Logger,
+    keyId: string,
+  ): { transport: Transport; release(): void } {
     const upstream = this.config.current.namespaces[namespace]?.upstream;
     if (!upstream) throw new Error(`namespace ${namespace} is no longer configured`);
     const owned = isStdioUpstream(upstream) && !upstream.shared;
+    const holder = holderOf(namespace, keyId);
+    const held = this.keyHeldReclaiming(
+      namespace,
+      keyId,
+      this.config.current.server.max_sessions_per_key,
+    );
+    if (held.count >= this.config.current.server.max_sessions_per_key) {
+      throw new GatewayError(
+        ErrorCode.TooManySessions,
+        `Too many sessions: this key holds ${held.count} in namespace ${namespace}; end one (DELETE) or try again later`,
+        { 'Retry-After': String(retryAfterSeconds(held.sessions)) },
+      );
+    }
     if (owned) {
       const used =
         (this.held.get(namespace) ?? 0) +
@@ -143,17 +170,49 @@ export class BridgeSessions implements WarmPoolHost {
       }
       this.held.set(namespace, (this.held.get(namespace) ?? 0) + 1);
     }
+    this.memberHeld.set(holder, (this.memberHeld.get(holder) ?? 0) + 1);
     const transport = this.connector(namespace, upstream)(logger);
     if (isStdioUpstream(upstream)) this.warm.refill(namespace);
     let released = false;
     return {
       transport,
       release: () => {
-        if (released || !owned) return;
+        if (released) return;
         released = true;
+        const left = (this.memberHeld.get(holder) ?? 1) - 1;
+        if (left > 0) this.memberHeld.set(holder, left);
+        else this.memberHeld.delete(holder);
+        if (!owned) return;
         this.held.set(namespace, (this.held.get(namespace) ?? 1) - 1);
         this.warm.refill(namespace);
       },
+    };
+  }
+
+  /** keyHeld, after giving back what the key left idle in pools (reclaimer) while at `cap`. */
+  private keyHeldReclaiming(
+    namespace: string,
+    keyId: string,
+    cap: number,
+  ): { count: number; sessions: BridgeSession[] } {
+    let held = this.keyHeld(namespace, keyId);
+    while (held.count >= cap && this.reclaimer?.(namespace, keyId)) {
+      held = this.keyHeld(namespace, keyId);
+    }
+    return held;
+  }
+
+  /**
+   * What `keyId` holds in `namespace`: its own sessions there and the connections its virtual
+   * server sessions and 2026-07-28 pool hold there (memberConnection).
+   */
+  private keyHeld(namespace: string, keyId: string): { count: number; sessions: BridgeSession[] } {
+    const sessions = [...this.sessions.values()].filter(
+      (s) => s.namespace === namespace && s.keyId === keyId,
+    );
+    return {
+      count: sessions.length + (this.memberHeld.get(holderOf(namespace, keyId)) ?? 0),
+      sessions,
     };
   }
 
@@ -257,12 +316,12 @@ export class BridgeSessions implements WarmPoolHost {
         { 'Retry-After': String(retryAfterSeconds(inNamespace)) },
       );
     }
-    const keys = inNamespace.filter((s) => s.keyId === options.keyId);
-    if (keys.length >= options.maxPerKey) {
+    const held = this.keyHeldReclaiming(namespace, options.keyId, options.maxPerKey);
+    if (held.count >= options.maxPerKey) {
       throw new GatewayError(
         ErrorCode.TooManySessions,
-        `Too many sessions: this key holds ${keys.length} in namespace ${namespace}; end one (DELETE) or try again later`,
-        { 'Retry-After': String(retryAfterSeconds(keys)) },
+        `Too many sessions: this key holds ${held.count} in namespace ${namespace}; end one (DELETE) or try again later`,
+        { 'Retry-After': String(retryAfterSeconds(held.sessions)) },
       );
     }
   }
@@ -291,6 +350,10 @@ export class BridgeSessions implements WarmPoolHost {
       ...[...this.shared.values()].map((shared) => shared.close('gateway shutting down')),
     ]);
   }
+}
+
+function holderOf(namespace: string, keyId: string): string {
+  return JSON.stringify([namespace, keyId]);
 }
 
 function neverUsedMs(session: BridgeSession): number {

@@ -271,6 +271,12 @@ export class EraBridge implements Upstream {
     const message = admitted.parsed!.messages[0];
     const bytes = request.body?.length ?? 0;
     admitted.exchange.identity.upstream_protocol_version = BACKEND_VERSION;
+    // On a virtual server a call's events name its member, the backend's tool and backend kind.
+    if (admitted.server) {
+      const { virtual } = this.deps;
+      const names = virtual.names(request.namespace, admitted.server, admitted.principal);
+      admitted.exchange.identity.route = virtual.route(names);
+    }
     if (message.kind !== 'request') {
       this.notification(admitted, message, bytes);
       return;
@@ -711,6 +717,34 @@ export class EraBridge implements Upstream {
     return connection;
   }
 
+  /**
+   * Ends the least recently used idle connection (nothing waiting, nobody listening) of `keyId`
+   * that holds a backend session in `namespace` (on that namespace, or on a virtual server with
+   * it as a member); true if one. Its backend session is given back at once, so the key's cap in
+   * the namespace (BridgeSessions) has room for the session it is asked for.
+   */
+  reclaimIdle(namespace: string, keyId: string): boolean {
+    const { servers } = this.deps.config.current;
+    const holds = (route: string) =>
+      route === namespace ||
+      (servers[route]?.namespaces.some((member) => member === namespace || member === '*') ??
+        false);
+    let oldest: { key: string; connection: Connection } | undefined;
+    for (const [key, connections] of this.pools) {
+      for (const connection of connections) {
+        if (connection.closed || connection.calls.size > 0 || connection.listeners.size > 0)
+          continue;
+        if (connection.scope.principal.keyId !== keyId || !holds(this.routeOf(connection)))
+          continue;
+        if (!oldest || connection.lastUsed < oldest.connection.lastUsed)
+          oldest = { key, connection };
+      }
+    }
+    if (!oldest) return false;
+    this.drop(oldest.key, oldest.connection);
+    return true;
+  }
+
   /** Ends the least recently used idle connection of `target` (a key and a route); true if one. */
   private evictIdle(target: string): boolean {
     let oldest: { key: string; connection: Connection } | undefined;
@@ -724,11 +758,16 @@ export class EraBridge implements Upstream {
       }
     }
     if (!oldest) return false;
-    void oldest.connection.close();
-    const rest = this.pools.get(oldest.key)!.filter((c) => c !== oldest.connection);
-    if (rest.length === 0) this.pools.delete(oldest.key);
-    else this.pools.set(oldest.key, rest);
+    this.drop(oldest.key, oldest.connection);
     return true;
+  }
+
+  /** Ends a pooled connection and takes it out of its pool. */
+  private drop(key: string, connection: Connection): void {
+    void connection.close();
+    const rest = (this.pools.get(key) ?? []).filter((c) => c !== connection);
+    if (rest.length === 0) this.pools.delete(key);
+    else this.pools.set(key, rest);
   }
 
   private open(admitted: Admitted, key: string): Connection {
@@ -745,7 +784,10 @@ export class EraBridge implements Upstream {
         principal: () => scope.principal,
       });
     } else {
-      backend = new NamespaceBackend(() => virtual.connection(request.namespace, logger), logger);
+      backend = new NamespaceBackend(
+        () => virtual.connection(request.namespace, logger, principal.keyId),
+        logger,
+      );
     }
     const meta = metaOf(admitted.parsed!.messages[0].value) ?? {};
     const clientInfo = meta[ENVELOPE.clientInfo];

@@ -22,6 +22,8 @@ export class NamespaceBackend {
   /** Requests sent and not answered yet, by id key. */
   private readonly waiting = new Map<string, RpcId>();
   private readonly connection: Promise<MemberConnection>;
+  /** The connection once made: released the moment close() begins (see close). */
+  private made?: MemberConnection;
   private closed = false;
 
   constructor(
@@ -46,6 +48,9 @@ export class NamespaceBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Given back at once, not after a turn: a pool that ends an idle connection to make room
+    // for a new one opens it right after, against the same per-key count.
+    this.made?.release();
     const connection = await this.connection.catch(() => undefined);
     if (connection) {
       connection.release();
@@ -60,6 +65,7 @@ export class NamespaceBackend {
 
   private async open(connect: () => Promise<MemberConnection>): Promise<MemberConnection> {
     const connection = await connect();
+    this.made = connection;
     const { transport } = connection;
     transport.onmessage = (message) => {
       const value = message as Record<string, unknown>;
@@ -74,7 +80,16 @@ export class NamespaceBackend {
       await transport.close().catch(() => undefined);
       throw new Error('closed');
     }
-    await transport.start();
+    try {
+      await transport.start();
+    } catch (error) {
+      // A transport that failed to start may still hold what start() made (an SSE client keeps
+      // reconnecting to an unreachable backend): it is closed here, as nothing else will.
+      connection.release();
+      transport.onclose = undefined;
+      await transport.close().catch(() => undefined);
+      throw error;
+    }
     return connection;
   }
 

@@ -47,7 +47,9 @@ export interface ExchangeIdentity {
    * On a virtual server: the member and backend name of a tool the client named, so a call's
    * events carry the member's `namespace`, the backend's `tool` and the client's `client_tool`.
    */
-  route?: (clientTool: string) => { namespace: string; tool: string } | undefined;
+  route?: (
+    clientTool: string,
+  ) => { namespace: string; tool: string; transport?: EventTransport } | undefined;
 }
 
 interface Pending {
@@ -359,10 +361,12 @@ export class ExchangeRecorder {
     let namespace = fields.namespace ?? who.namespace;
     let tool = fields.tool ?? null;
     let clientTool: string | null = null;
+    let transport = who.transport;
     if (who.route && tool !== null) {
       const routed = who.route(tool);
       if (routed) {
         namespace = routed.namespace;
+        transport = routed.transport ?? transport;
         if (routed.tool !== tool) clientTool = tool;
         tool = routed.tool;
       }
@@ -373,7 +377,7 @@ export class ExchangeRecorder {
       edge_id: who.edge_id,
       request_id: who.request_id,
       namespace,
-      transport: who.transport,
+      transport,
       tenant: who.tenant,
       key_id: who.key_id,
       user: who.user,

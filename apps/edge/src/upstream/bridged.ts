@@ -68,7 +68,7 @@ export class BridgedUpstream implements Upstream {
     if (admitted.modernBackend || admitted.claims?.m)
       admitted.exchange.identity.upstream_protocol_version = '2026-07-28';
     const names = this.names.get(session);
-    if (names) admitted.exchange.identity.route = (tool) => routeOf(names, tool);
+    if (names) admitted.exchange.identity.route = this.deps.virtual.route(names);
     if (request.route === 'sse') {
       const endpoint = `/mcp/${request.namespace}/messages?session=${encodeURIComponent(session.token)}`;
       const stream = new ClientStream(request.res, {}, `event: endpoint\ndata: ${endpoint}\n\n`);
@@ -127,7 +127,7 @@ export class BridgedUpstream implements Upstream {
     // A virtual server's session: its members are those the caller may use as it opens; the
     // gate follows the config in force and the caller's latest scope, as a namespace's does.
     const names = server ? deps.virtual.names(name, server, principal) : undefined;
-    if (names) exchange.identity.route = (tool) => routeOf(names, tool);
+    if (names) exchange.identity.route = deps.virtual.route(names);
     const virtualGate = () => deps.virtual.gate(names!, scope.principal);
     const session = await deps.bridges.create({
       namespace: name,
@@ -241,13 +241,4 @@ function acceptsEventStream(accept: string | undefined): void {
     ErrorCode.NotAcceptable,
     'Not Acceptable: the client must accept text/event-stream',
   );
-}
-
-/** The member and backend name of a tool a virtual server's client named (the first candidate). */
-function routeOf(
-  names: ServerNames,
-  tool: string,
-): { namespace: string; tool: string } | undefined {
-  const candidate = names.candidates(tool)[0];
-  return candidate && { namespace: candidate.namespace, tool: candidate.backend };
 }

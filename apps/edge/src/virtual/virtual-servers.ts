@@ -10,7 +10,9 @@ import { mayUseNamespace } from '../auth/key-verifier.js';
 import type { EraProbe } from '../era/era-probe.js';
 import { ModernBackend } from '../era/modern-backend.js';
 import type { BridgeSessions } from '../bridge/bridge-sessions.js';
+import type { ExchangeIdentity } from '../events/exchange-recorder.js';
 import { toolFilterFor } from '../filtering/tool-filter.js';
+import { transportOf } from '../pipeline/admission.js';
 import type { EdgeMetrics } from '../metrics/edge-metrics.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ToolCatalog, ToolGate } from '../pins/tool-catalog.js';
@@ -66,6 +68,23 @@ export class VirtualServers {
     return new ServerNames(name, server, this.members(server, principal));
   }
 
+  /**
+   * Where a tool the client named goes, for its events: the member, the backend's name and the
+   * member's backend kind (the first candidate; undefined for a name no member's prefix fits).
+   */
+  route(names: ServerNames): ExchangeIdentity['route'] {
+    return (tool) => {
+      const candidate = names.candidates(tool)[0];
+      if (!candidate) return undefined;
+      const upstream = this.config.current.namespaces[candidate.namespace]?.upstream;
+      return {
+        namespace: candidate.namespace,
+        tool: candidate.backend,
+        transport: upstream ? transportOf(upstream) : undefined,
+      };
+    };
+  }
+
   /** The tap's gate for a caller on a server (rules of the config in force). */
   gate(names: ServerNames, principal: Principal): VirtualGate {
     const server = this.get(names.server) ?? names.config;
@@ -100,7 +119,8 @@ export class VirtualServers {
       memberWaitMs: options.memberWaitMs,
       admits: (namespace) => this.admits(names.server, namespace, principal()),
       limit: limiter ? (namespace) => limiter.consumeMember(principal(), namespace) : undefined,
-      connect: (namespace, memberLogger) => this.connection(namespace, memberLogger),
+      connect: (namespace, memberLogger) =>
+        this.connection(namespace, memberLogger, principal().keyId),
       timeoutMs: (namespace) => this.config.current.namespaces[namespace]?.timeout_ms ?? 300_000,
       metrics: this.metrics,
       logger: logger ?? this.logger,
@@ -112,13 +132,14 @@ export class VirtualServers {
    * A session the gateway holds with a namespace's backend (a member's, or a 2026-07-28 client's
    * on a 2025-era backend): over HTTP to a backend that speaks 2026-07-28, the gateway keeps the
    * session itself (ModernBackend, as for a 2025 client of that namespace), since such a backend
-   * may refuse a 2025 initialize; every other member through its namespace's bridge.
+   * may refuse a 2025 initialize; every other member through its namespace's bridge, counted as
+   * one of `keyId`'s sessions there.
    */
-  async connection(namespace: string, logger: Logger): Promise<MemberConnection> {
+  async connection(namespace: string, logger: Logger, keyId: string): Promise<MemberConnection> {
     const upstream = this.config.current.namespaces[namespace]?.upstream;
     if (this.probe && upstream && !isStdioUpstream(upstream) && (await this.probe.modern(upstream)))
       return { transport: new ModernBackend(upstream), release: () => undefined };
-    return this.bridges.memberConnection(namespace, logger);
+    return this.bridges.memberConnection(namespace, logger, keyId);
   }
 
   /**
