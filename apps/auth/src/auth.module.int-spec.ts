@@ -91,4 +91,19 @@ describe('auth service over NATS', () => {
     );
     expect(answer).toEqual({ ok: false });
   });
+
+  it('answers again after NATS was down longer than a NATS client tries by default (~20 s)', async () => {
+    writeFileSync(join(dir, 'gateway.yaml'), WITH_ALICE);
+    expect(config.reload('test')).toBe(true);
+    await nats.kill();
+    await new Promise((resolve) => setTimeout(resolve, 25_000));
+    await nats.restart();
+    const answer = await eventually(
+      () => edgeBus.send(AUTH_KEY_VERIFY, { keySha256: sha256Hex(KEY) }),
+      10_000,
+      'a verify answer after the outage',
+      100,
+    );
+    expect(answer).toMatchObject({ ok: true, principal: { keyId: 'alice' } });
+  }, 60_000);
 });

@@ -13,7 +13,10 @@ export class NatsBusTransport extends ServerNats {
     options: Required<NatsOptions>['options'],
     private readonly names: NatsNames,
   ) {
-    super(options);
+    // Reconnect for ever, as the NatsBus does: the NATS client's default gives up after 10
+    // attempts (~20 s), and a service whose handlers' connection gave up stays up and deaf
+    // (the edges then answered every key they had not cached 503 auth_unavailable for good).
+    super({ maxReconnectAttempts: -1, reconnectTimeWait: 250, ...options });
   }
 
   override addHandler(
