@@ -336,9 +336,9 @@ const imageUser = [...runtimeStage.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1] ?? '
 
 /**
  * How long an edge's drain can take after SIGTERM at most, apart from EDGE_SHUTDOWN_DELAY_MS,
- * from the code (apps/edge/src/http/shutdown.ts): bridged sessions closed (the MCP SDK's stdio
- * transport gives a child 2 s to exit on EOF, then 2 s after SIGTERM), in-flight requests waited
- * for twice with a settle pause between, then the event flush.
+ * from the code (apps/edge/src/http/shutdown.ts): in-flight requests and bridged calls waited
+ * for within one grace (plus a settle pause), bridged sessions closed (a stdio child gets 2 s to
+ * exit on EOF, then 2 s after SIGTERM), then the event flush.
  */
 function drainBudgetMs(): number {
   const number = (text: string, pattern: RegExp, what: string) => {
@@ -356,7 +356,9 @@ function drainBudgetMs(): number {
   if (!/\bedge\.close\(\)/.test(read('apps/edge/src/main.ts'))) {
     throw new Error('apps/edge/src/main.ts no longer calls edge.close(): update drainBudgetMs()');
   }
-  const waits = [...shutdown.matchAll(/inflight\.idle\(parts\.graceMs\)/g)].length;
+  if (!/const deadline = Date\.now\(\) \+ parts\.graceMs/.test(shutdown)) {
+    throw new Error('the drain no longer bounds its waits by one grace: update drainBudgetMs()');
+  }
   const settleMs = number(shutdown, /const SETTLE_MS = ([\d_]+)/, 'SETTLE_MS');
   const flushMs = number(
     read('apps/edge/src/events/event-publisher.ts'),
@@ -364,7 +366,7 @@ function drainBudgetMs(): number {
     'the event flush timeout',
   );
   const stdioCloseMs = 4_000;
-  return stdioCloseMs + waits * graceMs + settleMs + flushMs;
+  return stdioCloseMs + graceMs + settleMs + flushMs;
 }
 
 // ---- reading a rendering ----

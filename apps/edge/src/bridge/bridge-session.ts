@@ -140,6 +140,23 @@ export class BridgeSession {
     return this.pending.has(idKey(id));
   }
 
+  /** Requests sent to the backend and not answered yet. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Ends a Streamable client's stream for server messages that answer no request (shutdown: the
+   * answers of calls in flight go on their POSTs' streams). A legacy client's stream carries its
+   * answers too: it stays until the session closes.
+   */
+  endStream(): void {
+    if (this.options.client === 'legacy') return;
+    const stream = this.sessionStream;
+    this.sessionStream = undefined;
+    stream?.end();
+  }
+
   /**
    * The stream for server messages that answer no request; a new one replaces the old (a client
    * reconnecting after a network blip must not find its session locked). `exchange` records them.

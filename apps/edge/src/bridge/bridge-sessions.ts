@@ -338,6 +338,20 @@ export class BridgeSessions implements WarmPoolHost {
     }
   }
 
+  /** Shutdown: ends the sessions' streams that answer no request (BridgeSession.endStream). */
+  endStreams(): void {
+    for (const session of this.sessions.values()) session.endStream();
+  }
+
+  /** Resolves once no session waits on its backend, or after `timeoutMs`. */
+  async idle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const waiting = () => [...this.sessions.values()].some((session) => session.waiting > 0);
+    while (waiting() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   async closeAll(): Promise<void> {
     this.closing = true;
     clearInterval(this.reaper);

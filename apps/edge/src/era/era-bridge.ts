@@ -745,6 +745,30 @@ export class EraBridge implements Upstream {
     return true;
   }
 
+  /**
+   * Resolves once no call is being answered (a call waiting for the client's input has its
+   * answer sent already), or after `timeoutMs`.
+   */
+  async idle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const answering = () =>
+      [...this.pools.values()].some((pool) =>
+        pool.some((connection) =>
+          [...connection.calls.values()].some((call) => call.stream !== undefined),
+        ),
+      );
+    while (answering() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Shutdown: ends every `subscriptions/listen` stream (the calls in flight go on). */
+  endListeners(): void {
+    for (const pool of this.pools.values())
+      for (const connection of pool)
+        for (const listener of connection.listeners) listener.stream.end();
+  }
+
   /** Ends the least recently used idle connection of `target` (a key and a route); true if one. */
   private evictIdle(target: string): boolean {
     let oldest: { key: string; connection: Connection } | undefined;

@@ -31,8 +31,11 @@ export interface DrainParts {
 }
 
 /**
- * Graceful shutdown (SPEC §8): stop accepting, finish in-flight unary requests (bounded), close
- * SSE streams cleanly, flush events (and spans).
+ * Graceful shutdown (SPEC §8): stop accepting, close SSE streams cleanly, finish in-flight unary
+ * requests (bounded by `graceMs` in all), then end the backend sessions they were waiting on,
+ * and flush events (and spans). Bridged sessions (stdio children, legacy SSE backends, a
+ * 2026-07-28 client's backend sessions) stay up while their calls finish, as the pass-through's
+ * backends do: closing them first answered those calls -32052 or cut them off.
  */
 export async function drain(parts: DrainParts): Promise<void> {
   const { server, inflight } = parts;
@@ -44,13 +47,22 @@ export async function drain(parts: DrainParts): Promise<void> {
   // Stop accepting at the socket level only: http.Server#close() would also drop accepted
   // connections whose request has not been read yet, a reset the client cannot retry.
   net.Server.prototype.close.call(server);
+  const deadline = Date.now() + parts.graceMs;
+  const left = () => Math.max(0, deadline - Date.now());
+  // Streams that answer no request end now: GET streams, 2026-07-28 listeners.
   parts.http.endStreams();
-  await parts.bridges.closeAll();
-  await parts.era?.closeAll();
-  await inflight.idle(parts.graceMs);
+  parts.bridges.endStreams();
+  parts.era?.endListeners();
+  await inflight.idle(left());
   // Let requests already on accepted connections arrive and finish, then close the rest.
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  await inflight.idle(parts.graceMs);
+  await inflight.idle(left());
+  // Answers written after their request's handler returned: a legacy SSE client's (on its
+  // stream, not on the POST that sent them) and a 2026-07-28 client's bridged calls.
+  await parts.bridges.idle(left());
+  await parts.era?.idle(left());
+  await parts.bridges.closeAll();
+  await parts.era?.closeAll();
   server.closeIdleConnections();
   server.closeAllConnections();
   await parts.http.close();
