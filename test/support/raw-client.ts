@@ -127,6 +127,8 @@ export class StreamableRawClient {
 export class LegacyRawClient {
   /** Every byte received on the stream so far. */
   text = '';
+  /** The stream ended (the gateway closed it, or `close()`). */
+  ended = false;
   private endpoint?: string;
   private readonly abort = new AbortController();
 
@@ -164,6 +166,7 @@ export class LegacyRawClient {
     } catch {
       // closed
     }
+    this.ended = true;
   }
 
   async post(

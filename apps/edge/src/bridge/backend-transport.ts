@@ -1,5 +1,6 @@
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpUpstreamConfig } from '#common';
 import { StreamableHttpBackend } from './http-backend.js';
 
@@ -22,5 +23,47 @@ export function createBackendTransport(upstream: HttpUpstreamConfig): Transport 
     for (const [name, value] of Object.entries(configured)) headers.set(name, value);
     return fetch(input, { ...init, headers });
   };
-  return new SSEClientTransport(new URL(upstream.url), { fetch: withHeaders });
+  return new LegacySseBackend(
+    new SSEClientTransport(new URL(upstream.url), { fetch: withHeaders }),
+  );
+}
+
+/**
+ * A legacy HTTP+SSE backend's session lives and dies with its stream: every answer comes on it,
+ * and a stream opened again is a new session the backend knows nothing of. The SDK's transport
+ * reconnects its EventSource for ever and never closes; here the stream's first error once
+ * started (it dropped or ended: the backend died or restarted) closes the transport, so its holder
+ * fails what waits and ends the session at once.
+ */
+class LegacySseBackend implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  private started = false;
+
+  constructor(private readonly sse: SSEClientTransport) {
+    sse.onmessage = (message) => this.onmessage?.(message);
+    sse.onclose = () => this.onclose?.();
+    sse.onerror = (error) => {
+      this.onerror?.(error);
+      if (this.started && error instanceof SseError) void sse.close();
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.sse.start();
+    this.started = true;
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return this.sse.send(message);
+  }
+
+  setProtocolVersion(version: string): void {
+    this.sse.setProtocolVersion(version);
+  }
+
+  close(): Promise<void> {
+    return this.sse.close();
+  }
 }

@@ -108,7 +108,7 @@ export class BridgeSession {
     this.backend.onclose = () => void this.close('backend closed the connection');
     this.backend.onerror = (error) =>
       this.logger.warn({ err: error.message }, 'backend transport error');
-    if (this.backend instanceof VirtualBackend) {
+    if (this.backend instanceof VirtualBackend || this.backend instanceof StreamableHttpBackend) {
       this.backend.onfailure = (id, code, message) => {
         const entry = this.pending.get(idKey(id));
         if (entry) this.fail(entry, code, message);

@@ -1,6 +1,6 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import type { HttpUpstreamConfig } from '#common';
+import { ErrorCode, type HttpUpstreamConfig } from '#common';
 import type { Dispatcher } from 'undici';
 import { isResponse, type RpcId } from '../jsonrpc/messages.js';
 import {
@@ -13,6 +13,11 @@ import { markRelated } from './related-request.js';
 
 /** A GET stream that ended is opened again after this (while the session lasts). */
 const RECONNECT_MS = 1_000;
+/**
+ * Failures in a row (the stream broke, or could not be opened again) after which the backend is
+ * taken for gone and the transport closes: ~2 s after a backend died, not a reconnect for ever.
+ */
+const GET_ATTEMPTS = 3;
 
 /**
  * The client side of a Streamable HTTP session with a backend, for a session the gateway holds
@@ -22,19 +27,24 @@ const RECONNECT_MS = 1_000;
  * messages that answer no POST (405: the backend has none). Only the configured upstream headers
  * are sent, never the client's; the backend's session id and negotiated revision follow the
  * protocol. A 404 on a session the backend issued means the backend forgot it: the transport
- * closes, so its holder can start anew.
+ * closes, so its holder can start anew; so does a GET stream that broke and could not be opened
+ * again (the backend died). A POST's answer stream that breaks before its answer (connection
+ * reset, truncated) fails that request at once through `onfailure`.
  */
 export class StreamableHttpBackend implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
+  /** Answers a request with the gateway's error: its answer can no longer come. */
+  onfailure?: (id: RpcId, code: ErrorCode, message: string) => void;
   sessionId?: string;
   private protocolVersion?: string;
   private readonly origin: string;
   private readonly path: string;
   private readonly streams = new Set<AbortController>();
   private closed = false;
-
+  /** GET failures in a row (see GET_ATTEMPTS). */
+  private getFailures = 0;
   constructor(private readonly upstream: HttpUpstreamConfig) {
     ({ origin: this.origin, path: this.path } = dispatchTarget(upstream.url));
   }
@@ -121,14 +131,24 @@ export class StreamableHttpBackend implements Transport {
     return headers;
   }
 
-  /** The GET stream of the backend's own messages; opened again while the session lasts. */
+  /**
+   * The GET stream of the backend's own messages; opened again while the session lasts. A stream
+   * that ended cleanly is opened again as often as it ends; one that broke, or could not be
+   * opened, GET_ATTEMPTS times in a row means the backend is gone: the transport closes.
+   */
   private listen(): void {
     if (this.closed) return;
     const abort = new AbortController();
     this.streams.add(abort);
-    const again = () => {
+    const again = (failed: boolean) => {
       this.streams.delete(abort);
       if (this.closed || abort.signal.aborted) return;
+      this.getFailures = failed ? this.getFailures + 1 : 0;
+      if (this.getFailures >= GET_ATTEMPTS) {
+        this.onerror?.(new Error(`the backend's GET stream failed ${GET_ATTEMPTS} times in a row`));
+        void this.close();
+        return;
+      }
       setTimeout(() => this.listen(), RECONNECT_MS).unref();
     };
     agent
@@ -153,29 +173,46 @@ export class StreamableHttpBackend implements Transport {
         }
         if (response.statusCode !== 200) {
           await response.body.dump();
-          again();
+          again(true);
           return;
         }
-        await this.read(response.body, null);
-        again();
+        this.getFailures = 0;
+        again(!(await this.read(response.body, null)));
       })
       .catch((error: unknown) => {
         if (!abort.signal.aborted) this.onerror?.(asError(error));
-        again();
+        again(true);
       });
   }
 
-  /** Each event of an SSE answer, parsed once and handed on. */
-  private async read(body: Dispatcher.ResponseData['body'], related: RpcId | null): Promise<void> {
+  /**
+   * Each event of an SSE answer, parsed once and handed on; false when the stream broke. A POST's
+   * stream (`related`: its request's id) that breaks before the request's answer fails it.
+   */
+  private async read(
+    body: Dispatcher.ResponseData['body'],
+    related: RpcId | null,
+  ): Promise<boolean> {
+    let answered = false;
     try {
-      await eachEventData(body, (data) => this.deliver(data, related));
+      await eachEventData(body, (data) => {
+        if (this.deliver(data, related, related ?? undefined)) answered = true;
+      });
+      return true;
     } catch (error) {
-      if (!this.closed) this.onerror?.(asError(error));
+      if (this.closed) return true;
+      this.onerror?.(asError(error));
+      if (related !== null && !answered)
+        this.onfailure?.(related, ErrorCode.UpstreamError, 'Backend unavailable');
+      return false;
     }
   }
 
-  /** Hands on the JSON-RPC message(s) of `text`; false when it holds none. */
-  private deliver(text: string, related: RpcId | null): boolean {
+  /**
+   * Hands on the JSON-RPC message(s) of `text`; false when it holds none (with `answers`: none
+   * that answers the request of that id).
+   */
+  private deliver(text: string, related: RpcId | null, answers?: RpcId): boolean {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -192,7 +229,12 @@ export class StreamableHttpBackend implements Transport {
         (message as { jsonrpc?: unknown }).jsonrpc !== '2.0'
       )
         continue;
-      delivered = true;
+      if (
+        answers === undefined ||
+        (isResponse(message as Record<string, unknown>) &&
+          (message as { id?: unknown }).id === answers)
+      )
+        delivered = true;
       markRelated(message as object, related);
       this.onmessage?.(message as JSONRPCMessage);
     }

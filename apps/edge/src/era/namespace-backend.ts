@@ -73,6 +73,10 @@ export class NamespaceBackend {
       if (!this.closed) this.onmessage?.(message);
     };
     transport.onclose = () => this.gone(new Error('the backend closed the connection'));
+    if (transport instanceof StreamableHttpBackend)
+      transport.onfailure = (id, code, message) => {
+        if (this.waiting.delete(idKey(id)) && !this.closed) this.onfailure?.(id, code, message);
+      };
     transport.onerror = (error) =>
       this.logger.warn({ err: error.message }, 'backend transport error');
     if (this.closed) {

@@ -590,6 +590,14 @@ export class VirtualBackend implements Transport {
         if (member.generation === generation) this.down(member, 'its connection closed');
       };
       transport.onerror = (error) => logger.warn({ err: error.message }, 'member transport error');
+      if (transport instanceof StreamableHttpBackend)
+        transport.onfailure = (id, _code, message) => {
+          // A request of ours whose answer stream broke: the client's call fails at once.
+          const waiting = typeof id === 'number' ? member.waiting.get(id) : undefined;
+          if (!waiting || member.generation !== generation) return;
+          member.waiting.delete(id as number);
+          waiting.reject(new Error(message));
+        };
       await transport.start();
       const answer = await within(
         this.ask(member, 'initialize', this.initParams ?? defaultInit()),
