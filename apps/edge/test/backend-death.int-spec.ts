@@ -269,3 +269,34 @@ describe('a backend that dies in the middle of a call, behind a bridged session'
     expect(upstreamError(messages.find((m) => m.id === 1))).toEqual(UPSTREAM_ERROR);
   });
 });
+
+describe('a legacy SSE client that pipelines, on a Streamable HTTP backend', () => {
+  it('sends what follows initialize with the backend session once initialize is answered', async () => {
+    const client = new LegacyRawClient(edge(), 'pipelined', key);
+    await client.open();
+    await Promise.all([
+      client.post({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2024-11-05',
+          capabilities: {},
+          clientInfo: { name: 'raw', version: '1' },
+        },
+      }),
+      client.post({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+      client.post({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'work', arguments: {} },
+      }),
+    ]);
+    const [, answer] = await client.answersTo([0, 1], 3_000);
+    expect(answer.result).toEqual({ content: [{ type: 'text', text: 'done' }] });
+    expect(pipelined.sessionless).toBe(0);
+    expect(pipelined.received).toEqual(['notifications/initialized', 'tools/call']);
+    client.close();
+  });
+});

@@ -45,6 +45,12 @@ export class StreamableHttpBackend implements Transport {
   private closed = false;
   /** GET failures in a row (see GET_ATTEMPTS). */
   private getFailures = 0;
+  /**
+   * Set while initialize is on its way: what is sent meanwhile (a client that pipelines) waits
+   * for its answer, which names the session, and then goes in the order it was sent.
+   */
+  private initializing?: Promise<void>;
+
   constructor(private readonly upstream: HttpUpstreamConfig) {
     ({ origin: this.origin, path: this.path } = dispatchTarget(upstream.url));
   }
@@ -59,6 +65,23 @@ export class StreamableHttpBackend implements Transport {
 
   /** Resolves once the backend took the message (its answers arrive through `onmessage`). */
   async send(message: JSONRPCMessage): Promise<void> {
+    if ((message as { method?: unknown }).method === 'initialize' && !isResponse(message)) {
+      const sent = this.post(message);
+      this.initializing = sent.then(
+        () => undefined,
+        () => undefined,
+      );
+      return sent;
+    }
+    while (this.initializing) {
+      const initializing = this.initializing;
+      await initializing;
+      if (this.initializing === initializing) this.initializing = undefined;
+    }
+    return this.post(message);
+  }
+
+  private async post(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw new Error('backend connection closed');
     const body = JSON.stringify(message);
     // What the backend sends on this POST's answer is this request's (a notification's: none).
