@@ -139,7 +139,17 @@ keys:
     expect(figures.errors).toBe(0);
     expect(figures.error_rate).toBe(0);
     expect(figures.tool_calls).toBe(2);
-    expect(figures.unique_keys).toBe(1);
+    // Which keys, when it is not one: the figure alone says nothing of who the other was.
+    const keys = await fetch(`${analyticsUrl}/api/v1/keys`, {
+      headers: { Authorization: `Bearer ${adminKey}` },
+    });
+    const keyIds = ((await keys.json()) as Array<{ key_id: string | null; requests: number }>)
+      .filter((row) => row.key_id !== null)
+      .map((row) => `${row.key_id} (${row.requests})`);
+    expect({ unique_keys: figures.unique_keys, keyIds }).toEqual({
+      unique_keys: 1,
+      keyIds: ['user-1 (6)'],
+    });
     const perNamespace = await summary(analyticsUrl, adminKey, '?namespace=local');
     expect(perNamespace.requests).toBe(3);
     expect(perNamespace.rejected).toBe(0);
