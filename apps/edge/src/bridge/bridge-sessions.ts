@@ -343,13 +343,10 @@ export class BridgeSessions implements WarmPoolHost {
     for (const session of this.sessions.values()) session.endStream();
   }
 
-  /** Resolves once no session waits on its backend, or after `timeoutMs`. */
-  async idle(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const waiting = () => [...this.sessions.values()].some((session) => session.waiting > 0);
-    while (waiting() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  /** Whether a session still waits on its backend for an answer. */
+  get answering(): boolean {
+    for (const session of this.sessions.values()) if (session.waiting > 0) return true;
+    return false;
   }
 
   async closeAll(): Promise<void> {

@@ -729,37 +729,21 @@ export class EraBridge implements Upstream {
       route === namespace ||
       (servers[route]?.namespaces.some((member) => member === namespace || member === '*') ??
         false);
-    let oldest: { key: string; connection: Connection } | undefined;
-    for (const [key, connections] of this.pools) {
-      for (const connection of connections) {
-        if (connection.closed || connection.calls.size > 0 || connection.listeners.size > 0)
-          continue;
-        if (connection.scope.principal.keyId !== keyId || !holds(this.routeOf(connection)))
-          continue;
-        if (!oldest || connection.lastUsed < oldest.connection.lastUsed)
-          oldest = { key, connection };
-      }
-    }
-    if (!oldest) return false;
-    this.drop(oldest.key, oldest.connection);
-    return true;
+    return this.dropOldestIdle(
+      (_key, connection) =>
+        connection.scope.principal.keyId === keyId && holds(this.routeOf(connection)),
+    );
   }
 
   /**
-   * Resolves once no call is being answered (a call waiting for the client's input has its
-   * answer sent already), or after `timeoutMs`.
+   * Whether a call is still being answered (a call waiting for the client's input has had its
+   * answer sent already).
    */
-  async idle(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const answering = () =>
-      [...this.pools.values()].some((pool) =>
-        pool.some((connection) =>
-          [...connection.calls.values()].some((call) => call.stream !== undefined),
-        ),
-      );
-    while (answering() && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  get answering(): boolean {
+    for (const pool of this.pools.values())
+      for (const connection of pool)
+        for (const call of connection.calls.values()) if (call.stream !== undefined) return true;
+    return false;
   }
 
   /** Shutdown: ends every `subscriptions/listen` stream (the calls in flight go on). */
@@ -771,12 +755,20 @@ export class EraBridge implements Upstream {
 
   /** Ends the least recently used idle connection of `target` (a key and a route); true if one. */
   private evictIdle(target: string): boolean {
+    return this.dropOldestIdle((key) => key.startsWith(target));
+  }
+
+  /**
+   * Ends the least recently used idle connection (nothing waiting, nobody listening) of those
+   * `which` picks (by pool key and connection); true if one.
+   */
+  private dropOldestIdle(which: (key: string, connection: Connection) => boolean): boolean {
     let oldest: { key: string; connection: Connection } | undefined;
     for (const [key, connections] of this.pools) {
-      if (!key.startsWith(target)) continue;
       for (const connection of connections) {
         if (connection.closed || connection.calls.size > 0 || connection.listeners.size > 0)
           continue;
+        if (!which(key, connection)) continue;
         if (!oldest || connection.lastUsed < oldest.connection.lastUsed)
           oldest = { key, connection };
       }

@@ -3,7 +3,7 @@ import { ErrorCode, GatewayError } from '#common';
 import type { Logger } from 'pino';
 import { StreamableHttpBackend } from '../bridge/http-backend.js';
 import { idKey, isResponse, type RpcId } from '../jsonrpc/messages.js';
-import type { MemberConnection } from '../virtual/virtual-backend.js';
+import { endConnection, type MemberConnection } from '../virtual/virtual-backend.js';
 
 /**
  * The backend of a 2026-07-28 client's session on a namespace (not a virtual server): the
@@ -52,14 +52,7 @@ export class NamespaceBackend {
     // for a new one opens it right after, against the same per-key count.
     this.made?.release();
     const connection = await this.connection.catch(() => undefined);
-    if (connection) {
-      connection.release();
-      const { transport } = connection;
-      transport.onclose = undefined;
-      if (transport instanceof StreamableHttpBackend && transport.sessionId)
-        await transport.terminateSession().catch(() => undefined);
-      await transport.close().catch(() => undefined);
-    }
+    if (connection) await endConnection(connection);
     this.onclose?.();
   }
 
@@ -80,8 +73,7 @@ export class NamespaceBackend {
     transport.onerror = (error) =>
       this.logger.warn({ err: error.message }, 'backend transport error');
     if (this.closed) {
-      connection.release();
-      await transport.close().catch(() => undefined);
+      await endConnection(connection);
       throw new Error('closed');
     }
     try {
@@ -89,9 +81,7 @@ export class NamespaceBackend {
     } catch (error) {
       // A transport that failed to start may still hold what start() made (an SSE client keeps
       // reconnecting to an unreachable backend): it is closed here, as nothing else will.
-      connection.release();
-      transport.onclose = undefined;
-      await transport.close().catch(() => undefined);
+      await endConnection(connection);
       throw error;
     }
     return connection;

@@ -59,8 +59,9 @@ export async function drain(parts: DrainParts): Promise<void> {
   await inflight.idle(left());
   // Answers written after their request's handler returned: a legacy SSE client's (on its
   // stream, not on the POST that sent them) and a 2026-07-28 client's bridged calls.
-  await parts.bridges.idle(left());
-  await parts.era?.idle(left());
+  while ((parts.bridges.answering || parts.era?.answering) && left() > 0) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   await parts.bridges.closeAll();
   await parts.era?.closeAll();
   server.closeIdleConnections();

@@ -15,6 +15,19 @@ export interface MemberConnection {
   release(): void;
 }
 
+/**
+ * Ends a backend connection made for a session: what it held is given back at once, then the
+ * backend session is ended (DELETE for a Streamable HTTP one) and the transport closed.
+ */
+export async function endConnection(connection: MemberConnection): Promise<void> {
+  connection.release();
+  const { transport } = connection;
+  transport.onclose = undefined;
+  if (transport instanceof StreamableHttpBackend && transport.sessionId)
+    await transport.terminateSession().catch(() => undefined);
+  await transport.close().catch(() => undefined);
+}
+
 export interface VirtualBackendOptions {
   names: ServerNames;
   /** Opens a connection to a member's backend (throws when its namespace has no room). */
@@ -645,13 +658,7 @@ export class VirtualBackend implements Transport {
   private async disconnect(member: Member): Promise<void> {
     const connection = member.connection;
     member.connection = undefined;
-    if (!connection) return;
-    connection.release();
-    const { transport } = connection;
-    transport.onclose = undefined;
-    if (transport instanceof StreamableHttpBackend && transport.sessionId)
-      await transport.terminateSession().catch(() => undefined);
-    await transport.close().catch(() => undefined);
+    if (connection) await endConnection(connection);
   }
 
   /** Left out of an answer: counted and logged (a member that is down was counted when it went). */
